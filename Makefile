@@ -1,0 +1,42 @@
+# camrec — the two commands the README promises:
+#   make run    install ffmpeg if missing, build, start on the built-in test camera
+#   make test   install test dependencies if missing, go vet, go test -race ./...
+SHELL := /bin/bash
+GO    ?= go
+SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+ARGS  ?= -device test:
+
+.PHONY: run build test vet deps test-deps bench clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o camrec .
+
+run: deps build
+	./camrec $(ARGS)
+
+# Runtime dependency: ffmpeg (and ffprobe) from Debian.
+deps:
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || \
+	  { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y ffmpeg; }
+
+# Test dependencies: ffmpeg, headless Chromium for the page test,
+# systemd-analyze for the unit file test.
+test-deps: deps
+	@command -v chromium >/dev/null || \
+	  { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+	@command -v systemd-analyze >/dev/null || \
+	  { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y systemd; }
+
+vet:
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+
+test: test-deps vet
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+# Benchmarks: the hub fan-out, the test camera, JPEG helpers.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./pipeline/ ./internal/mjpeg/
+
+clean:
+	rm -f camrec

@@ -1,0 +1,284 @@
+// Package config turns camrec's command line, YAML config file and
+// environment into a validated Config. Flags override the file; every
+// error names the setting the user has to fix.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole daemon's configuration.
+type Config struct {
+	Listen    string   `yaml:"listen"`
+	RecordDir string   `yaml:"record_dir"`
+	FFmpeg    string   `yaml:"ffmpeg"`
+	LogLevel  string   `yaml:"log_level"`
+	Cameras   []Camera `yaml:"cameras"`
+
+	// Command modes, from flags only.
+	ListDevices bool `yaml:"-"`
+	Version     bool `yaml:"-"`
+}
+
+// Camera is one camera's settings.
+type Camera struct {
+	Name      string  `yaml:"name"`
+	Device    string  `yaml:"device"`
+	Size      string  `yaml:"size"` // WxH
+	FPS       float64 `yaml:"fps"`
+	Container string  `yaml:"container"`
+	Codec     string  `yaml:"codec"`
+	Preset    string  `yaml:"preset"`
+	CRF       int     `yaml:"crf"`
+	// StallTimeout is how long without a frame makes the camera "stalled".
+	StallTimeout Duration `yaml:"stall_timeout"`
+
+	Width, Height int `yaml:"-"` // parsed from Size
+}
+
+// Duration is a time.Duration that reads "3s", "500ms" from YAML.
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (e.g. 3s, 500ms)", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Defaults for settings left unset.
+const (
+	DefaultListen    = "127.0.0.1:8080"
+	DefaultName      = "cam0"
+	DefaultDevice    = "test:"
+	DefaultSize      = "1280x720"
+	DefaultFPS       = 30
+	DefaultContainer = "mp4"
+	DefaultCodec     = "libx264"
+	// DefaultPreset keeps 1080p30 in real time on a 2-core machine
+	// (x264 veryfast does not: see the README's performance section).
+	DefaultPreset = "superfast"
+	DefaultCRF    = 23
+	DefaultStall  = 3 * time.Second
+)
+
+// ErrHelp is returned for -h/-help after the usage was printed.
+var ErrHelp = flag.ErrHelp
+
+var (
+	nameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	sizeRE  = regexp.MustCompile(`^([0-9]{2,5})x([0-9]{2,5})$`)
+	presets = []string{"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"}
+)
+
+// Load parses args (without the program name), reads the -config file if
+// given, applies flags over it, fills defaults and validates. getenv is
+// os.Getenv in production (STATE_DIRECTORY picks the record dir under
+// systemd). Usage and flag errors go to usage.
+func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, error) {
+	fs := flag.NewFlagSet("camrec", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	var (
+		configFile = fs.String("config", "", "YAML config `file` (several cameras); flags override it")
+		device     = fs.String("device", DefaultDevice, "camera: /dev/videoN, a /dev/v4l/by-id link, test:, file:PATH, pipe: (stdin) or pipe:FIFO")
+		name       = fs.String("name", DefaultName, "camera `name` (a-z, 0-9, _ and -)")
+		size       = fs.String("size", DefaultSize, "frame size `WxH`")
+		fps        = fs.Float64("fps", DefaultFPS, "frame rate")
+		listen     = fs.String("listen", DefaultListen, "HTTP listen `address`")
+		recordDir  = fs.String("record-dir", "", "recordings `dir` (default ./recordings, $STATE_DIRECTORY/recordings under systemd)")
+		container  = fs.String("container", DefaultContainer, "recording container: mp4, mkv or avi")
+		codec      = fs.String("codec", DefaultCodec, "video encoder for ffmpeg (libx264, h264_v4l2m2m, h264_vaapi, ...) or copy (mkv/avi: store the camera's MJPEG)")
+		preset     = fs.String("preset", DefaultPreset, "x264 preset")
+		crf        = fs.Int("crf", DefaultCRF, "x264 constant rate factor (0-51, lower is better)")
+		ffmpegBin  = fs.String("ffmpeg", "ffmpeg", "ffmpeg `program` (name in PATH or path)")
+		logLevel   = fs.String("log-level", "info", "log level: debug, info, warn, error")
+		stall      = fs.Duration("stall-timeout", DefaultStall, "time without a frame before a camera is reported stalled")
+	)
+	listDevices := fs.Bool("list-devices", false, "list video devices with their formats, sizes and rates, then exit")
+	version := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (flags start with -)", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	cfg := &Config{}
+	if *configFile != "" {
+		var err error
+		if cfg, err = readFile(*configFile); err != nil {
+			return nil, err
+		}
+	}
+	cfg.ListDevices, cfg.Version = *listDevices, *version
+
+	// Globals: flag if given, else file, else default.
+	pick := func(dst *string, flagName, flagVal, def string) {
+		switch {
+		case set[flagName]:
+			*dst = flagVal
+		case *dst == "":
+			*dst = def
+		}
+	}
+	pick(&cfg.Listen, "listen", *listen, DefaultListen)
+	pick(&cfg.FFmpeg, "ffmpeg", *ffmpegBin, "ffmpeg")
+	pick(&cfg.LogLevel, "log-level", *logLevel, "info")
+	defDir := "recordings"
+	if sd := getenv("STATE_DIRECTORY"); sd != "" {
+		// systemd may pass several, colon-separated: use the first.
+		defDir = filepath.Join(strings.Split(sd, ":")[0], "recordings")
+	}
+	pick(&cfg.RecordDir, "record-dir", *recordDir, defDir)
+
+	if len(cfg.Cameras) == 0 {
+		cfg.Cameras = []Camera{{}}
+	}
+	for i := range cfg.Cameras {
+		c := &cfg.Cameras[i]
+		if i == 0 {
+			pick(&c.Name, "name", *name, DefaultName)
+			pick(&c.Device, "device", *device, DefaultDevice)
+		}
+		pick(&c.Size, "size", *size, DefaultSize)
+		pick(&c.Container, "container", *container, DefaultContainer)
+		pick(&c.Codec, "codec", *codec, DefaultCodec)
+		pick(&c.Preset, "preset", *preset, DefaultPreset)
+		if set["fps"] || c.FPS == 0 {
+			c.FPS = *fps
+		}
+		if set["crf"] || c.CRF == 0 {
+			c.CRF = *crf
+		}
+		if set["stall-timeout"] || c.StallTimeout == 0 {
+			c.StallTimeout = Duration(*stall)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func readFile(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var cfg Config
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	return &cfg, nil
+}
+
+// Validate checks every setting and names the first bad one.
+func (c *Config) Validate() error {
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen %q: want host:port, e.g. 127.0.0.1:8080 or :8080", c.Listen)
+	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("listen %q: port must be 0-65535", c.Listen)
+	}
+	if c.RecordDir == "" {
+		return errors.New("record_dir: must not be empty")
+	}
+	if c.FFmpeg == "" {
+		return errors.New("ffmpeg: must not be empty")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	seen := map[string]bool{}
+	for i := range c.Cameras {
+		cam := &c.Cameras[i]
+		if err := cam.validate(); err != nil {
+			who := cam.Name
+			if who == "" {
+				who = fmt.Sprintf("#%d", i+1)
+			}
+			return fmt.Errorf("camera %s: %w", who, err)
+		}
+		if seen[cam.Name] {
+			return fmt.Errorf("camera %s: name used twice", cam.Name)
+		}
+		seen[cam.Name] = true
+	}
+	return nil
+}
+
+func (c *Camera) validate() error {
+	if !nameRE.MatchString(c.Name) {
+		return fmt.Errorf("name %q: want 1-32 characters a-z, 0-9, _ or -, starting with a letter or digit", c.Name)
+	}
+	switch {
+	case c.Device == "":
+		return errors.New("device: must not be empty")
+	case c.Device == "test:", c.Device == "pipe:":
+	case strings.HasPrefix(c.Device, "file:") && len(c.Device) > len("file:"):
+	case strings.HasPrefix(c.Device, "pipe:") && len(c.Device) > len("pipe:"):
+	case strings.HasPrefix(c.Device, "/"):
+	default:
+		return fmt.Errorf("device %q: want a device path (/dev/video0), test:, file:PATH, pipe: or pipe:PATH", c.Device)
+	}
+	m := sizeRE.FindStringSubmatch(c.Size)
+	if m == nil {
+		return fmt.Errorf("size %q: want WxH, e.g. 1280x720", c.Size)
+	}
+	c.Width, _ = strconv.Atoi(m[1])
+	c.Height, _ = strconv.Atoi(m[2])
+	if c.Width < 16 || c.Height < 16 || c.Width > 7680 || c.Height > 4320 {
+		return fmt.Errorf("size %q: width and height must be 16x16 to 7680x4320", c.Size)
+	}
+	if c.FPS <= 0 || c.FPS > 240 {
+		return fmt.Errorf("fps %v: must be above 0 and at most 240", c.FPS)
+	}
+	switch c.Container {
+	case "mp4", "mkv", "avi":
+	default:
+		return fmt.Errorf("container %q: want mp4, mkv or avi", c.Container)
+	}
+	if c.Codec == "" || strings.ContainsAny(c.Codec, " /\t") {
+		return fmt.Errorf("codec %q: want an ffmpeg encoder name (libx264, h264_v4l2m2m, ...) or copy", c.Codec)
+	}
+	if c.Codec == "copy" && c.Container == "mp4" {
+		return errors.New(`codec "copy": stores MJPEG, which needs container mkv or avi (mp4 needs an H.264 encoder such as libx264)`)
+	}
+	if c.Codec == "libx264" {
+		ok := false
+		for _, p := range presets {
+			ok = ok || p == c.Preset
+		}
+		if !ok {
+			return fmt.Errorf("preset %q: want one of %s", c.Preset, strings.Join(presets, ", "))
+		}
+	}
+	if c.CRF < 0 || c.CRF > 51 {
+		return fmt.Errorf("crf %d: must be 0-51", c.CRF)
+	}
+	if c.StallTimeout < Duration(100*time.Millisecond) {
+		return fmt.Errorf("stall_timeout %v: must be at least 100ms", time.Duration(c.StallTimeout))
+	}
+	return nil
+}

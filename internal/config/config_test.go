@@ -1,0 +1,116 @@
+package config
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func noEnv(string) string { return "" }
+
+func TestLoadDefaults(t *testing.T) {
+	cfg, err := Load(nil, noEnv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:8080" || cfg.RecordDir != "recordings" || cfg.FFmpeg != "ffmpeg" {
+		t.Fatalf("globals: %+v", cfg)
+	}
+	if len(cfg.Cameras) != 1 {
+		t.Fatalf("%d cameras, want 1", len(cfg.Cameras))
+	}
+	c := cfg.Cameras[0]
+	if c.Name != "cam0" || c.Device != "test:" || c.Width != 1280 || c.Height != 720 || c.FPS != 30 ||
+		c.Container != "mp4" || c.Codec != "libx264" || c.CRF != 23 || time.Duration(c.StallTimeout) != 3*time.Second {
+		t.Fatalf("camera defaults: %+v", c)
+	}
+}
+
+func TestLoadStateDirectory(t *testing.T) {
+	env := func(k string) string {
+		if k == "STATE_DIRECTORY" {
+			return "/var/lib/camrec:/var/lib/other"
+		}
+		return ""
+	}
+	cfg, err := Load(nil, env, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RecordDir != "/var/lib/camrec/recordings" {
+		t.Fatalf("record dir %q", cfg.RecordDir)
+	}
+	cfg, err = Load([]string{"-record-dir", "/srv/rec"}, env, io.Discard)
+	if err != nil || cfg.RecordDir != "/srv/rec" {
+		t.Fatalf("flag must win over STATE_DIRECTORY: %v %q", err, cfg.RecordDir)
+	}
+}
+
+func TestLoadFileAndFlagsOverride(t *testing.T) {
+	path := filepath.Join("testdata", "two-cameras.yaml")
+	cfg, err := Load([]string{"-config", path, "-fps", "15", "-listen", ":9000"}, noEnv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != ":9000" || cfg.RecordDir != "/srv/camrec" {
+		t.Fatalf("globals: listen %q record_dir %q", cfg.Listen, cfg.RecordDir)
+	}
+	if len(cfg.Cameras) != 2 {
+		t.Fatalf("%d cameras", len(cfg.Cameras))
+	}
+	front, garage := cfg.Cameras[0], cfg.Cameras[1]
+	if front.Name != "front" || front.Device != "/dev/v4l/by-id/usb-cam-video-index0" || front.Width != 1920 || front.FPS != 15 {
+		t.Fatalf("front: %+v", front)
+	}
+	if garage.Name != "garage" || garage.Container != "mkv" || garage.Codec != "copy" || garage.FPS != 15 ||
+		garage.Width != 1280 || time.Duration(garage.StallTimeout) != 5*time.Second {
+		t.Fatalf("garage: %+v", garage)
+	}
+}
+
+func TestLoadRejects(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string // substring of the error
+	}{
+		{"bad size", []string{"-size", "1280*720"}, `size "1280*720"`},
+		{"tiny size", []string{"-size", "8x8"}, `size "8x8"`},
+		{"zero fps", []string{"-fps", "0"}, "fps 0"},
+		{"bad container", []string{"-container", "mov"}, `container "mov": want mp4, mkv or avi`},
+		{"copy into mp4", []string{"-codec", "copy"}, `codec "copy"`},
+		{"bad preset", []string{"-preset", "warp"}, `preset "warp"`},
+		{"bad crf", []string{"-crf", "60"}, "crf 60"},
+		{"bad name", []string{"-name", "../etc"}, `name "../etc"`},
+		{"bad device", []string{"-device", "video0"}, `device "video0"`},
+		{"bad listen", []string{"-listen", "8080"}, `listen "8080"`},
+		{"unknown flag", []string{"-colour", "red"}, "flag provided but not defined: -colour"},
+		{"stray argument", []string{"extra"}, `unexpected argument "extra"`},
+		{"bad log level", []string{"-log-level", "loud"}, `log_level "loud"`},
+		{"missing file", []string{"-config", filepath.Join(dir, "nope.yaml")}, "no such file"},
+		{"unknown key", []string{"-config", write("u.yaml", "cameras:\n  - name: a\n    devise: \"test:\"\n")}, "field devise not found"},
+		{"wrong type", []string{"-config", write("t.yaml", "cameras:\n  - name: a\n    fps: fast\n")}, "cannot unmarshal"},
+		{"bad duration", []string{"-config", write("d.yaml", "cameras:\n  - name: a\n    stall_timeout: soon\n")}, `"soon" is not a duration`},
+		{"duplicate names", []string{"-config", write("n.yaml", "cameras:\n  - name: a\n    device: /dev/video0\n  - name: a\n    device: /dev/video1\n")}, "camera a: name used twice"},
+		{"bad camera in file", []string{"-config", write("c.yaml", "cameras:\n  - name: a\n    device: /dev/video0\n  - name: b\n    device: /dev/video1\n    container: webm\n")}, `camera b: container "webm"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(tt.args, noEnv, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,18 @@
+package pipeline
+
+import "errors"
+
+// Sentinel errors that callers branch on; the API maps them to HTTP codes.
+var (
+	// ErrNotFound: no such camera or recording (HTTP 404).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the request conflicts with the current state, such as
+	// deleting a recording that is still being written (HTTP 409).
+	ErrConflict = errors.New("conflict")
+	// ErrFFmpegMissing: recording is impossible because ffmpeg cannot be run
+	// (HTTP 503). Errors wrapping it carry the message for the user.
+	ErrFFmpegMissing = errors.New("ffmpeg not found")
+	// ErrUnavailable: something needed is not there yet, such as a snapshot
+	// before the first frame (HTTP 503).
+	ErrUnavailable = errors.New("unavailable")
+)

@@ -1,0 +1,129 @@
+package pipeline
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Hub fans the frames of one camera out to its subscribers. Publish never
+// blocks: every subscriber has its own bounded queue, and when it is full the
+// oldest queued frame is dropped and counted, so a slow consumer sees fewer,
+// newer frames and never slows the camera or anyone else.
+type Hub struct {
+	mu      sync.Mutex                    // serialises Subscribe/Close writes of subs
+	subs    atomic.Pointer[[]*Subscriber] // copy-on-write; read without locks by Publish
+	latest  atomic.Pointer[Frame]
+	clients atomic.Int32
+}
+
+// NewHub returns an empty hub.
+func NewHub() *Hub {
+	h := &Hub{}
+	h.subs.Store(&[]*Subscriber{})
+	return h
+}
+
+// Subscriber is one consumer's bounded queue of frames.
+type Subscriber struct {
+	hub     *Hub
+	ch      chan *Frame
+	dropped atomic.Uint64
+	closed  atomic.Bool
+	client  bool
+}
+
+// Subscribe adds a subscriber with a queue of the given depth (at least 1).
+// The caller must Close it when done.
+func (h *Hub) Subscribe(depth int) *Subscriber { return h.subscribe(depth, false) }
+
+// SubscribeClient is Subscribe for a live-preview client: such subscribers
+// are counted by Clients.
+func (h *Hub) SubscribeClient(depth int) *Subscriber { return h.subscribe(depth, true) }
+
+func (h *Hub) subscribe(depth int, client bool) *Subscriber {
+	if depth < 1 {
+		depth = 1
+	}
+	s := &Subscriber{hub: h, ch: make(chan *Frame, depth), client: client}
+	if client {
+		h.clients.Add(1)
+	}
+	h.mu.Lock()
+	old := *h.subs.Load()
+	next := make([]*Subscriber, len(old), len(old)+1)
+	copy(next, old)
+	next = append(next, s)
+	h.subs.Store(&next)
+	h.mu.Unlock()
+	return s
+}
+
+// Publish hands f to every subscriber and keeps it as the latest frame.
+// It never blocks and allocates nothing per subscriber. Only one goroutine
+// (the camera's) may publish to a hub.
+func (h *Hub) Publish(f *Frame) {
+	h.latest.Store(f)
+	for _, s := range *h.subs.Load() {
+		s.offer(f)
+	}
+}
+
+// Latest returns the most recent frame, or nil before the first one.
+func (h *Hub) Latest() *Frame { return h.latest.Load() }
+
+// Subscribers returns the number of current subscribers.
+func (h *Hub) Subscribers() int { return len(*h.subs.Load()) }
+
+// Clients returns the number of current live-preview subscribers.
+func (h *Hub) Clients() int { return int(h.clients.Load()) }
+
+func (h *Hub) remove(s *Subscriber) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	old := *h.subs.Load()
+	next := make([]*Subscriber, 0, len(old))
+	for _, o := range old {
+		if o != s {
+			next = append(next, o)
+		}
+	}
+	h.subs.Store(&next)
+}
+
+func (s *Subscriber) offer(f *Frame) {
+	select {
+	case s.ch <- f:
+		return
+	default:
+	}
+	// Full: drop the oldest queued frame to make room for the newest.
+	select {
+	case <-s.ch:
+		s.dropped.Add(1)
+	default:
+	}
+	select {
+	case s.ch <- f:
+	default:
+		// The consumer cannot have added anything (only Publish sends),
+		// so this is unreachable; count it rather than block.
+		s.dropped.Add(1)
+	}
+}
+
+// Frames is the subscriber's queue. It is never closed: stop reading when
+// your own context ends, then Close.
+func (s *Subscriber) Frames() <-chan *Frame { return s.ch }
+
+// Dropped returns how many frames this subscriber lost to a full queue.
+func (s *Subscriber) Dropped() uint64 { return s.dropped.Load() }
+
+// Close removes the subscriber from its hub. It is idempotent.
+func (s *Subscriber) Close() {
+	if s.closed.CompareAndSwap(false, true) {
+		s.hub.remove(s)
+		if s.client {
+			s.hub.clients.Add(-1)
+		}
+	}
+}
