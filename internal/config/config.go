@@ -210,7 +210,7 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
 	}
-	seen := map[string]bool{}
+	seen, devices := map[string]bool{}, map[string]string{}
 	for i := range c.Cameras {
 		cam := &c.Cameras[i]
 		if err := cam.validate(); err != nil {
@@ -224,6 +224,12 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("camera %s: name used twice", cam.Name)
 		}
 		seen[cam.Name] = true
+		if cam.Device != "test:" && !strings.HasPrefix(cam.Device, "file:") {
+			if other, ok := devices[cam.Device]; ok {
+				return fmt.Errorf("camera %s: device %s is already used by camera %s", cam.Name, cam.Device, other)
+			}
+			devices[cam.Device] = cam.Name
+		}
 	}
 	return nil
 }

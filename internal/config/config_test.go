@@ -103,6 +103,7 @@ func TestLoadRejects(t *testing.T) {
 		{"wrong type", []string{"-config", write("t.yaml", "cameras:\n  - name: a\n    fps: fast\n")}, "cannot unmarshal"},
 		{"bad duration", []string{"-config", write("d.yaml", "cameras:\n  - name: a\n    stall_timeout: soon\n")}, `"soon" is not a duration`},
 		{"duplicate names", []string{"-config", write("n.yaml", "cameras:\n  - name: a\n    device: /dev/video0\n  - name: a\n    device: /dev/video1\n")}, "camera a: name used twice"},
+		{"same device twice", []string{"-config", write("s.yaml", "cameras:\n  - name: a\n    device: /dev/video0\n  - name: b\n    device: /dev/video0\n")}, "camera b: device /dev/video0 is already used by camera a"},
 		{"bad camera in file", []string{"-config", write("c.yaml", "cameras:\n  - name: a\n    device: /dev/video0\n  - name: b\n    device: /dev/video1\n    container: webm\n")}, `camera b: container "webm"`},
 	}
 	for _, tt := range tests {
