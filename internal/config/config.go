@@ -72,8 +72,8 @@ const (
 	DefaultContainer = "mp4"
 	DefaultCodec     = "libx264"
 	// DefaultPreset keeps 1080p30 in real time on a 2-core machine
-	// (x264 veryfast does not: see the README's performance section).
-	DefaultPreset = "superfast"
+	// (superfast took 162% of a core there: see the README).
+	DefaultPreset = "ultrafast"
 	DefaultCRF    = 23
 	DefaultStall  = 3 * time.Second
 )

@@ -1,0 +1,507 @@
+package pipeline
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Layout of the record dir:
+//
+//	<dir>/<camera>/<camera>-YYYYMMDD-HHMMSS[-N].<mp4|mkv|avi>   the recording
+//	<dir>/<camera>/.<recording file name>.json                    its sidecar
+//	<dir>/<camera>/.<recording file name>.remux.tmp               plain MP4 being made
+//
+// The recording's ID is its file name. The sidecar (hidden, next to the file)
+// holds what camrec knows about it: see sidecar. It is written when the
+// recording starts (state "recording") and rewritten when it ends.
+
+// idPattern matches recording IDs. The camera part names the directory the
+// file lives in, so an ID can never point outside <dir>/<camera>/.
+var idPattern = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9_-]{0,63})-([0-9]{8})-([0-9]{6})(?:-([0-9]{1,4}))?\.(mp4|mkv|avi)$`)
+
+// cameraNamePattern matches camera names usable in paths and IDs.
+var cameraNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+
+// parseID splits a recording ID into camera and start time (local, to the
+// second). ok is false for anything that is not an ID camrec would make.
+func parseID(id string) (camera string, started time.Time, container string, ok bool) {
+	m := idPattern.FindStringSubmatch(id)
+	if m == nil {
+		return "", time.Time{}, "", false
+	}
+	t, err := time.ParseInLocation("20060102150405", m[2]+m[3], time.Local)
+	if err != nil {
+		return "", time.Time{}, "", false
+	}
+	return m[1], t, m[5], true
+}
+
+// sidecar is the JSON file kept next to each recording.
+type sidecar struct {
+	StartedAt time.Time  `json:"started_at"`
+	EndedAt   *time.Time `json:"ended_at,omitempty"`
+	State     string     `json:"state"`
+	Error     string     `json:"error,omitempty"`
+	Codec     string     `json:"codec"`
+	Container string     `json:"container"`
+	Width     int        `json:"width"`
+	Height    int        `json:"height"`
+	Frames    uint64     `json:"frames"`
+	FPS       float64    `json:"fps"`
+	// DurationS is frames / fps when camrec finished the file, or what
+	// ffprobe found after a crash.
+	DurationS float64 `json:"duration_s"`
+	// Fragmented is true for an MP4 still in its fragmented recording form
+	// (not yet remuxed to a plain MP4).
+	Fragmented bool `json:"fragmented,omitempty"`
+}
+
+// entry is one recording in the catalogue.
+type entry struct {
+	id, camera, path string
+	meta             sidecar
+	bytes            int64 // size when it was finished or scanned
+	busy             bool  // being remuxed: the file is about to be replaced
+	ours             bool  // made by this process (put), not read from disk
+}
+
+// Catalog is the list of recordings under a record dir. It is safe for
+// concurrent use. The Recorder adds and updates the recordings it makes;
+// Scan rebuilds the list from disk at start-up.
+type Catalog struct {
+	dir     string
+	ffprobe string
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	entries map[string]*entry
+}
+
+// NewCatalog returns an empty catalogue of dir. ffprobe is the path of
+// ffprobe, or "" (then files without a sidecar are listed with what their
+// name and size tell).
+func NewCatalog(dir string, ffprobe string, log *slog.Logger) *Catalog {
+	return &Catalog{dir: dir, ffprobe: ffprobe, log: log, entries: map[string]*entry{}}
+}
+
+// Dir returns the record dir.
+func (c *Catalog) Dir() string { return c.dir }
+
+// Scan rebuilds the catalogue from the files under Dir/<camera>/. A sidecar
+// still saying "recording" (camrec was killed) becomes "interrupted", with
+// duration from ffprobe. Files without a sidecar are probed. Recordings in
+// progress in this process are kept as they are.
+func (c *Catalog) Scan(ctx context.Context) error {
+	cams, err := os.ReadDir(c.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		cams = nil
+	} else if err != nil {
+		return fmt.Errorf("scan recordings: %w", err)
+	}
+	found := map[string]*entry{}
+	for _, cd := range cams {
+		if !cd.IsDir() || !cameraNamePattern.MatchString(cd.Name()) {
+			continue
+		}
+		files, err := os.ReadDir(filepath.Join(c.dir, cd.Name()))
+		if err != nil {
+			c.log.Warn("scan recordings: skip camera dir", "camera", cd.Name(), "error", err.Error())
+			continue
+		}
+		for _, f := range files {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("scan recordings: %w", err)
+			}
+			if isRemuxTemp(f.Name()) {
+				c.removeStaleTemp(filepath.Join(c.dir, cd.Name(), f.Name()))
+				continue
+			}
+			cam, _, _, ok := parseID(f.Name())
+			if !ok || cam != cd.Name() || !f.Type().IsRegular() {
+				continue
+			}
+			if e := c.load(ctx, cam, f.Name()); e != nil {
+				found[e.id] = e
+			}
+		}
+	}
+	c.mu.Lock()
+	for id, e := range c.entries {
+		// What this process knows of its own recordings beats what the
+		// disk said a moment ago (a recording may have ended meanwhile).
+		if _, onDisk := found[id]; e.ours && (onDisk || e.meta.State == RecStateRecording || e.busy) {
+			found[id] = e
+		}
+	}
+	c.entries = found
+	n := len(found)
+	c.mu.Unlock()
+	c.log.Info("recordings scanned", "dir", c.dir, "recordings", n)
+	return nil
+}
+
+// load builds the entry of one file found on disk, or nil if it vanished.
+func (c *Catalog) load(ctx context.Context, cam, id string) *entry {
+	path := filepath.Join(c.dir, cam, id)
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil
+	}
+	_, started, container, _ := parseID(id)
+	e := &entry{id: id, camera: cam, path: path, bytes: st.Size()}
+	meta, err := readSidecar(sidecarPath(path))
+	switch {
+	case err == nil:
+		e.meta = meta
+		c.mu.Lock()
+		old, known := c.entries[id]
+		ours := known && old.ours
+		c.mu.Unlock()
+		if meta.State != RecStateRecording || ours {
+			return e
+		}
+		// Left "recording" by a camrec that did not finish it.
+		e.meta.State = RecStateInterrupted
+		ended := st.ModTime()
+		e.meta.EndedAt = &ended
+		e.meta.DurationS = max(0, ended.Sub(meta.StartedAt).Seconds())
+		if e.meta.Error == "" {
+			e.meta.Error = "camrec stopped while recording"
+		}
+		c.probeInto(ctx, e)
+		if err := writeSidecar(sidecarPath(path), e.meta); err != nil {
+			c.log.Warn("update sidecar", "recording_id", id, "error", err.Error())
+		}
+		c.log.Info("recording interrupted", "camera", cam, "recording_id", id, "duration_s", e.meta.DurationS)
+	case errors.Is(err, fs.ErrNotExist):
+		// Not made by camrec (or its sidecar was removed): trust the name
+		// and ask ffprobe for the rest.
+		ended := st.ModTime()
+		e.meta = sidecar{StartedAt: started, EndedAt: &ended, State: RecStateComplete, Container: container}
+		c.probeInto(ctx, e)
+	default:
+		c.log.Warn("read sidecar", "recording_id", id, "error", err.Error())
+		ended := st.ModTime()
+		e.meta = sidecar{StartedAt: started, EndedAt: &ended, State: RecStateComplete, Container: container}
+		c.probeInto(ctx, e)
+	}
+	return e
+}
+
+// probeInto fills duration, codec and size from ffprobe when there is one.
+func (c *Catalog) probeInto(ctx context.Context, e *entry) {
+	if c.ffprobe == "" {
+		return
+	}
+	p, err := ffprobe(ctx, c.ffprobe, e.path)
+	if err != nil {
+		c.log.Warn("probe recording", "recording_id", e.id, "error", err.Error())
+		if e.meta.State == RecStateComplete {
+			e.meta.State, e.meta.Error = RecStateFailed, err.Error()
+		}
+		return
+	}
+	e.meta.DurationS = p.DurationS
+	e.meta.Codec, e.meta.Width, e.meta.Height = p.Codec, p.Width, p.Height
+}
+
+// List returns the recordings of camera ("" = all cameras), newest first.
+func (c *Catalog) List(camera string) []Recording {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]Recording, 0, len(c.entries))
+	for _, e := range c.entries {
+		if camera == "" || e.camera == camera {
+			out = append(out, e.recording())
+		}
+	}
+	slices.SortFunc(out, func(a, b Recording) int {
+		if c := b.StartedAt.Compare(a.StartedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.ID, a.ID)
+	})
+	return out
+}
+
+// Get returns the recording with the given ID. Any ID that is not one of
+// the catalogue's, including malformed ones, is ErrNotFound.
+func (c *Catalog) Get(id string) (Recording, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, err := c.lookupLocked(id)
+	if err != nil {
+		return Recording{}, err
+	}
+	return e.recording(), nil
+}
+
+// Open opens the recording's file for reading (http.ServeContent). The caller
+// closes it. A recording in progress can be opened; it is still growing.
+func (c *Catalog) Open(id string) (*os.File, Recording, error) {
+	c.mu.Lock()
+	e, err := c.lookupLocked(id)
+	var rec Recording
+	if err == nil {
+		rec = e.recording()
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return nil, Recording{}, err
+	}
+	f, err := os.Open(e.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, Recording{}, fmt.Errorf("recording %s: file is gone: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, Recording{}, fmt.Errorf("open recording %s: %w", id, err)
+	}
+	return f, rec, nil
+}
+
+// Delete removes the recording's file and sidecar. A recording in progress is
+// ErrConflict.
+func (c *Catalog) Delete(id string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, err := c.lookupLocked(id)
+	if err != nil {
+		return err
+	}
+	if e.meta.State == RecStateRecording {
+		return fmt.Errorf("recording %s is in progress: stop it first: %w", id, ErrConflict)
+	}
+	if e.busy {
+		return fmt.Errorf("recording %s is being finalized: try again in a moment: %w", id, ErrConflict)
+	}
+	if err := os.Remove(e.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("delete recording %s: %w", id, err)
+	}
+	if err := os.Remove(sidecarPath(e.path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		c.log.Warn("delete sidecar", "recording_id", id, "error", err.Error())
+	}
+	delete(c.entries, id)
+	c.log.Info("recording deleted", "camera", e.camera, "recording_id", id)
+	return nil
+}
+
+func (c *Catalog) lookupLocked(id string) (*entry, error) {
+	if _, _, _, ok := parseID(id); !ok {
+		return nil, fmt.Errorf("recording %q: %w", id, ErrNotFound)
+	}
+	e, ok := c.entries[id]
+	if !ok {
+		return nil, fmt.Errorf("recording %q: %w", id, ErrNotFound)
+	}
+	return e, nil
+}
+
+// recording renders e for the API. Call with c.mu held.
+func (e *entry) recording() Recording {
+	r := Recording{
+		ID:         e.id,
+		Camera:     e.camera,
+		StartedAt:  e.meta.StartedAt,
+		EndedAt:    e.meta.EndedAt,
+		DurationS:  roundTo(e.meta.DurationS, 3),
+		Bytes:      e.bytes,
+		Container:  e.meta.Container,
+		VideoCodec: e.meta.Codec,
+		Width:      e.meta.Width,
+		Height:     e.meta.Height,
+		State:      e.meta.State,
+		FileURL:    "/api/v1/recordings/" + e.id + "/file",
+		Error:      e.meta.Error,
+	}
+	if r.State == RecStateRecording {
+		r.EndedAt = nil
+		r.DurationS = roundTo(math.Max(0, time.Since(e.meta.StartedAt).Seconds()), 3)
+		if st, err := os.Stat(e.path); err == nil {
+			r.Bytes = st.Size()
+		}
+	}
+	return r
+}
+
+// reserve creates Dir/<camera>/ and an empty file for a new recording named
+// after t, never reusing a name (-2, -3 ... are appended). The file is
+// created with O_EXCL, so two recorders cannot pick the same name either.
+func (c *Catalog) reserve(camera, container string, t time.Time) (id, path string, err error) {
+	dir := filepath.Join(c.dir, camera)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", fmt.Errorf("create record dir %s: %w", dir, err)
+	}
+	base := camera + "-" + t.Format("20060102-150405")
+	for n := 1; n < 10000; n++ {
+		id = base + "." + container
+		if n > 1 {
+			id = base + "-" + strconv.Itoa(n) + "." + container
+		}
+		path = filepath.Join(dir, id)
+		if _, err := os.Lstat(sidecarPath(path)); err == nil {
+			continue // a sidecar without its file: keep the name retired
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", "", fmt.Errorf("record dir %s is not writable: %w", dir, err)
+		}
+		if err := f.Close(); err != nil {
+			return "", "", fmt.Errorf("create %s: %w", path, err)
+		}
+		return id, path, nil
+	}
+	return "", "", fmt.Errorf("record dir %s: no free name for %s", dir, base)
+}
+
+// put adds or replaces a recording made by this process and writes its
+// sidecar. bytes is the file size for finished recordings.
+func (c *Catalog) put(camera, id, path string, meta sidecar, bytes int64) error {
+	err := writeSidecar(sidecarPath(path), meta)
+	c.mu.Lock()
+	c.entries[id] = &entry{id: id, camera: camera, path: path, meta: meta, bytes: bytes, ours: true}
+	c.mu.Unlock()
+	return err
+}
+
+// forget removes a recording from the catalogue and deletes its file and
+// sidecar. The recorder uses it only for a file that never received a frame.
+func (c *Catalog) forget(id, path string) {
+	c.mu.Lock()
+	delete(c.entries, id)
+	c.mu.Unlock()
+	for _, p := range []string{path, sidecarPath(path)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			c.log.Warn("remove empty recording", "path", p, "error", err.Error())
+		}
+	}
+}
+
+// beginRemux marks the recording busy while it is remuxed; false if it is
+// gone or already busy.
+func (c *Catalog) beginRemux(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[id]
+	if !ok || e.busy {
+		return false
+	}
+	e.busy = true
+	return true
+}
+
+// fragmented lists camera's MP4 recordings still in their fragmented form
+// (left so by a shutdown or crash), with their paths.
+func (c *Catalog) fragmented(camera string) map[string]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]string{}
+	for id, e := range c.entries {
+		if e.camera == camera && e.meta.Fragmented && e.meta.State != RecStateRecording && !e.busy {
+			out[id] = e.path
+		}
+	}
+	return out
+}
+
+// endRemux ends what beginRemux started: when err is nil the remuxed tmp
+// replaces the recording's file (atomically, by rename), else tmp is removed
+// and the original stays as it is.
+func (c *Catalog) endRemux(id, tmp string, err error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[id]
+	if ok {
+		e.busy = false
+	}
+	if err == nil && !ok {
+		err = fmt.Errorf("recording %s: %w", id, ErrNotFound)
+	}
+	if err == nil {
+		err = os.Rename(tmp, e.path)
+	}
+	if err != nil {
+		if rmErr := os.Remove(tmp); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) {
+			c.log.Warn("remove remux temp", "path", tmp, "error", rmErr.Error())
+		}
+		return err
+	}
+	if st, err := os.Stat(e.path); err == nil {
+		e.bytes = st.Size()
+	}
+	e.meta.Fragmented = false
+	return writeSidecar(sidecarPath(e.path), e.meta)
+}
+
+// remuxTemp is where the plain MP4 of path is written before it replaces it.
+func remuxTemp(path string) string {
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".remux.tmp")
+}
+
+func isRemuxTemp(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".remux.tmp")
+}
+
+// removeStaleTemp removes a remux temp left by a camrec that was stopped
+// while remuxing, unless a remux of this process is writing it.
+func (c *Catalog) removeStaleTemp(path string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.entries {
+		if e.busy && remuxTemp(e.path) == path {
+			return
+		}
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		c.log.Warn("remove stale remux temp", "path", path, "error", err.Error())
+	}
+}
+
+func sidecarPath(path string) string {
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".json")
+}
+
+func readSidecar(path string) (sidecar, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return sidecar{}, err
+	}
+	var s sidecar
+	if err := json.Unmarshal(b, &s); err != nil {
+		return sidecar{}, fmt.Errorf("sidecar %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// writeSidecar replaces path atomically (temp file + rename).
+func writeSidecar(path string, s sidecar) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("sidecar %s: %w", path, err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write sidecar: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("write sidecar: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,330 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+func rtCopyFixture(t *testing.T, fixture, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", fixture))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtWriteFile(t, dst, string(b))
+}
+
+func rtSidecar(t *testing.T, path string, s sidecar) {
+	t.Helper()
+	if err := writeSidecar(sidecarPath(path), s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCatalogScan(t *testing.T) {
+	_, probe := rtNeedFFmpeg(t)
+	root := t.TempDir()
+	day := func(d, h int) time.Time { return time.Date(2026, 1, d, h, 0, 0, 0, time.Local) }
+	ended := day(2, 11)
+
+	// No sidecar: probed.
+	rtCopyFixture(t, "recorder_1s.mp4", filepath.Join(root, "cam0", "cam0-20260101-100000.mp4"))
+	// Finished by camrec: the sidecar is trusted.
+	done := filepath.Join(root, "cam0", "cam0-20260102-100000.mkv")
+	rtCopyFixture(t, "recorder_1s.mkv", done)
+	rtSidecar(t, done, sidecar{StartedAt: day(2, 10), EndedAt: &ended, State: RecStateComplete,
+		Codec: "mjpeg", Container: "mkv", Width: 160, Height: 120, Frames: 45, FPS: 30, DurationS: 1.5})
+	// Left "recording" by a camrec that was killed: interrupted, probed.
+	killed := filepath.Join(root, "cam0", "cam0-20260102-100000-2.mkv")
+	rtCopyFixture(t, "recorder_1s.mkv", killed)
+	rtSidecar(t, killed, sidecar{StartedAt: day(2, 12), State: RecStateRecording, Codec: "mjpeg", Container: "mkv", FPS: 30})
+	// Not a video: listed as failed with ffprobe's complaint.
+	rtWriteFile(t, filepath.Join(root, "cam1", "cam1-20260103-090000.avi"), "not a video")
+	// Ignored: not a recording name, camera part not matching its dir,
+	// orphan sidecar, dirs that are not camera names, files at the root.
+	rtWriteFile(t, filepath.Join(root, "cam0", "notes.txt"), "x")
+	rtWriteFile(t, filepath.Join(root, "cam0", "cam1-20260101-100000.mp4"), "x")
+	rtWriteFile(t, filepath.Join(root, "cam0", ".cam0-20251231-100000.mp4.json"), "{}")
+	rtWriteFile(t, filepath.Join(root, "bad dir", "bad dir-20260101-100000.mp4"), "x")
+	rtWriteFile(t, filepath.Join(root, "cam0-20260101-100000.mp4"), "x")
+	if err := os.Mkdir(filepath.Join(root, "cam0", "cam0-20260104-100000.mp4"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	cat := NewCatalog(root, probe, rtLog(t))
+	if err := cat.Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	all := cat.List("")
+	var ids []string
+	for _, r := range all {
+		ids = append(ids, r.ID)
+	}
+	wantIDs := []string{ // newest first
+		"cam1-20260103-090000.avi",
+		"cam0-20260102-100000-2.mkv",
+		"cam0-20260102-100000.mkv",
+		"cam0-20260101-100000.mp4",
+	}
+	if !slices.Equal(ids, wantIDs) {
+		t.Fatalf("List = %v, want %v", ids, wantIDs)
+	}
+	byID := map[string]Recording{}
+	for _, r := range all {
+		byID[r.ID] = r
+		if r.FileURL != "/api/v1/recordings/"+r.ID+"/file" {
+			t.Errorf("%s: file_url %q", r.ID, r.FileURL)
+		}
+	}
+
+	probed := byID["cam0-20260101-100000.mp4"]
+	if probed.State != RecStateComplete || probed.VideoCodec != "h264" || probed.Width != 160 ||
+		math.Abs(probed.DurationS-1) > 0.05 || !probed.StartedAt.Equal(day(1, 10)) || probed.Bytes == 0 {
+		t.Errorf("file without sidecar: %+v", probed)
+	}
+	fromSidecar := byID["cam0-20260102-100000.mkv"]
+	if fromSidecar.State != RecStateComplete || fromSidecar.DurationS != 1.5 || fromSidecar.EndedAt == nil ||
+		!fromSidecar.EndedAt.Equal(ended) {
+		t.Errorf("file with sidecar: %+v", fromSidecar)
+	}
+	interrupted := byID["cam0-20260102-100000-2.mkv"]
+	if interrupted.State != RecStateInterrupted || math.Abs(interrupted.DurationS-1) > 0.05 ||
+		interrupted.EndedAt == nil || interrupted.VideoCodec != "mjpeg" {
+		t.Errorf("interrupted: %+v", interrupted)
+	}
+	if s, err := readSidecar(sidecarPath(killed)); err != nil || s.State != RecStateInterrupted {
+		t.Errorf("interrupted sidecar not updated: %+v, %v", s, err)
+	}
+	if bad := byID["cam1-20260103-090000.avi"]; bad.State != RecStateFailed || bad.Error == "" {
+		t.Errorf("not a video: %+v", bad)
+	}
+
+	if got := cat.List("cam1"); len(got) != 1 || got[0].Camera != "cam1" {
+		t.Errorf("List(cam1) = %+v", got)
+	}
+	if got := cat.List("cam9"); len(got) != 0 {
+		t.Errorf("List(cam9) = %+v", got)
+	}
+
+	// Open serves the file's bytes.
+	f, rec, err := cat.Open("cam0-20260101-100000.mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(f)
+	f.Close()
+	if err != nil || int64(len(b)) != rec.Bytes {
+		t.Errorf("Open read %d bytes (%v), want %d", len(b), err, rec.Bytes)
+	}
+
+	// Delete removes file and sidecar.
+	if err := cat.Delete("cam0-20260102-100000.mkv"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{done, sidecarPath(done)} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s still there after Delete (%v)", p, err)
+		}
+	}
+	if _, err := cat.Get("cam0-20260102-100000.mkv"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get after Delete = %v, want ErrNotFound", err)
+	}
+	if err := cat.Delete("cam0-20260102-100000.mkv"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second Delete = %v, want ErrNotFound", err)
+	}
+
+	// A new scan finds the same (minus the deleted one).
+	if err := cat.Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(cat.List("")); n != 3 {
+		t.Errorf("rescan: %d recordings, want 3", n)
+	}
+}
+
+func TestCatalogRejectsPathTricks(t *testing.T) {
+	root := t.TempDir()
+	// Something an escaping ID might reach.
+	rtWriteFile(t, filepath.Join(root, "secret.mp4"), "secret")
+	rtWriteFile(t, filepath.Join(root, "cam0", "cam0-20260101-100000.mp4"), "video")
+	cat := NewCatalog(root, "", rtLog(t))
+	if err := cat.Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cat.Get("cam0-20260101-100000.mp4"); err != nil {
+		t.Fatalf("the real recording: %v", err)
+	}
+	for _, id := range []string{
+		"", ".", "..", "../x", "a/b", "%2e%2e", "..%2f..%2fsecret.mp4", "../secret.mp4",
+		"cam0/../../secret.mp4", "/etc/passwd", "cam0-20260101-100000.mp4/",
+		"cam0\\cam0-20260101-100000.mp4", "cam0-20260101-100000.MP4",
+		"cam0-20260101-100000.mp4\x00", ".cam0-20260101-100000.mp4.json",
+		"cam0-20260101-100000", "cam9-20260101-100000.mp4", "-20260101-100000.mp4",
+		"cam0-2026010-100000.mp4", " cam0-20260101-100000.mp4",
+	} {
+		t.Run(id, func(t *testing.T) {
+			if _, err := cat.Get(id); !errors.Is(err, ErrNotFound) {
+				t.Errorf("Get = %v, want ErrNotFound", err)
+			}
+			if f, _, err := cat.Open(id); !errors.Is(err, ErrNotFound) {
+				if f != nil {
+					f.Close()
+				}
+				t.Errorf("Open = %v, want ErrNotFound", err)
+			}
+			if err := cat.Delete(id); !errors.Is(err, ErrNotFound) {
+				t.Errorf("Delete = %v, want ErrNotFound", err)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(root, "secret.mp4")); err != nil {
+		t.Errorf("secret.mp4: %v", err)
+	}
+}
+
+func TestCatalogNamesNeverOverwrite(t *testing.T) {
+	root := t.TempDir()
+	cat := NewCatalog(root, "", rtLog(t))
+	at := time.Date(2026, 11, 25, 10, 53, 0, 0, time.Local)
+	existing := filepath.Join(root, "cam0", "cam0-20261125-105300.mp4")
+	rtWriteFile(t, existing, "keep me")
+	// A sidecar whose file is gone keeps its name retired too.
+	rtWriteFile(t, filepath.Join(root, "cam0", ".cam0-20261125-105300-2.mp4.json"), "{}")
+
+	var got []string
+	for range 3 {
+		id, path, err := cat.reserve("cam0", "mp4", at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if path != filepath.Join(root, "cam0", id) {
+			t.Errorf("path %s for id %s", path, id)
+		}
+		got = append(got, id)
+	}
+	want := []string{"cam0-20261125-105300-3.mp4", "cam0-20261125-105300-4.mp4", "cam0-20261125-105300-5.mp4"}
+	if !slices.Equal(got, want) {
+		t.Errorf("names %v, want %v", got, want)
+	}
+	if id, _, err := cat.reserve("cam0", "mkv", at); err != nil || id != "cam0-20261125-105300.mkv" {
+		t.Errorf("other container: %q, %v", id, err)
+	}
+	if b, _ := os.ReadFile(existing); string(b) != "keep me" {
+		t.Errorf("existing file changed: %q", b)
+	}
+	for _, id := range got {
+		if cam, started, container, ok := parseID(id); !ok || cam != "cam0" || !started.Equal(at) || container != "mp4" {
+			t.Errorf("parseID(%s) = %s %s %s %v", id, cam, started, container, ok)
+		}
+	}
+}
+
+// TestCatalogActiveRecording: the recording in progress is listed with live
+// size and duration, cannot be deleted, and survives a rescan as "recording".
+func TestCatalogActiveRecording(t *testing.T) {
+	r, cat, src, _ := rtRecorder(t, RecorderConfig{Container: "mkv", Codec: "copy"}, 30)
+	rtPublish(t, src.hub, rtFrames(t), 30)
+	ctx := rtCtx(t)
+
+	st, err := r.SetActive(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtWaitFor(t, 5*time.Second, "bytes on disk", func() bool {
+		rec, err := cat.Get(st.ID)
+		return err == nil && rec.Bytes > 0 && rec.DurationS > 0.2
+	})
+	rec, _ := cat.Get(st.ID)
+	if rec.State != RecStateRecording || rec.EndedAt != nil {
+		t.Errorf("active recording listed as %+v", rec)
+	}
+	if err := cat.Delete(st.ID); !errors.Is(err, ErrConflict) {
+		t.Errorf("Delete while recording = %v, want ErrConflict", err)
+	}
+	if err := cat.Scan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := cat.Get(st.ID); err != nil || rec.State != RecStateRecording {
+		t.Errorf("after rescan: %+v, %v; want still recording", rec, err)
+	}
+	if _, err := r.SetActive(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.Delete(st.ID); err != nil {
+		t.Errorf("Delete after stop: %v", err)
+	}
+	if files, _ := filepath.Glob(filepath.Join(cat.Dir(), "cam0", "*")); len(files) != 0 {
+		t.Errorf("files left after Delete: %v", files)
+	}
+}
+
+// TestCatalogRemuxReplacesFileOnlyOnSuccess: while a remux runs the
+// recording cannot be deleted; a failed remux leaves the original; a good one
+// replaces it atomically and updates size and sidecar; Scan removes a stale
+// temp.
+func TestCatalogRemuxReplacesFileOnlyOnSuccess(t *testing.T) {
+	root := t.TempDir()
+	cat := NewCatalog(root, "", rtLog(t))
+	id, path, err := cat.reserve("cam0", "mp4", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtWriteFile(t, path, "fragmented")
+	meta := sidecar{StartedAt: time.Now(), State: RecStateComplete, Container: "mp4", Fragmented: true}
+	if err := cat.put("cam0", id, path, meta, 10); err != nil {
+		t.Fatal(err)
+	}
+	tmp := remuxTemp(path)
+
+	if !cat.beginRemux(id) || cat.beginRemux(id) {
+		t.Fatal("beginRemux: want true once, then false while busy")
+	}
+	if err := cat.Delete(id); !errors.Is(err, ErrConflict) {
+		t.Errorf("Delete while remuxing = %v, want ErrConflict", err)
+	}
+	rtWriteFile(t, tmp, "half")
+	if err := cat.endRemux(id, tmp, errors.New("ffmpeg failed")); err == nil {
+		t.Error("endRemux with an error returned nil")
+	}
+	if b, _ := os.ReadFile(path); string(b) != "fragmented" {
+		t.Errorf("original after a failed remux: %q", b)
+	}
+	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("temp after a failed remux: %v", err)
+	}
+
+	if !cat.beginRemux(id) {
+		t.Fatal("beginRemux after a failed one: want true")
+	}
+	rtWriteFile(t, tmp, "plain mp4")
+	if err := cat.endRemux(id, tmp, nil); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "plain mp4" {
+		t.Errorf("file after remux: %q", b)
+	}
+	if rec, _ := cat.Get(id); rec.Bytes != int64(len("plain mp4")) {
+		t.Errorf("bytes after remux: %d", rec.Bytes)
+	}
+	if s, err := readSidecar(sidecarPath(path)); err != nil || s.Fragmented {
+		t.Errorf("sidecar after remux: %+v, %v", s, err)
+	}
+
+	rtWriteFile(t, tmp, "stale")
+	if err := cat.Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale temp after Scan: %v", err)
+	}
+	if err := cat.Delete(id); err != nil {
+		t.Errorf("Delete after remux: %v", err)
+	}
+}

@@ -1,0 +1,305 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	ffmpeg "github.com/u2takey/ffmpeg-go"
+)
+
+// LookFFmpeg resolves the ffmpeg binary. name is "ffmpeg" (searched in PATH)
+// or an explicit path. The error wraps ErrFFmpegMissing and tells the user
+// what to do.
+func LookFFmpeg(name string) (string, error) {
+	if name == "" {
+		name = "ffmpeg"
+	}
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p, nil
+	}
+	if name == "ffmpeg" {
+		return "", missingError("ffmpeg not found in PATH: install it (apt-get install ffmpeg) or set -ffmpeg")
+	}
+	return "", missingError(fmt.Sprintf("ffmpeg %q cannot be run: %v", name, errUnwrapAll(err)))
+}
+
+// missingError is a message for the user that wraps ErrFFmpegMissing without
+// repeating its text.
+type missingError string
+
+func (e missingError) Error() string { return string(e) }
+func (e missingError) Unwrap() error { return ErrFFmpegMissing }
+
+// LookFFprobe finds ffprobe next to ffmpegPath, else in PATH. It returns ""
+// when there is none: the catalogue then works without probing.
+func LookFFprobe(ffmpegPath string) string {
+	if ffmpegPath != "" {
+		p := filepath.Join(filepath.Dir(ffmpegPath), "ffprobe")
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	p, err := exec.LookPath("ffprobe")
+	if err != nil {
+		return ""
+	}
+	return p
+}
+
+// errUnwrapAll returns the innermost error, so that "exec: "x": stat x: no
+// such file" reads as "no such file or directory".
+func errUnwrapAll(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		err = u
+	}
+}
+
+// stderrTailLines is how many of ffmpeg's last stderr lines are kept for
+// error reports.
+const stderrTailLines = 20
+
+// ffmpegArgs returns the arguments (without argv[0]) of the ffmpeg that reads
+// MJPEG frames at a constant rate fps from stdin and writes outPath. cfg must
+// have been through withDefaults and Validate.
+//
+// The input rate is exact because camrec resamples the camera's frames to fps
+// itself (see resampler), so every frame on stdin lasts 1/fps.
+func ffmpegArgs(cfg RecorderConfig, fps float64, outPath string) []string {
+	rate := strconv.FormatFloat(fps, 'f', -1, 64)
+	in := ffmpeg.KwArgs{"f": "mjpeg", "framerate": rate}
+	out := ffmpeg.KwArgs{"c:v": cfg.Codec}
+	switch cfg.Container {
+	case "mp4":
+		out["format"] = "mp4"
+		// Fragmented MP4: a crash or SIGKILL loses at most the last GOP
+		// (packages.md). Chromium reports only the first fragment's length
+		// as the duration of such a file (measured: 2 s of 6), so the
+		// recorder remuxes it to a plain MP4 once it is finished (remuxMP4).
+		// Not +global_sidx: ffmpeg then shifts the whole file in place in
+		// its trailer (~3 s per 600 MB measured), and a kill during that
+		// shift would destroy the recording.
+		out["movflags"] = "+frag_keyframe+empty_moov+default_base_moof"
+		out["flush_packets"] = "1"
+	case "mkv":
+		out["format"] = "matroska"
+	case "avi":
+		out["format"] = "avi"
+		// AVI has no timestamps of its own: give the muxer the rate, or it
+		// writes a wrong r_frame_rate (measured 60/1 for a 30 fps input).
+		out["r"] = rate
+	}
+	if cfg.Codec != "copy" {
+		out["g"] = strconv.Itoa(max(1, int(2*fps+0.5))) // a keyframe every 2 s
+		if isH26x(cfg.Codec) {
+			// Webcam MJPEG decodes to yuvj422p; browsers only play 4:2:0.
+			out["pix_fmt"] = "yuv420p"
+		}
+		if cfg.Codec == "libx264" {
+			out["preset"] = cfg.Preset
+			out["crf"] = strconv.Itoa(cfg.CRF)
+		}
+	}
+	return ffmpeg.Input("pipe:0", in).
+		Output(outPath, out).
+		GlobalArgs("-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info", "-y").
+		GetArgs()
+}
+
+func isH26x(codec string) bool {
+	return strings.Contains(codec, "264") || strings.Contains(codec, "265") || strings.Contains(codec, "hevc")
+}
+
+// videoCodecName is the codec a recording made with encoder holds, as ffprobe
+// names it.
+func videoCodecName(encoder string) string {
+	switch {
+	case encoder == "copy":
+		return "mjpeg"
+	case strings.Contains(encoder, "264"):
+		return "h264"
+	case strings.Contains(encoder, "265") || strings.Contains(encoder, "hevc"):
+		return "hevc"
+	}
+	return encoder
+}
+
+// tailWriter keeps the last lines ffmpeg writes to stderr and reports when
+// ffmpeg has opened its output (the "Output #0" line, printed once the
+// encoder is initialised and the header written). ffmpeg runs with
+// "-loglevel level+info", so every line carries its level, and the lines of
+// level warning or worse can be told apart from the informational ones.
+type tailWriter struct {
+	mu      sync.Mutex
+	partial []byte
+	lines   []tailLine
+	ready   chan struct{}
+	once    sync.Once
+}
+
+type tailLine struct {
+	text    string
+	problem bool // warning, error, fatal or panic
+}
+
+func newTailWriter() *tailWriter { return &tailWriter{ready: make(chan struct{})} }
+
+// Write implements io.Writer; os/exec calls it from its stderr copier.
+func (t *tailWriter) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.partial = append(t.partial, p...)
+	for {
+		i := bytes.IndexAny(t.partial, "\r\n")
+		if i < 0 {
+			break
+		}
+		t.addLocked(string(t.partial[:i]))
+		t.partial = t.partial[i+1:]
+	}
+	if len(t.partial) > 4096 { // a runaway line: keep it bounded
+		t.addLocked(string(t.partial))
+		t.partial = t.partial[:0]
+	}
+	return len(p), nil
+}
+
+func (t *tailWriter) addLocked(line string) {
+	line = strings.TrimSpace(line)
+	if line == "" || strings.Contains(line, "deprecated pixel format used") {
+		return // swscaler repeats this for every yuvj frame: noise
+	}
+	if strings.Contains(line, "Output #0, ") {
+		t.once.Do(func() { close(t.ready) })
+	}
+	t.lines = append(t.lines, tailLine{text: line, problem: isProblem(line)})
+	if len(t.lines) > stderrTailLines {
+		t.lines = t.lines[len(t.lines)-stderrTailLines:]
+	}
+}
+
+// isProblem reports whether an ffmpeg log line is of level warning or worse.
+func isProblem(line string) bool {
+	for _, lvl := range []string{"[warning] ", "[error] ", "[fatal] ", "[panic] "} {
+		if strings.Contains(line, lvl) {
+			return true
+		}
+	}
+	return false
+}
+
+// Ready is closed once ffmpeg has opened its output.
+func (t *tailWriter) Ready() <-chan struct{} { return t.ready }
+
+// Tail returns the last n kept lines (all if n <= 0), joined by "; ".
+func (t *tailWriter) Tail(n int) string { return t.join(n, false) }
+
+// Problems is Tail restricted to lines of level warning or worse.
+func (t *tailWriter) Problems(n int) string { return t.join(n, true) }
+
+func (t *tailWriter) join(n int, problemsOnly bool) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	for _, l := range t.lines {
+		if l.problem || !problemsOnly {
+			out = append(out, l.text)
+		}
+	}
+	if p := strings.TrimSpace(string(t.partial)); p != "" && (!problemsOnly || isProblem(p)) {
+		out = append(out, p)
+	}
+	if n > 0 && len(out) > n {
+		out = out[len(out)-n:]
+	}
+	return strings.Join(out, "; ")
+}
+
+// remuxArgs returns the arguments of the ffmpeg that copies the finished
+// fragmented MP4 src into a plain MP4 dst with its index up front, which
+// browsers read a duration from and seek in.
+func remuxArgs(src, dst string) []string {
+	return ffmpeg.Input(src).
+		Output(dst, ffmpeg.KwArgs{"format": "mp4", "c": "copy", "movflags": "+faststart"}).
+		GlobalArgs("-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y").
+		GetArgs()
+}
+
+// remuxMP4 runs ffmpeg to remux src into dst. Cancelling ctx kills it; dst
+// is then incomplete and src untouched.
+func remuxMP4(ctx context.Context, ffmpegPath, src, dst string) error {
+	cmd := exec.CommandContext(ctx, ffmpegPath, remuxArgs(src, dst)...)
+	tail := newTailWriter()
+	cmd.Stderr = tail
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = killGrace
+	if err := cmd.Run(); err != nil {
+		if t := tail.Tail(4); t != "" { // -loglevel error: only problems
+			return fmt.Errorf("remux %s: %w: %s", src, err, t)
+		}
+		return fmt.Errorf("remux %s: %w", src, err)
+	}
+	return nil
+}
+
+// probeResult is what ffprobe tells about a recording.
+type probeResult struct {
+	DurationS float64
+	Codec     string
+	Width     int
+	Height    int
+}
+
+// ffprobe reads duration, codec and size of the first video stream of path.
+func ffprobe(ctx context.Context, ffprobePath, path string) (probeResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, ffprobePath, "-v", "error", "-select_streams", "v:0",
+		"-show_entries", "format=duration:stream=codec_name,width,height,duration", "-of", "json", path)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return probeResult{}, fmt.Errorf("ffprobe %s: %w: %s", path, err, strings.TrimSpace(stderr.String()))
+	}
+	var doc struct {
+		Streams []struct {
+			CodecName string `json:"codec_name"`
+			Width     int    `json:"width"`
+			Height    int    `json:"height"`
+			Duration  string `json:"duration"`
+		} `json:"streams"`
+		Format struct {
+			Duration string `json:"duration"`
+		} `json:"format"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		return probeResult{}, fmt.Errorf("ffprobe %s: decode output: %w", path, err)
+	}
+	if len(doc.Streams) == 0 {
+		return probeResult{}, fmt.Errorf("ffprobe %s: no video stream", path)
+	}
+	s := doc.Streams[0]
+	r := probeResult{Codec: s.CodecName, Width: s.Width, Height: s.Height}
+	if d, err := strconv.ParseFloat(doc.Format.Duration, 64); err == nil {
+		r.DurationS = d
+	} else if d, err := strconv.ParseFloat(s.Duration, 64); err == nil {
+		r.DurationS = d
+	}
+	return r, nil
+}

@@ -1,0 +1,456 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// rtRecorder builds a recorder of a test hub into a temp dir and runs it
+// until the test ends.
+func rtRecorder(t *testing.T, cfg RecorderConfig, camFPS float64) (*Recorder, *Catalog, *rtSource, func() time.Duration) {
+	t.Helper()
+	ff, probe := rtNeedFFmpeg(t)
+	if cfg.Camera == "" {
+		cfg.Camera = "cam0"
+	}
+	if cfg.Dir == "" {
+		cfg.Dir = t.TempDir()
+	}
+	cfg.FFmpeg = ff
+	log := rtLog(t)
+	cat := NewCatalog(cfg.Dir, probe, log)
+	src := &rtSource{hub: NewHub(), fps: camFPS}
+	r := NewRecorder(cfg, src, cat, log)
+	stop := rtRun(t, r)
+	return r, cat, src, stop
+}
+
+func rtCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestRecorderDurationFollowsCaptureTime records for a while from cameras of
+// various kinds and checks with ffprobe that the file lasts as long as the
+// recording ran, whatever rate the camera delivered.
+func TestRecorderDurationFollowsCaptureTime(t *testing.T) {
+	tests := []struct {
+		name       string
+		container  string
+		codec      string
+		camFPS     float64 // what the camera negotiated
+		deliverFPS float64 // what it delivers
+		record     time.Duration
+		wantCodec  string
+		wantPixFmt string
+	}{
+		{"mp4 x264 30fps 5s", "mp4", "", 30, 30, 5 * time.Second, "h264", "yuv420p"},
+		{"mp4 x264 camera delivers 10 of 30 fps", "mp4", "", 30, 10, 3 * time.Second, "h264", "yuv420p"},
+		{"mkv copy", "mkv", "copy", 30, 30, 2 * time.Second, "mjpeg", ""},
+		{"avi copy", "avi", "copy", 30, 30, 2 * time.Second, "mjpeg", ""},
+	}
+	t.Parallel()
+	frames := rtFrames(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, probe := rtNeedFFmpeg(t)
+			r, cat, src, _ := rtRecorder(t, RecorderConfig{Container: tt.container, Codec: tt.codec}, tt.camFPS)
+			rtPublish(t, src.hub, frames, tt.deliverFPS)
+			ctx := rtCtx(t)
+
+			t0 := time.Now()
+			st, err := r.SetActive(ctx, true)
+			if err != nil {
+				t.Fatalf("start: %v", err)
+			}
+			if !st.Active || st.ID == "" || st.StartedAt == nil {
+				t.Fatalf("after start: %+v", st)
+			}
+			rtRecordFor(tt.record - time.Since(t0))
+			ran := time.Since(t0)
+			st, err = r.SetActive(ctx, false)
+			if err != nil {
+				t.Fatalf("stop: %v", err)
+			}
+			if st.Active || st.Error != "" {
+				t.Fatalf("after stop: %+v", st)
+			}
+
+			path := rtOnlyFile(t, cat)
+			if tt.container == "mp4" {
+				// Fragmented while recording, then remuxed in the background
+				// to a plain MP4 that browsers get the duration of.
+				rtWaitFor(t, 10*time.Second, "the remux to a plain MP4", func() bool {
+					return rtPlainMP4(rtTopBoxes(t, path))
+				})
+				rtWaitFor(t, 5*time.Second, "the catalogue to see the remux", func() bool {
+					s, err := readSidecar(sidecarPath(path))
+					return err == nil && !s.Fragmented
+				})
+			}
+			rec, err := cat.Get(filepath.Base(path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi, err := os.Stat(path); err != nil || fi.Size() != rec.Bytes {
+				t.Errorf("catalogue says %d bytes, file has %v (%v)", rec.Bytes, fi.Size(), err)
+			}
+			p := rtProbeFile(t, probe, path)
+			t.Logf("ran %.3fs, probe %+v, catalogue %+v", ran.Seconds(), p, rec)
+			if p.Codec != tt.wantCodec || p.Width != 1280 || p.Height != 720 {
+				t.Errorf("codec %s %dx%d, want %s 1280x720", p.Codec, p.Width, p.Height, tt.wantCodec)
+			}
+			if tt.wantPixFmt != "" && p.PixFmt != tt.wantPixFmt {
+				t.Errorf("pix_fmt %s, want %s", p.PixFmt, tt.wantPixFmt)
+			}
+			if d := math.Abs(p.DurationS - ran.Seconds()); d > 0.3 {
+				t.Errorf("duration %.3fs, recording ran %.3fs", p.DurationS, ran.Seconds())
+			}
+			if d := math.Abs(p.DurationS - tt.record.Seconds()); d > 0.3 {
+				t.Errorf("duration %.3fs, want %s ± 0.3s", p.DurationS, tt.record)
+			}
+			wantFrames := tt.record.Seconds() * tt.camFPS
+			if math.Abs(float64(p.Packets)-wantFrames) > 8 {
+				t.Errorf("%d frames, want %.0f ± 8", p.Packets, wantFrames)
+			}
+			if rec.State != RecStateComplete || rec.EndedAt == nil || rec.Bytes == 0 ||
+				rec.VideoCodec != tt.wantCodec || rec.Width != 1280 || rec.Height != 720 ||
+				math.Abs(rec.DurationS-p.DurationS) > 0.1 {
+				t.Errorf("catalogue entry %+v does not match the file (%+v)", rec, p)
+			}
+		})
+	}
+}
+
+// rtOnlyFile returns the one recording file under the catalogue's dir.
+func rtOnlyFile(t *testing.T, cat *Catalog) string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(cat.Dir(), "cam0", "cam0-*"))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("recording files %v (%v), want exactly one", files, err)
+	}
+	return files[0]
+}
+
+func TestRecorderStartStopIsIdempotent(t *testing.T) {
+	r, cat, src, _ := rtRecorder(t, RecorderConfig{Container: "mkv", Codec: "copy"}, 30)
+	rtPublish(t, src.hub, rtFrames(t), 30)
+	ctx := rtCtx(t)
+
+	st, err := r.SetActive(ctx, false)
+	if err != nil || st.Active {
+		t.Fatalf("stop while idle = %+v, %v", st, err)
+	}
+	first, err := r.SetActive(ctx, true)
+	if err != nil || !first.Active {
+		t.Fatalf("start = %+v, %v", first, err)
+	}
+	again, err := r.SetActive(ctx, true)
+	if err != nil || !again.Active || again.ID != first.ID {
+		t.Fatalf("second start = %+v, %v; want the same recording %s", again, err, first.ID)
+	}
+	rtWaitFor(t, 5*time.Second, "frames and bytes in status", func() bool {
+		st := r.Status()
+		return st.Frames >= 10 && st.Bytes > 0
+	})
+	for i := range 2 {
+		st, err := r.SetActive(ctx, false)
+		if err != nil || st.Active || st.Error != "" || st.ID != "" {
+			t.Fatalf("stop #%d = %+v, %v", i+1, st, err)
+		}
+	}
+	if recs := cat.List(""); len(recs) != 1 || recs[0].ID != first.ID || recs[0].State != RecStateComplete {
+		t.Fatalf("catalogue %+v, want one complete recording %s", recs, first.ID)
+	}
+	if rtSubscribers(r) != 0 {
+		t.Errorf("recorder still subscribed to the hub")
+	}
+}
+
+// rtSubscribers is how many subscribers the recorder's hub has.
+func rtSubscribers(r *Recorder) int { return r.src.Hub().Subscribers() }
+
+func TestRecorderFFmpegKilledMidRecording(t *testing.T) {
+	_, probe := rtNeedFFmpeg(t)
+	r, cat, src, _ := rtRecorder(t, RecorderConfig{}, 30)
+	rtPublish(t, src.hub, rtFrames(t), 30)
+	ctx := rtCtx(t)
+
+	st, err := r.SetActive(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Past the second keyframe (2 s), so that a complete fragment is on disk.
+	rtWaitFor(t, 10*time.Second, "2.5 s of frames", func() bool { return r.Status().Frames >= 75 })
+	pid := r.ffmpegPID()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	rtWaitFor(t, 10*time.Second, "the recorder to notice", func() bool { return !r.Status().Active })
+
+	after := r.Status()
+	if !strings.Contains(after.Error, "ffmpeg exited: signal: killed") {
+		t.Errorf("status error %q, want how ffmpeg exited", after.Error)
+	}
+	rec, err := cat.Get(st.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.State != RecStateFailed || rec.Error != after.Error {
+		t.Errorf("catalogue entry %+v, want failed with %q", rec, after.Error)
+	}
+	// The file written so far stays, and is playable up to its last fragment.
+	p := rtProbeFile(t, probe, filepath.Join(cat.Dir(), "cam0", st.ID))
+	if p.Codec != "h264" || p.DurationS < 1.5 {
+		t.Errorf("killed recording probes as %+v, want h264 with its first fragments", p)
+	}
+	if syscall.Kill(pid, 0) == nil {
+		t.Errorf("ffmpeg %d still exists", pid)
+	}
+	// Recording again works.
+	if st, err := r.SetActive(ctx, true); err != nil || !st.Active {
+		t.Fatalf("start after failure = %+v, %v", st, err)
+	}
+	if st, err := r.SetActive(ctx, false); err != nil || st.Error != "" {
+		t.Fatalf("stop after failure = %+v, %v", st, err)
+	}
+}
+
+// TestRecorderStalledFFmpegDoesNotHang: ffmpeg stops reading (SIGSTOP). The
+// hub keeps publishing (the recorder's queue drops, counted), and stopping
+// returns after the deadlines (close stdin, SIGINT, SIGKILL) with the
+// recording marked failed and its file kept.
+func TestRecorderStalledFFmpegDoesNotHang(t *testing.T) {
+	t.Parallel()
+	r, cat, src, _ := rtRecorder(t, RecorderConfig{}, 30)
+	rtPublish(t, src.hub, rtFrames(t), 30)
+	ctx := rtCtx(t)
+
+	st, err := r.SetActive(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtWaitFor(t, 10*time.Second, "2.5 s of frames", func() bool { return r.Status().Frames >= 75 })
+	pid := r.ffmpegPID()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+	rtWaitFor(t, 10*time.Second, "frames dropped by the recorder's queue", func() bool { return r.Status().Dropped >= 30 })
+
+	t0 := time.Now()
+	st2, err := r.SetActive(ctx, false)
+	took := time.Since(t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stop took %s: %+v", took, st2)
+	if took > stopDeadline+killGrace+2*time.Second {
+		t.Errorf("stop took %s", took)
+	}
+	if st2.Active || !strings.Contains(st2.Error, "did not finish within") {
+		t.Errorf("status after stop %+v, want failed for not finishing", st2)
+	}
+	if syscall.Kill(pid, 0) == nil {
+		t.Errorf("ffmpeg %d still exists", pid)
+	}
+	rec, err := cat.Get(st.ID)
+	if err != nil || rec.State != RecStateFailed || rec.Bytes == 0 {
+		t.Errorf("catalogue entry %+v, %v; want failed with its file", rec, err)
+	}
+}
+
+// TestRecorderCameraSendsNothing: starting waits (bounded) for the first
+// frame and stays active; stopping before any frame leaves no file behind.
+func TestRecorderCameraSendsNothing(t *testing.T) {
+	t.Parallel()
+	r, cat, _, _ := rtRecorder(t, RecorderConfig{}, 30)
+	ctx := rtCtx(t)
+
+	t0 := time.Now()
+	st, err := r.SetActive(ctx, true)
+	if err != nil || !st.Active {
+		t.Fatalf("start = %+v, %v; want active, waiting for frames", st, err)
+	}
+	if took := time.Since(t0); took > startTimeout+time.Second {
+		t.Errorf("start took %s", took)
+	}
+	st, err = r.SetActive(ctx, false)
+	if err != nil || st.Active || !strings.Contains(st.Error, "no frame arrived from the camera") {
+		t.Fatalf("stop = %+v, %v; want inactive with the reason", st, err)
+	}
+	if recs := cat.List(""); len(recs) != 0 {
+		t.Errorf("catalogue %+v, want empty", recs)
+	}
+	if files, _ := filepath.Glob(filepath.Join(cat.Dir(), "cam0", "*")); len(files) != 0 {
+		t.Errorf("files left: %v", files)
+	}
+}
+
+func TestRecorderBadEncoderFailsFast(t *testing.T) {
+	r, cat, src, _ := rtRecorder(t, RecorderConfig{Container: "mkv", Codec: "nosuchenc"}, 30)
+	rtPublish(t, src.hub, rtFrames(t), 30)
+	ctx := rtCtx(t)
+
+	t0 := time.Now()
+	st, err := r.SetActive(ctx, true)
+	if err == nil {
+		t.Fatalf("start with a bad encoder = %+v, want an error", st)
+	}
+	t.Logf("error after %s: %v", time.Since(t0), err)
+	if !strings.Contains(err.Error(), "ffmpeg said: [fatal] Unknown encoder 'nosuchenc'") {
+		t.Errorf("error %q does not carry ffmpeg's message", err)
+	}
+	if time.Since(t0) > 3*time.Second {
+		t.Errorf("start took %s to fail", time.Since(t0))
+	}
+	if st.Active || r.ffmpegPID() != 0 || rtSubscribers(r) != 0 {
+		t.Errorf("left running: status %+v, pid %d, subscribers %d", st, r.ffmpegPID(), rtSubscribers(r))
+	}
+	if recs := cat.List(""); len(recs) != 0 {
+		t.Errorf("catalogue %+v, want empty", recs)
+	}
+	if files, _ := filepath.Glob(filepath.Join(cat.Dir(), "cam0", "*")); len(files) != 0 {
+		t.Errorf("files left: %v", files)
+	}
+	if hidden, _ := filepath.Glob(filepath.Join(cat.Dir(), "cam0", ".*")); len(hidden) != 0 {
+		t.Errorf("sidecars left: %v", hidden)
+	}
+}
+
+func TestRecorderShutdownFinishesTheFile(t *testing.T) {
+	_, probe := rtNeedFFmpeg(t)
+	r, cat, src, stopRun := rtRecorder(t, RecorderConfig{}, 30)
+	rtPublish(t, src.hub, rtFrames(t), 30)
+	ctx := rtCtx(t)
+
+	t0 := time.Now()
+	st, err := r.SetActive(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtRecordFor(2*time.Second - time.Since(t0))
+	ran := time.Since(t0)
+	took := stopRun()
+	if took > 10*time.Second {
+		t.Errorf("Run took %s to return", took)
+	}
+	p := rtProbeFile(t, probe, filepath.Join(cat.Dir(), "cam0", st.ID))
+	if p.Codec != "h264" || math.Abs(p.DurationS-ran.Seconds()) > 0.3 {
+		t.Errorf("file after shutdown %+v, want h264 lasting %.2fs", p, ran.Seconds())
+	}
+	if rec, err := cat.Get(st.ID); err != nil || rec.State != RecStateComplete {
+		t.Errorf("catalogue entry %+v, %v; want complete", rec, err)
+	}
+	if rtSubscribers(r) != 0 {
+		t.Error("still subscribed after Run returned")
+	}
+	// No remux at shutdown: the fragmented file is what stays.
+	path := filepath.Join(cat.Dir(), "cam0", st.ID)
+	if boxes := rtTopBoxes(t, path); !slices.Contains(boxes, "moof") {
+		t.Errorf("boxes %v, want the fragmented recording", boxes)
+	}
+	if tmp, _ := filepath.Glob(filepath.Join(cat.Dir(), "cam0", ".*.remux.tmp")); len(tmp) != 0 {
+		t.Errorf("remux temp left: %v", tmp)
+	}
+
+	// The next run finds it and remuxes it.
+	log := rtLog(t)
+	cat2 := NewCatalog(cat.Dir(), probe, log)
+	if err := cat2.Scan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r2 := NewRecorder(r.cfg, src, cat2, log)
+	rtRun(t, r2)
+	rtWaitFor(t, 10*time.Second, "the next run to remux the file", func() bool {
+		return rtPlainMP4(rtTopBoxes(t, path))
+	})
+	if p2 := rtProbeFile(t, probe, path); math.Abs(p2.DurationS-p.DurationS) > 0.05 || p2.Packets != p.Packets {
+		t.Errorf("remuxed %+v, was %+v", p2, p)
+	}
+	// SetActive after Run returned does not hang.
+	if _, err := r.SetActive(ctx, true); err == nil {
+		t.Error("SetActive after Run returned: want an error")
+	}
+}
+
+func TestRecorderUnwritableDir(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, root string) (dir, wantPath string)
+	}{
+		{"record dir is a file", func(t *testing.T, root string) (string, string) {
+			f := filepath.Join(root, "file")
+			rtWriteFile(t, f, "x")
+			return f, filepath.Join(f, "cam0")
+		}},
+		{"camera dir is a file", func(t *testing.T, root string) (string, string) {
+			rtWriteFile(t, filepath.Join(root, "cam0"), "x")
+			return root, filepath.Join(root, "cam0")
+		}},
+		{"camera dir read-only", func(t *testing.T, root string) (string, string) {
+			if os.Geteuid() == 0 {
+				t.Skip("root writes into read-only dirs")
+			}
+			d := filepath.Join(root, "cam0")
+			if err := os.Mkdir(d, 0o555); err != nil {
+				t.Fatal(err)
+			}
+			return root, d
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir, wantPath := tt.setup(t, t.TempDir())
+			log := rtLog(t)
+			cat := NewCatalog(dir, "", log)
+			// ffmpeg is not reached: the dir is checked first.
+			r := NewRecorder(RecorderConfig{Camera: "cam0", Dir: dir, FFmpeg: "/nonexistent/ffmpeg"},
+				&rtSource{hub: NewHub(), fps: 30}, cat, log)
+			rtRun(t, r)
+			st, err := r.SetActive(rtCtx(t), true)
+			if err == nil || st.Active {
+				t.Fatalf("start = %+v, %v; want an error", st, err)
+			}
+			if !strings.Contains(err.Error(), wantPath) {
+				t.Errorf("error %q does not name %s", err, wantPath)
+			}
+		})
+	}
+}
+
+func TestRecorderFFmpegMissing(t *testing.T) {
+	missing := missingError("ffmpeg not found in PATH: install it (apt-get install ffmpeg) or set -ffmpeg")
+	log := rtLog(t)
+	dir := t.TempDir()
+	r := NewRecorder(RecorderConfig{Camera: "cam0", Dir: dir, FFmpegErr: missing},
+		&rtSource{hub: NewHub(), fps: 30}, NewCatalog(dir, "", log), log)
+	// Not even Run is needed to refuse.
+	st, err := r.SetActive(rtCtx(t), true)
+	if !errors.Is(err, ErrFFmpegMissing) || !strings.Contains(err.Error(), "apt-get install ffmpeg") {
+		t.Fatalf("start = %v, want ErrFFmpegMissing with advice", err)
+	}
+	if st.Active || st.Error != missing.Error() {
+		t.Errorf("status %+v, want inactive with the reason", st)
+	}
+}
+
+func rtWriteFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
