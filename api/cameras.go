@@ -1,0 +1,106 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/camrec/camrec/pipeline"
+)
+
+// cameraStatus is the body of GET /api/v1/cameras/{cam}: the camera's
+// status with its recording status.
+type cameraStatus struct {
+	pipeline.CameraStatus
+	Recording pipeline.RecordingStatus `json:"recording"`
+}
+
+func statusOf(cam Camera) cameraStatus {
+	st := cameraStatus{CameraStatus: cam.View.Status()}
+	if cam.Recorder != nil {
+		st.Recording = cam.Recorder.Status()
+	} else {
+		st.Recording.Error = "recording is not configured for this camera"
+	}
+	return st
+}
+
+func (s *Server) listCameras(c *gin.Context) {
+	out := make([]cameraStatus, 0, len(s.cams))
+	for _, cam := range s.cams {
+		out = append(out, statusOf(cam))
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) getCamera(c *gin.Context) {
+	c.JSON(http.StatusOK, statusOf(cameraOf(c)))
+}
+
+// healthBody is the body of GET /healthz.
+type healthBody struct {
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
+	// Cameras maps each camera that is not streaming to its state.
+	Cameras map[string]string `json:"cameras,omitempty"`
+}
+
+// healthz answers 200 when every camera is streaming, else 503 naming the
+// cameras that are not.
+func (s *Server) healthz(c *gin.Context) {
+	bad := map[string]string{}
+	var names []string
+	for _, cam := range s.cams {
+		st := cam.View.Status()
+		if st.State != pipeline.StateStreaming {
+			bad[st.Name] = st.State
+			names = append(names, st.Name+" ("+st.State+")")
+		}
+	}
+	if len(bad) == 0 {
+		c.JSON(http.StatusOK, healthBody{Status: "ok"})
+		return
+	}
+	sort.Strings(names)
+	c.JSON(http.StatusServiceUnavailable, healthBody{
+		Status:  "unhealthy",
+		Error:   "not streaming: " + strings.Join(names, ", "),
+		Cameras: bad,
+	})
+}
+
+// setRecordingRequest is the body of PUT/POST /api/v1/cameras/{cam}/recording.
+type setRecordingRequest struct {
+	Active *bool `json:"active"`
+}
+
+func (s *Server) getRecording(c *gin.Context) {
+	c.JSON(http.StatusOK, statusOf(cameraOf(c)).Recording)
+}
+
+func (s *Server) setRecording(c *gin.Context) {
+	cam := cameraOf(c)
+	var req setRecordingRequest
+	if err := decodeStrict(c, &req); err != nil {
+		abortWithError(c, s.log, err)
+		return
+	}
+	if req.Active == nil {
+		abortWithError(c, s.log, fmt.Errorf("%w: field \"active\" is required", errBadRequest))
+		return
+	}
+	if cam.Recorder == nil {
+		abortWithError(c, s.log, fmt.Errorf("camera %q: recording is not configured: %w", cam.View.Name(), pipeline.ErrUnavailable))
+		return
+	}
+	st, err := cam.Recorder.SetActive(c.Request.Context(), *req.Active)
+	if err != nil {
+		abortWithError(c, s.log, fmt.Errorf("camera %q: %w", cam.View.Name(), err))
+		return
+	}
+	s.log.Info("recording switched", "camera", cam.View.Name(), "active", st.Active, "id", st.ID)
+	c.JSON(http.StatusOK, st)
+}

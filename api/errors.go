@@ -1,0 +1,49 @@
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/camrec/camrec/pipeline"
+)
+
+// errBadRequest marks errors in what the client sent (HTTP 400).
+var errBadRequest = errors.New("bad request")
+
+// errorStatus maps an error to its HTTP status code. It is the only place
+// where that mapping lives.
+func errorStatus(err error) int {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.Is(err, errBadRequest):
+		return http.StatusBadRequest
+	case errors.As(err, &tooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, pipeline.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, pipeline.ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, pipeline.ErrFFmpegMissing), errors.Is(err, pipeline.ErrUnavailable):
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// errorBody is the JSON body of every error response.
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+// abortWithError answers with err's status code and {"error": err.Error()}.
+// Server-side failures (5xx other than 503) are logged.
+func abortWithError(c *gin.Context, log *slog.Logger, err error) {
+	code := errorStatus(err)
+	if code >= 500 && code != http.StatusServiceUnavailable {
+		log.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "error", err)
+	}
+	c.AbortWithStatusJSON(code, errorBody{Error: err.Error()})
+}

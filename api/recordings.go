@@ -1,0 +1,102 @@
+package api
+
+import (
+	"fmt"
+	"mime"
+	"net/http"
+	"path/filepath"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/camrec/camrec/pipeline"
+)
+
+func (s *Server) listRecordings(c *gin.Context) {
+	camera := c.Query("camera")
+	if _, ok := s.byName[camera]; camera != "" && !ok {
+		abortWithError(c, s.log, fmt.Errorf("camera %q: %w", camera, pipeline.ErrNotFound))
+		return
+	}
+	list := s.catalog.List(camera)
+	if list == nil {
+		list = []pipeline.Recording{} // [] rather than null
+	}
+	c.JSON(http.StatusOK, list)
+}
+
+// checkRecordingID answers 404 for an id that could name anything but a
+// file of the recordings directory. The catalog checks too; this is the
+// second lock on the door.
+func (s *Server) checkRecordingID(c *gin.Context) {
+	id := c.Param("id")
+	if id == "" || id == "." || strings.HasPrefix(id, ".") || strings.ContainsAny(id, "/\\\x00") || strings.Contains(id, "..") {
+		abortWithError(c, s.log, fmt.Errorf("recording %q: %w", id, pipeline.ErrNotFound))
+		return
+	}
+}
+
+func (s *Server) getRecordingEntry(c *gin.Context) {
+	rec, err := s.catalog.Get(c.Param("id"))
+	if err != nil {
+		abortWithError(c, s.log, fmt.Errorf("recording %q: %w", c.Param("id"), err))
+		return
+	}
+	c.JSON(http.StatusOK, rec)
+}
+
+func (s *Server) deleteRecording(c *gin.Context) {
+	id := c.Param("id")
+	if err := s.catalog.Delete(id); err != nil {
+		abortWithError(c, s.log, fmt.Errorf("delete recording %q: %w", id, err))
+		return
+	}
+	s.log.Info("recording deleted", "id", id)
+	c.Status(http.StatusNoContent)
+}
+
+// videoType returns the Content-Type of a recording file by its extension.
+func videoType(ext string) string {
+	switch ext {
+	case ".mp4":
+		return "video/mp4"
+	case ".mkv":
+		return "video/x-matroska"
+	case ".avi":
+		return "video/x-msvideo"
+	default:
+		return "application/octet-stream"
+	}
+}
+
+// recordingFile serves a recording's file with Range support, so browsers
+// can seek; ?download=1 asks the browser to save it instead.
+func (s *Server) recordingFile(c *gin.Context) {
+	id := c.Param("id")
+	f, rec, err := s.catalog.Open(id)
+	if err != nil {
+		abortWithError(c, s.log, fmt.Errorf("recording %q: %w", id, err))
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		abortWithError(c, s.log, fmt.Errorf("recording %q: stat: %w", id, err))
+		return
+	}
+	name := filepath.Base(f.Name())
+	ext := strings.ToLower(filepath.Ext(name))
+	if ext == "" && rec.Container != "" {
+		ext = "." + rec.Container
+		name += ext
+	}
+	h := c.Writer.Header()
+	h.Set("Content-Type", videoType(ext))
+	if rec.State == pipeline.RecStateRecording {
+		h.Set("Cache-Control", "no-store") // still growing
+	}
+	if dl := c.Query("download"); dl != "" && dl != "0" && dl != "false" {
+		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+	}
+	http.ServeContent(c.Writer, c.Request, name, fi.ModTime(), f)
+}

@@ -1,0 +1,153 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/camrec/camrec/internal/mjpeg"
+	"github.com/camrec/camrec/pipeline"
+)
+
+// streamBoundary separates the parts of the MJPEG stream.
+const streamBoundary = "camrecframe"
+
+// stream serves the camera's live preview as multipart/x-mixed-replace, one
+// JPEG per part. Each client has its own queue in the hub (drop-oldest), so a
+// slow client gets fewer frames and never slows anyone else; a client that
+// cannot take one part within the write timeout is dropped.
+func (s *Server) stream(c *gin.Context) {
+	cam := cameraOf(c)
+	interval, err := parseFPS(c.Query("fps"))
+	if err != nil {
+		abortWithError(c, s.log, err)
+		return
+	}
+	ctx := c.Request.Context()
+	hub := cam.View.Hub()
+	sub := hub.SubscribeClient(streamQueueDepth)
+	defer sub.Close()
+
+	h := c.Writer.Header()
+	h.Set("Content-Type", "multipart/x-mixed-replace; boundary="+streamBoundary)
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	h.Set("X-Content-Type-Options", "nosniff")
+	c.Writer.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(c.Writer)
+	// Send the headers now: the first frame may be a while away.
+	if err := rc.Flush(); err != nil {
+		return
+	}
+
+	log := s.log.With("camera", cam.View.Name(), "client", c.Request.RemoteAddr)
+	log.Debug("stream client connected", "fps_cap", c.Query("fps"))
+	started := time.Now()
+	var (
+		buf       []byte // reused for every part
+		last      *pipeline.Frame
+		next      time.Time // earliest capture time of the next frame sent (fps cap)
+		sent      uint64
+		skipped   uint64
+		endReason string
+	)
+	defer func() {
+		log.Info("stream client closed", "frames_sent", sent, "frames_dropped", sub.Dropped(),
+			"frames_skipped", skipped, "duration_s", time.Since(started).Round(time.Millisecond).Seconds(), "reason", endReason)
+	}()
+
+	send := func(f *pipeline.Frame) error {
+		if f == last {
+			return nil // the latest frame may also be waiting in the queue
+		}
+		if interval > 0 {
+			t := f.Time
+			if t.IsZero() {
+				t = time.Now()
+			}
+			if t.Before(next) {
+				skipped++
+				return nil
+			}
+			// Keep a fixed grid so the average rate is the cap, but do not
+			// let a long gap bank credit for a burst.
+			next = next.Add(interval)
+			if next.Before(t) {
+				next = t.Add(interval)
+			}
+		}
+		buf = appendPart(buf[:0], f.Data)
+		if err := rc.SetWriteDeadline(time.Now().Add(s.writeTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return fmt.Errorf("set write deadline: %w", err)
+		}
+		if _, err := c.Writer.Write(buf); err != nil {
+			return fmt.Errorf("write part: %w", err)
+		}
+		if err := rc.Flush(); err != nil {
+			return fmt.Errorf("flush part: %w", err)
+		}
+		last = f
+		sent++
+		return nil
+	}
+
+	if f := hub.Latest(); f != nil {
+		if err := send(f); err != nil {
+			endReason = err.Error()
+			return
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			endReason = "request ended: " + context.Cause(ctx).Error()
+			return
+		case f := <-sub.Frames():
+			if err := send(f); err != nil {
+				endReason = err.Error()
+				return
+			}
+		}
+	}
+}
+
+// appendPart appends one multipart part holding the JPEG data to b.
+func appendPart(b, data []byte) []byte {
+	b = append(b, "--"+streamBoundary+"\r\nContent-Type: image/jpeg\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(data)), 10)
+	b = append(b, "\r\n\r\n"...)
+	b = append(b, data...)
+	return append(b, "\r\n"...)
+}
+
+// parseFPS validates the fps query parameter and returns the minimum interval
+// between frames sent (0: no cap).
+func parseFPS(q string) (time.Duration, error) {
+	if q == "" {
+		return 0, nil
+	}
+	fps, err := strconv.ParseFloat(q, 64)
+	if err != nil || !(fps > 0 && fps <= maxStreamFPS) { // also rejects NaN
+		return 0, fmt.Errorf("%w: fps must be a number above 0 and at most %d, got %q", errBadRequest, maxStreamFPS, q)
+	}
+	return time.Duration(float64(time.Second) / fps), nil
+}
+
+// snapshot serves the camera's latest frame as a standalone JPEG (with
+// Huffman tables even when the camera omits them).
+func (s *Server) snapshot(c *gin.Context) {
+	cam := cameraOf(c)
+	f := cam.View.Hub().Latest()
+	if f == nil {
+		abortWithError(c, s.log, fmt.Errorf("camera %q has no frame yet: %w", cam.View.Name(), pipeline.ErrUnavailable))
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Header("Last-Modified", f.Time.UTC().Format(http.TimeFormat))
+	c.Data(http.StatusOK, "image/jpeg", mjpeg.Standalone(f.Data))
+}

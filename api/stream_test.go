@@ -1,0 +1,283 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image/jpeg"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// streamReader reads the parts of an MJPEG stream response.
+type streamReader struct {
+	t    testing.TB
+	resp *http.Response
+	mr   *multipart.Reader
+}
+
+func openStream(t testing.TB, client *http.Client, url string) *streamReader {
+	t.Helper()
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	mt, params, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/x-mixed-replace" || params["boundary"] == "" {
+		resp.Body.Close()
+		t.Fatalf("Content-Type %q: %v", resp.Header.Get("Content-Type"), err)
+	}
+	return &streamReader{t: t, resp: resp, mr: multipart.NewReader(resp.Body, params["boundary"])}
+}
+
+// next reads one part and checks its headers against its body.
+func (s *streamReader) next() ([]byte, error) {
+	p, err := s.mr.NextPart()
+	if err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(p)
+	if err != nil {
+		return nil, err
+	}
+	if ct := p.Header.Get("Content-Type"); ct != "image/jpeg" {
+		return nil, fmt.Errorf("part Content-Type %q", ct)
+	}
+	if n, err := strconv.Atoi(p.Header.Get("Content-Length")); err != nil || n != len(data) {
+		return nil, fmt.Errorf("part Content-Length %q, body %d bytes", p.Header.Get("Content-Length"), len(data))
+	}
+	if !bytes.HasPrefix(data, []byte{0xFF, 0xD8}) || !bytes.HasSuffix(data, []byte{0xFF, 0xD9}) {
+		return nil, fmt.Errorf("part is not a whole JPEG (%d bytes)", len(data))
+	}
+	return data, nil
+}
+
+func (s *streamReader) close() { s.resp.Body.Close() }
+
+func TestStream(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	for _, path := range []string{"/api/v1/cameras/cam1/stream.mjpg", "/stream.mjpg"} {
+		t.Run(path, func(t *testing.T) {
+			cam := "cam1"
+			if path == "/stream.mjpg" {
+				cam = "cam0" // the alias serves the first camera
+			}
+			s := openStream(t, e.client, e.url+path)
+			if cc := s.resp.Header.Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("Cache-Control %q", cc)
+			}
+			e.awaitClients(cam, 1)
+			const n = 30
+			var prev uint64
+			for i := range n {
+				data, err := s.next()
+				if err != nil {
+					t.Fatalf("part %d: %v", i, err)
+				}
+				seq, _ := frameSeq(t, data)
+				if i > 0 && seq <= prev {
+					t.Fatalf("part %d: frame %d after frame %d", i, seq, prev)
+				}
+				prev = seq
+			}
+			if _, err := jpeg.DecodeConfig(bytes.NewReader(mustNext(t, s))); err != nil {
+				t.Errorf("streamed frame does not decode: %v", err)
+			}
+			s.close()
+			e.awaitClients(cam, 0)
+			if subs := e.cams[cam].Hub().Subscribers(); subs != 0 {
+				t.Errorf("%d subscribers left", subs)
+			}
+		})
+	}
+}
+
+func mustNext(t testing.TB, s *streamReader) []byte {
+	t.Helper()
+	b, err := s.next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestStreamFPSCap checks that ?fps=5 sends about 5 frames a second of a
+// 30 fps camera, measured on the frames' own capture times.
+func TestStreamFPSCap(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	tests := []struct {
+		fps        string
+		want       float64
+		tolerance  float64
+		frames     int
+		minGapFrac float64 // smallest gap between frames, as a fraction of 1/fps
+	}{
+		{"5", 5, 0.5, 11, 0.7},
+		{"2.5", 2.5, 0.3, 6, 0.7},
+		{"120", 30, 4, 31, 0}, // the cap is above the camera's rate
+	}
+	for _, tc := range tests {
+		t.Run("fps="+tc.fps, func(t *testing.T) {
+			s := openStream(t, e.client, e.url+"/api/v1/cameras/cam0/stream.mjpg?fps="+tc.fps)
+			defer s.close()
+			var times []time.Time
+			for range tc.frames {
+				_, ts := frameSeq(t, mustNext(t, s))
+				times = append(times, ts)
+			}
+			span := times[len(times)-1].Sub(times[0]).Seconds()
+			got := float64(len(times)-1) / span
+			if got < tc.want-tc.tolerance || got > tc.want+tc.tolerance {
+				t.Errorf("rate %.2f fps over %.2f s, want %.1f ± %.1f", got, span, tc.want, tc.tolerance)
+			}
+			minGap := time.Duration(tc.minGapFrac * float64(time.Second) / tc.want)
+			for i := 2; i < len(times); i++ { // the first frame is the latest, sent at once
+				if gap := times[i].Sub(times[i-1]); gap < minGap {
+					t.Errorf("frames %d and %d only %v apart", i-1, i, gap)
+				}
+			}
+			t.Logf("fps=%s: %.2f fps measured over %d frames", tc.fps, got, len(times))
+		})
+	}
+}
+
+// TestStreamSlowClient checks that a client that reads nothing neither
+// slows a fast client nor stays connected: the per-part write deadline
+// drops it.
+func TestStreamSlowClient(t *testing.T) {
+	big := encodeJPEG(t, 1280, 720, true) // noise: hundreds of KB, as a real frame
+	e := newEnv(t, envConfig{
+		cams:         []camSpec{{name: "cam0", run: true, base: big, w: 1280, h: 720}},
+		writeTimeout: time.Second,
+	})
+	t.Logf("frame size %d KB", len(big)/1000)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// The fast client reads everything and notes when each frame arrived.
+	type arrival struct {
+		at  time.Time
+		seq uint64
+	}
+	arrivals := make(chan arrival, 1024)
+	fast := openStream(t, e.client, e.url+"/api/v1/cameras/cam0/stream.mjpg")
+	fastDone := make(chan error, 1)
+	go func() {
+		defer close(arrivals)
+		for ctx.Err() == nil {
+			data, err := fast.next()
+			if err != nil {
+				fastDone <- err
+				return
+			}
+			seq, _ := frameSeq(t, data)
+			arrivals <- arrival{time.Now(), seq}
+		}
+		fastDone <- nil
+	}()
+	e.awaitClients("cam0", 1)
+
+	// The slow client asks for the stream and never reads a byte.
+	conn, err := net.Dial("tcp", e.url[len("http://"):])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := fmt.Fprintf(conn, "GET /api/v1/cameras/cam0/stream.mjpg HTTP/1.1\r\nHost: camrec\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	slowStart := time.Now()
+	e.awaitClients("cam0", 2)
+	e.awaitClients("cam0", 1) // the slow one is dropped
+	slowFor := time.Since(slowStart)
+	// Let the fast client run on a little, then stop it.
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	fast.close()
+	<-fastDone
+
+	// Compare what the fast client got while the slow one was stuck with
+	// what the camera produced meanwhile (its sequence numbers): on a busy
+	// machine the camera itself may run below 30 fps.
+	var got int
+	var firstSeq, lastSeq uint64
+	for a := range arrivals {
+		if a.at.After(slowStart.Add(slowFor)) {
+			continue
+		}
+		if got == 0 {
+			firstSeq = a.seq
+		}
+		lastSeq = a.seq
+		got++
+	}
+	produced := int(lastSeq-firstSeq) + 1
+	t.Logf("slow client dropped after %v; meanwhile the fast client got %d of the %d frames the camera made (%.1f fps)",
+		slowFor.Round(time.Millisecond), got, produced, float64(got)/slowFor.Seconds())
+	if slowFor > 8*time.Second {
+		t.Errorf("slow client kept for %v", slowFor)
+	}
+	if got < 5 || float64(got) < 0.9*float64(produced) {
+		t.Errorf("fast client got %d of %d frames while the slow client was stuck", got, produced)
+	}
+
+	// The slow client's connection was closed by the server.
+	if err := conn.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	nread, err := io.Copy(io.Discard, bufio.NewReader(conn))
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Errorf("slow client's connection still open (read %d bytes)", nread)
+	}
+	t.Logf("slow client had %d KB in flight when dropped; then: %v", nread/1000, err)
+	e.awaitClients("cam0", 0)
+}
+
+func TestSnapshot(t *testing.T) {
+	plain := encodeJPEG(t, 320, 240, false)
+	bare := withoutDHT(t, plain) // as many UVC cameras send it
+	if _, err := jpeg.Decode(bytes.NewReader(bare)); err == nil {
+		t.Fatal("a JPEG without DHT decodes: the test proves nothing")
+	}
+	e := newEnv(t, envConfig{cams: []camSpec{
+		{name: "cam0", run: true, base: bare, w: 320, h: 240},
+		{name: "cam1", run: true, base: plain, w: 320, h: 240},
+	}})
+	for _, path := range []string{"/snapshot.jpg", "/api/v1/cameras/cam0/snapshot.jpg", "/api/v1/cameras/cam1/snapshot.jpg"} {
+		t.Run(path, func(t *testing.T) {
+			resp := e.do("GET", path, "")
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/jpeg" {
+				t.Fatalf("status %d, Content-Type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+			}
+			if resp.Header.Get("Cache-Control") != "no-store" {
+				t.Errorf("Cache-Control %q", resp.Header.Get("Cache-Control"))
+			}
+			img, err := jpeg.Decode(bytes.NewReader(b))
+			if err != nil {
+				t.Fatalf("snapshot does not decode: %v", err)
+			}
+			if sz := img.Bounds().Size(); sz.X != 320 || sz.Y != 240 {
+				t.Errorf("snapshot is %v", sz)
+			}
+		})
+	}
+}

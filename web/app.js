@@ -1,0 +1,333 @@
+// camrec page: one card per camera (live preview, record toggle, snapshot)
+// and the list of recordings. Plain DOM, no dependencies, no build step.
+"use strict";
+
+(() => {
+  const CAMERA_POLL_MS = 1000;
+  const RECORDINGS_POLL_MS = 5000;
+  const STREAM_RETRY_MS = 2000;
+
+  const $ = (sel, root = document) => root.querySelector(sel);
+  const enc = encodeURIComponent;
+
+  // api calls the JSON API; it throws an Error carrying the server's
+  // {"error": "..."} message for non-2xx answers.
+  async function api(method, url, body) {
+    const opts = { method, headers: {}, cache: "no-store" };
+    if (body !== undefined) {
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body);
+    }
+    const res = await fetch(url, opts);
+    if (res.status === 204) return null;
+    let data = null;
+    try { data = await res.json(); } catch { /* not JSON */ }
+    if (!res.ok) {
+      throw new Error((data && data.error) || `${res.status} ${res.statusText}`);
+    }
+    return data;
+  }
+
+  function fmtBytes(n) {
+    if (!n) return "0 B";
+    const units = ["B", "KB", "MB", "GB", "TB"];
+    let i = 0;
+    while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
+    return `${n.toFixed(i === 0 || n >= 100 ? 0 : 1)} ${units[i]}`;
+  }
+
+  function fmtDuration(s) {
+    s = Math.max(0, Math.floor(s));
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+    const mm = String(m).padStart(h ? 2 : 1, "0"), ss = String(sec).padStart(2, "0");
+    return h ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
+  }
+
+  function fmtTime(iso) {
+    const d = new Date(iso);
+    return d.toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  }
+
+  // ---- connection indicator ----
+  const conn = $("#conn");
+  function setConnected(ok) {
+    conn.textContent = ok ? "live" : "offline, retrying…";
+    conn.classList.toggle("bad", !ok);
+  }
+
+  // ---- cameras ----
+  const camerasEl = $("#cameras");
+  const cards = new Map(); // name -> card state
+
+  function streamURL(name) {
+    return `/api/v1/cameras/${enc(name)}/stream.mjpg`;
+  }
+
+  function startStream(card) {
+    if (document.hidden) return;
+    card.img.src = `${streamURL(card.name)}?t=${Date.now()}`;
+  }
+
+  function stopStream(card) {
+    clearTimeout(card.retry);
+    card.img.removeAttribute("src"); // closes the connection
+  }
+
+  function makeCard(cam) {
+    const el = $("#camera-template").content.firstElementChild.cloneNode(true);
+    const card = {
+      name: cam.name,
+      el,
+      img: $(".preview", el),
+      overlay: $(".overlay", el),
+      state: $(".state", el),
+      recBadge: $(".rec-badge", el),
+      meta: $(".meta", el),
+      toggle: $(".record-toggle", el),
+      toggleLabel: $(".record-toggle .label", el),
+      recError: $(".rec-error", el),
+      snapshot: $(".snapshot", el),
+      active: false,
+      busy: false,
+      actionError: "",
+      retry: 0,
+    };
+    el.dataset.camera = cam.name;
+    $(".cam-name", el).textContent = cam.name;
+    card.img.alt = `Live preview of ${cam.name}`;
+    card.img.addEventListener("error", () => {
+      if (!card.img.getAttribute("src")) return;
+      clearTimeout(card.retry);
+      card.retry = setTimeout(() => startStream(card), STREAM_RETRY_MS);
+    });
+    card.snapshot.href = `/api/v1/cameras/${enc(cam.name)}/snapshot.jpg`;
+    card.snapshot.addEventListener("click", () => {
+      // A fresh URL each time so the browser does not show a cached image.
+      card.snapshot.href = `/api/v1/cameras/${enc(cam.name)}/snapshot.jpg?t=${Date.now()}`;
+    });
+    card.toggle.addEventListener("click", () => toggleRecording(card));
+    startStream(card);
+    return card;
+  }
+
+  function updateCard(card, cam) {
+    const rec = cam.recording || {};
+    const streaming = cam.state === "streaming";
+    card.el.dataset.state = cam.state;
+    card.state.textContent = cam.state;
+    card.state.className = `badge state state-${cam.state}`;
+
+    let overlay = "";
+    if (cam.state === "starting") overlay = "Starting…";
+    else if (!streaming) overlay = `${cam.state[0].toUpperCase()}${cam.state.slice(1)}${cam.error ? ": " + cam.error : ""}`;
+    card.overlay.textContent = overlay;
+    card.overlay.hidden = !overlay;
+
+    const parts = [];
+    if (cam.width && cam.height) parts.push(`${cam.width}×${cam.height}`);
+    if (cam.format) parts.push(cam.format.toUpperCase());
+    parts.push(`${(cam.fps_measured || 0).toFixed(1)} fps`);
+    parts.push(`${cam.clients} viewer${cam.clients === 1 ? "" : "s"}`);
+    card.meta.textContent = parts.join(" · ");
+
+    const wasActive = card.active;
+    card.active = !!rec.active;
+    card.el.dataset.recording = card.active ? "on" : "off";
+    card.recBadge.hidden = !card.active;
+    card.toggle.classList.toggle("on", card.active);
+    card.toggle.disabled = card.busy;
+    card.toggle.setAttribute("aria-pressed", String(card.active));
+    if (card.active) {
+      const started = rec.started_at ? Date.parse(rec.started_at) : Date.now();
+      const secs = (Date.now() - started) / 1000;
+      card.toggleLabel.textContent = `Stop · ${fmtDuration(secs)} · ${fmtBytes(rec.bytes)}`;
+    } else {
+      card.toggleLabel.textContent = "Record";
+    }
+
+    const err = card.actionError || (!card.active && rec.error) || "";
+    card.recError.textContent = err;
+    card.recError.hidden = !err;
+
+    if (wasActive !== card.active) refreshRecordings();
+  }
+
+  async function toggleRecording(card) {
+    if (card.busy) return;
+    card.busy = true;
+    card.toggle.disabled = true;
+    card.actionError = "";
+    try {
+      await api("PUT", `/api/v1/cameras/${enc(card.name)}/recording`, { active: !card.active });
+    } catch (e) {
+      card.actionError = e.message;
+    } finally {
+      card.busy = false;
+    }
+    await refreshCameras();
+    refreshRecordings();
+  }
+
+  async function refreshCameras() {
+    let cams;
+    try {
+      cams = await api("GET", "/api/v1/cameras");
+      setConnected(true);
+    } catch {
+      setConnected(false);
+      return;
+    }
+    $("#cameras-empty")?.remove();
+    const seen = new Set();
+    for (const cam of cams) {
+      seen.add(cam.name);
+      let card = cards.get(cam.name);
+      if (!card) {
+        card = makeCard(cam);
+        cards.set(cam.name, card);
+      }
+      camerasEl.appendChild(card.el); // keeps API order; a no-op when in place
+      updateCard(card, cam);
+    }
+    for (const [name, card] of cards) {
+      if (!seen.has(name)) {
+        stopStream(card);
+        card.el.remove();
+        cards.delete(name);
+      }
+    }
+    if (cams.length === 0 && !$("#cameras .empty")) {
+      camerasEl.insertAdjacentHTML("afterbegin", '<p class="empty">No camera configured.</p>');
+    }
+  }
+
+  async function pollCameras() {
+    await refreshCameras();
+    setTimeout(pollCameras, CAMERA_POLL_MS);
+  }
+
+  // Streams cost a connection each and CPU on a phone: stop them while the
+  // page is hidden.
+  document.addEventListener("visibilitychange", () => {
+    for (const card of cards.values()) {
+      if (document.hidden) stopStream(card); else startStream(card);
+    }
+  });
+
+  // ---- recordings ----
+  const listEl = $("#recordings");
+  const items = new Map(); // id -> li
+
+  function makeItem(rec) {
+    const li = $("#recording-template").content.firstElementChild.cloneNode(true);
+    li.dataset.id = rec.id;
+    $(".play", li).addEventListener("click", () => togglePlayer(li));
+    $(".delete", li).addEventListener("click", () => deleteRecording(li));
+    return li;
+  }
+
+  function updateItem(li, rec) {
+    li.dataset.state = rec.state;
+    li.dataset.camera = rec.camera;
+    li.dataset.fileUrl = rec.file_url;
+    $(".rec-title", li).textContent = `${rec.camera} · ${fmtTime(rec.started_at)}`;
+    const parts = [];
+    if (rec.state === "recording") {
+      parts.push("recording…");
+    } else {
+      parts.push(fmtDuration(rec.duration_s));
+    }
+    parts.push(fmtBytes(rec.bytes));
+    if (rec.container) parts.push(rec.container.toUpperCase() + (rec.video_codec ? `/${rec.video_codec}` : ""));
+    if (rec.width && rec.height) parts.push(`${rec.width}×${rec.height}`);
+    if (rec.state !== "complete" && rec.state !== "recording") parts.push(rec.state);
+    const meta = $(".rec-meta", li);
+    meta.textContent = parts.join(" · ");
+    meta.title = rec.error || "";
+    const dl = $(".download", li);
+    dl.href = `${rec.file_url}?download=1`;
+    dl.setAttribute("download", "");
+  }
+
+  function togglePlayer(li) {
+    const btn = $(".play", li);
+    let video = $("video", li);
+    if (video) {
+      video.pause();
+      video.removeAttribute("src");
+      video.load(); // releases the connection
+      video.remove();
+      btn.textContent = "Play";
+      return;
+    }
+    video = document.createElement("video");
+    video.controls = true;
+    video.playsInline = true;
+    video.preload = "metadata";
+    video.src = li.dataset.fileUrl;
+    li.appendChild(video);
+    btn.textContent = "Close";
+    video.play().catch(() => { /* autoplay may be refused: controls remain */ });
+  }
+
+  async function deleteRecording(li) {
+    const title = $(".rec-title", li).textContent;
+    if (!confirm(`Delete the recording ${title}?`)) return;
+    try {
+      await api("DELETE", `/api/v1/recordings/${enc(li.dataset.id)}`);
+    } catch (e) {
+      alert(`Could not delete: ${e.message}`);
+    }
+    refreshRecordings();
+  }
+
+  let recInFlight = null;
+  function refreshRecordings() {
+    if (!recInFlight) {
+      recInFlight = loadRecordings().finally(() => { recInFlight = null; });
+    }
+    return recInFlight;
+  }
+
+  async function loadRecordings() {
+    let recs;
+    try {
+      recs = await api("GET", "/api/v1/recordings");
+    } catch {
+      return;
+    }
+    const seen = new Set();
+    let prev = null;
+    for (const rec of recs) {
+      seen.add(rec.id);
+      let li = items.get(rec.id);
+      if (!li) {
+        li = makeItem(rec);
+        items.set(rec.id, li);
+      }
+      updateItem(li, rec);
+      // Keep the server's order (newest first) without re-inserting items
+      // that are in place, which would stop a playing video.
+      const want = prev ? prev.nextSibling : listEl.firstChild;
+      if (want !== li) listEl.insertBefore(li, want);
+      prev = li;
+    }
+    for (const [id, li] of items) {
+      if (!seen.has(id)) {
+        li.remove();
+        items.delete(id);
+      }
+    }
+    $("#recordings-empty").hidden = recs.length > 0;
+  }
+
+  async function pollRecordings() {
+    await refreshRecordings();
+    setTimeout(pollRecordings, RECORDINGS_POLL_MS);
+  }
+
+  $("#refresh-recordings").addEventListener("click", () => refreshRecordings());
+
+  pollCameras();
+  pollRecordings();
+})();
