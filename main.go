@@ -1,0 +1,148 @@
+// Command camrec turns a USB webcam (or the built-in test camera) into a
+// home-lab camera: live MJPEG preview, snapshots and recordings through
+// ffmpeg, driven from a web page or a REST API.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/camrec/camrec/api"
+	"github.com/camrec/camrec/internal/config"
+	"github.com/camrec/camrec/internal/sdnotify"
+	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/v4l2"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the process exit, so that it reads as the wiring
+// diagram of the daemon. It returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg, err := config.Load(args, os.Getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "camrec: %v\n", err)
+		return 2
+	}
+	if cfg.Version {
+		fmt.Fprintln(stdout, "camrec", version())
+		return 0
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	if cfg.ListDevices {
+		devs, err := v4l2.ListDevices(log)
+		if err != nil {
+			fmt.Fprintf(stderr, "camrec: %v\n", err)
+			return 1
+		}
+		v4l2.WriteDeviceList(stdout, devs)
+		return 0
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("camrec stopped", "error", err)
+		return 1
+	}
+	log.Info("camrec stopped")
+	return 0
+}
+
+// serve wires the cameras, recorders, catalogue and HTTP API and runs them
+// until ctx is done.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	ffmpegPath, ffmpegErr := pipeline.LookFFmpeg(cfg.FFmpeg)
+	if ffmpegErr != nil {
+		log.Error("recording unavailable", "error", ffmpegErr)
+	}
+	catalog := pipeline.NewCatalog(cfg.RecordDir, pipeline.LookFFprobe(ffmpegPath), log)
+	if err := catalog.Scan(ctx); err != nil {
+		log.Warn("recordings catalogue", "record_dir", cfg.RecordDir, "error", err)
+	}
+
+	type unit struct {
+		cam *pipeline.Camera
+		rec *pipeline.Recorder
+	}
+	units := make([]unit, 0, len(cfg.Cameras))
+	apiCams := make([]api.Camera, 0, len(cfg.Cameras))
+	for _, c := range cfg.Cameras {
+		src, err := pipeline.NewSource(c.Device, pipeline.SourceOptions{Width: c.Width, Height: c.Height, FPS: c.FPS, Log: log.With("camera", c.Name)})
+		if err != nil {
+			return fmt.Errorf("camera %s: %w", c.Name, err)
+		}
+		cam := pipeline.NewCamera(pipeline.CameraConfig{
+			Name: c.Name, Device: c.Device, FPS: c.FPS, StallAfter: time.Duration(c.StallTimeout),
+		}, src, log)
+		rcfg := pipeline.RecorderConfig{
+			Camera: c.Name, Dir: cfg.RecordDir, Container: c.Container, Codec: c.Codec,
+			Preset: c.Preset, CRF: c.CRF, FFmpeg: ffmpegPath, FFmpegErr: ffmpegErr,
+		}
+		if err := rcfg.Validate(); err != nil {
+			return fmt.Errorf("camera %s: %w", c.Name, err)
+		}
+		rec := pipeline.NewRecorder(rcfg, cam, catalog, log)
+		units = append(units, unit{cam, rec})
+		apiCams = append(apiCams, api.Camera{View: cam, Recorder: rec})
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	gin.SetMode(gin.ReleaseMode)
+	srv := api.New(api.Config{Cameras: apiCams, Catalog: catalog, Log: log, Version: version()})
+
+	g, ctx := errgroup.WithContext(ctx)
+	for _, u := range units {
+		g.Go(func() error { return u.cam.Run(ctx) })
+		g.Go(func() error { return u.rec.Run(ctx) })
+	}
+	g.Go(func() error { return api.Serve(ctx, ln, srv.Handler(), log) })
+
+	log.Info("listening", "url", "http://"+ln.Addr().String()+"/", "record_dir", cfg.RecordDir, "cameras", len(units))
+	if err := sdnotify.Notify(os.Getenv("NOTIFY_SOCKET"), "READY=1"); err != nil {
+		log.Warn("systemd notify", "error", err)
+	}
+	return g.Wait()
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level)) // validated by config
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// version is the module version and VCS revision the binary was built from.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " (" + s.Value[:12] + ")"
+		}
+	}
+	return v
+}

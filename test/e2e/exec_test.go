@@ -1,0 +1,7 @@
+package e2e
+
+import (
+	"os/exec"
+)
+
+func execCamrec(args ...string) *exec.Cmd { return exec.Command(camrecBin, args...) }
