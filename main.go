@@ -15,7 +15,6 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	"golang.org/x/sync/errgroup"
@@ -86,17 +85,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	units := make([]unit, 0, len(cfg.Cameras))
 	apiCams := make([]api.Camera, 0, len(cfg.Cameras))
 	for _, c := range cfg.Cameras {
-		src, err := pipeline.NewSource(c.Device, pipeline.SourceOptions{Width: c.Width, Height: c.Height, FPS: c.FPS, Log: log.With("camera", c.Name)})
+		src, err := pipeline.NewSource(c.Device, sourceOptions(c, log))
 		if err != nil {
 			return fmt.Errorf("camera %s: %w", c.Name, err)
 		}
-		cam := pipeline.NewCamera(pipeline.CameraConfig{
-			Name: c.Name, Device: c.Device, FPS: c.FPS, StallAfter: time.Duration(c.StallTimeout),
-		}, src, log)
-		rcfg := pipeline.RecorderConfig{
-			Camera: c.Name, Dir: cfg.RecordDir, Container: c.Container, Codec: c.Codec,
-			Preset: c.Preset, CRF: c.CRF, FFmpeg: ffmpegPath, FFmpegErr: ffmpegErr,
-		}
+		cam := pipeline.NewCamera(cameraConfig(c), src, log)
+		rcfg := recorderConfig(c, cfg.RecordDir, ffmpegPath, ffmpegErr)
 		if err := rcfg.Validate(); err != nil {
 			return fmt.Errorf("camera %s: %w", c.Name, err)
 		}

@@ -46,6 +46,11 @@ type Camera struct {
 	// StallTimeout is how long without a frame makes the camera "stalled".
 	StallTimeout Duration `yaml:"stall_timeout"`
 
+	// Capture holds the V4L2 capture settings (capture.go).
+	Capture Capture `yaml:",inline"`
+	// Recording holds the recording behaviour settings (recording.go).
+	Recording Recording `yaml:",inline"`
+
 	Width, Height int `yaml:"-"` // parsed from Size
 }
 
@@ -110,6 +115,8 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 		logLevel   = fs.String("log-level", "info", "log level: debug, info, warn, error")
 		stall      = fs.Duration("stall-timeout", DefaultStall, "time without a frame before a camera is reported stalled")
 	)
+	applyCapture := captureFlags(fs)
+	applyRecording := recordingFlags(fs)
 	listDevices := fs.Bool("list-devices", false, "list video devices with their formats, sizes and rates, then exit")
 	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -171,6 +178,8 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 		if set["stall-timeout"] || c.StallTimeout == 0 {
 			c.StallTimeout = Duration(*stall)
 		}
+		applyCapture(&c.Capture, set)
+		applyRecording(&c.Recording, set)
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -286,5 +295,8 @@ func (c *Camera) validate() error {
 	if c.StallTimeout < Duration(100*time.Millisecond) {
 		return fmt.Errorf("stall_timeout %v: must be at least 100ms", time.Duration(c.StallTimeout))
 	}
-	return nil
+	if err := c.Capture.validate(); err != nil {
+		return err
+	}
+	return c.Recording.validate(c)
 }
