@@ -17,7 +17,7 @@ func TestTrim(t *testing.T) {
 	}{
 		{"exact", frame, frame, nil},
 		{"zero padding after", append(bytes.Clone(frame), make([]byte, 100)...), frame, nil},
-		{"stale tail ending in EOI is kept", append(bytes.Clone(frame), 1, 2, 0xFF, 0xD9), append(bytes.Clone(frame), 1, 2, 0xFF, 0xD9), nil},
+		{"stale tail ending in EOI is cut off", append(bytes.Clone(frame), 1, 2, 0xFF, 0xD9), frame, nil},
 		{"EOI inside a header segment", withThumb, withThumb, nil},
 		{"shortest", []byte{0xFF, 0xD8, 0xFF, 0xD9, 0}, []byte{0xFF, 0xD8, 0xFF, 0xD9}, nil},
 		{"empty", nil, nil, ErrNoSOI},
@@ -71,5 +71,20 @@ func TestSize(t *testing.T) {
 				t.Fatalf("size = %dx%d, want %dx%d", w, h, tt.wantW, tt.wantH)
 			}
 		})
+	}
+}
+
+// TestTrimIgnoresEOIInJunk: v4l2loopback's first frame is the JPEG followed
+// by the rest of the buffer, which can hold the tail of an older, longer
+// frame with its own EOI. The frame must end at its own EOI.
+func TestTrimIgnoresEOIInJunk(t *testing.T) {
+	img := encodeTestJPEG(t, 64, 48)
+	junk := append([]byte{0x12, 0x34, 0xFF, 0x00, 0x56}, 0xFF, markerEOI, 0x00, 0x00)
+	got, err := Trim(append(append([]byte{}, img...), junk...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, img) {
+		t.Fatalf("trimmed to %d bytes, want the %d-byte JPEG", len(got), len(img))
 	}
 }

@@ -3,7 +3,11 @@
 # by init.sh): loads the V4L2 drivers, puts the host's ffmpeg in PATH and runs
 # the in-VM Go tests. Its exit code is the run's result.
 set -eu
-here=$(dirname "$0")
+# The checkout may live under /tmp (CI clones anywhere), which the bind
+# mounts below hide inside /host: reach it through its own mount point.
+mkdir -p /src
+mount --bind "$(cd "$(dirname "$0")/../.." && pwd)" /src
+here=/src/test/vm
 cache=$here/cache
 
 modprobe vivid n_devs=1 node_types=0x1
