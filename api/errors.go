@@ -18,7 +18,7 @@ var errBadRequest = errors.New("bad request")
 func errorStatus(err error) int {
 	var tooLarge *http.MaxBytesError
 	switch {
-	case errors.Is(err, errBadRequest):
+	case errors.Is(err, errBadRequest), errors.Is(err, pipeline.ErrInvalid):
 		return http.StatusBadRequest
 	case errors.As(err, &tooLarge):
 		return http.StatusRequestEntityTooLarge

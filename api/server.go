@@ -49,7 +49,8 @@ type Catalog interface {
 // Camera is one camera as the API sees it.
 type Camera struct {
 	View     CameraView
-	Recorder Recorder // nil: recording is not available for this camera
+	Recorder Recorder     // nil: recording is not available for this camera
+	Controls ControlPanel // nil: the camera has no controls (test:, file:, pipe:)
 }
 
 // Config is what New needs.
@@ -155,6 +156,8 @@ func (s *Server) routes() *gin.Engine {
 	cam.GET("/recording", s.getRecording)
 	cam.PUT("/recording", s.setRecording)
 	cam.POST("/recording", s.setRecording)
+	cam.GET("/controls", s.listControls)
+	cam.PUT("/controls", s.setControl)
 
 	v1.GET("/recordings", s.listRecordings)
 	rec := v1.Group("/recordings/:id", s.checkRecordingID)

@@ -1,5 +1,5 @@
-// camrec page: one card per camera (live preview, record toggle, snapshot)
-// and the list of recordings. Plain DOM, no dependencies, no build step.
+// camrec page: one card per camera (live preview, record toggle, snapshot,
+// camera controls) and the list of recordings. Plain DOM, no dependencies, no build step.
 "use strict";
 
 (() => {
@@ -91,6 +91,15 @@
       busy: false,
       actionError: "",
       retry: 0,
+      controls: {
+        el: $(".controls", el),
+        list: $(".controls-list", el),
+        status: $(".controls-status", el),
+        rows: new Map(), // key -> update(control)
+        loading: null,
+        error: "", // the last PUT's error, kept until the next PUT succeeds
+      },
+      lastState: cam.state,
     };
     el.dataset.camera = cam.name;
     $(".cam-name", el).textContent = cam.name;
@@ -106,7 +115,11 @@
       card.snapshot.href = `/api/v1/cameras/${enc(cam.name)}/snapshot.jpg?t=${Date.now()}`;
     });
     card.toggle.addEventListener("click", () => toggleRecording(card));
+    card.controls.el.addEventListener("toggle", () => {
+      if (card.controls.el.open) loadControls(card);
+    });
     startStream(card);
+    loadControls(card); // shows the panel if the camera has controls
     return card;
   }
 
@@ -150,6 +163,172 @@
     card.recError.hidden = !err;
 
     if (wasActive !== card.active) refreshRecordings();
+
+    // Back from a disconnect: the device's controls are readable again.
+    if (streaming && card.lastState !== "streaming" && !card.controls.el.hidden) loadControls(card);
+    card.lastState = cam.state;
+  }
+
+  // ---- camera controls ----
+  // GET /api/v1/cameras/{cam}/controls lists them; 404 means the camera has
+  // none (test:, file:, pipe:) and the panel stays hidden. PUT sets one:
+  // {"name": key, "value": n}.
+
+  function controlsURL(name) {
+    return `/api/v1/cameras/${enc(name)}/controls`;
+  }
+
+  function setControlsStatus(card, text) {
+    card.controls.status.textContent = text;
+    card.controls.status.hidden = !text;
+  }
+
+  // loadControls (re)reads the controls; asked while a read is under way,
+  // it reads once more after it, so a change is never shown stale.
+  function loadControls(card) {
+    const c = card.controls;
+    if (c.loading) {
+      c.again = true;
+      return c.loading;
+    }
+    c.loading = fetchControls(card).finally(() => {
+      c.loading = null;
+      if (c.again) {
+        c.again = false;
+        loadControls(card);
+      }
+    });
+    return c.loading;
+  }
+
+  async function fetchControls(card) {
+    const c = card.controls;
+    let res;
+    try {
+      res = await fetch(controlsURL(card.name), { cache: "no-store" });
+    } catch {
+      return; // offline: the connection indicator says so
+    }
+    if (res.status === 404) {
+      c.el.hidden = true;
+      return;
+    }
+    c.el.hidden = false;
+    let data = null;
+    try { data = await res.json(); } catch { /* not JSON */ }
+    if (!res.ok) {
+      setControlsStatus(card, (data && data.error) || `${res.status} ${res.statusText}`);
+      return;
+    }
+    setControlsStatus(card, c.error || (data.length ? "" : "This camera has no controls."));
+    renderControls(card, data);
+  }
+
+  function renderControls(card, list) {
+    const c = card.controls;
+    const keys = list.map((ctl) => ctl.key).join(" ");
+    if (keys === c.keys) {
+      for (const ctl of list) c.rows.get(ctl.key)?.(ctl);
+      return;
+    }
+    c.keys = keys;
+    c.rows.clear();
+    c.list.replaceChildren();
+    for (const ctl of list) {
+      const row = makeControlRow(card, ctl);
+      if (row) c.list.appendChild(row);
+    }
+  }
+
+  function hasFlag(ctl, flag) {
+    return (ctl.flags || []).includes(flag);
+  }
+
+  // makeControlRow returns a row for ctl: a slider for an integer, a
+  // checkbox for a boolean, a select for a menu, a button for a button, the
+  // value as text for the rest.
+  function makeControlRow(card, ctl) {
+    const row = document.createElement("div");
+    row.className = "ctl";
+    row.dataset.key = ctl.key;
+    const id = `ctl-${card.name}-${ctl.key}`;
+    const label = document.createElement("label");
+    label.htmlFor = id;
+    label.textContent = ctl.name;
+    const out = document.createElement("output");
+    out.htmlFor = id;
+    let input;
+    let update;
+    switch (ctl.type) {
+      case "integer":
+      case "integer64":
+        input = document.createElement("input");
+        input.type = "range";
+        input.min = ctl.min;
+        input.max = ctl.max;
+        input.step = ctl.step || 1;
+        input.addEventListener("input", () => { out.value = input.value; });
+        input.addEventListener("change", () => setControl(card, ctl.key, Number(input.value), row));
+        update = (c) => { input.value = c.value; out.value = c.value; };
+        break;
+      case "boolean":
+        input = document.createElement("input");
+        input.type = "checkbox";
+        input.addEventListener("change", () => setControl(card, ctl.key, input.checked ? 1 : 0, row));
+        update = (c) => { input.checked = c.value !== 0; };
+        break;
+      case "menu":
+      case "integer_menu":
+        input = document.createElement("select");
+        for (const e of ctl.menu || []) {
+          const opt = document.createElement("option");
+          opt.value = e.index;
+          opt.textContent = ctl.type === "menu" ? e.name : String(e.value);
+          input.appendChild(opt);
+        }
+        input.addEventListener("change", () => setControl(card, ctl.key, Number(input.value), row));
+        update = (c) => { input.value = String(c.value); };
+        break;
+      case "button":
+        input = document.createElement("button");
+        input.type = "button";
+        input.className = "btn ghost small";
+        input.textContent = "Press";
+        input.addEventListener("click", () => setControl(card, ctl.key, 1, row));
+        update = () => {};
+        break;
+      default: // string, bitmask, compound: shown, not edited here
+        input = document.createElement("span");
+        update = (c) => { input.textContent = c.type === "bitmask" ? `0x${c.value.toString(16)}` : c.type; };
+    }
+    input.id = id;
+    input.title = ctl.type === "button" ? ctl.name : `default ${ctl.default}`;
+    const apply = (c) => {
+      update(c);
+      if ("disabled" in input) input.disabled = hasFlag(c, "read_only") || hasFlag(c, "disabled");
+      row.classList.toggle("inactive", hasFlag(c, "inactive"));
+    };
+    apply(ctl);
+    row.append(label, input, out);
+    card.controls.rows.set(ctl.key, apply);
+    return row;
+  }
+
+  async function setControl(card, key, value, row) {
+    row.classList.add("busy");
+    try {
+      const ctl = await api("PUT", controlsURL(card.name), { name: key, value });
+      card.controls.rows.get(key)?.(ctl);
+      card.controls.error = "";
+    } catch (e) {
+      card.controls.error = `${key}: ${e.message}`;
+    } finally {
+      setControlsStatus(card, card.controls.error);
+      row.classList.remove("busy");
+    }
+    // Other controls may have changed with it (an auto mode makes its
+    // manual value inactive).
+    loadControls(card);
   }
 
   async function toggleRecording(card) {

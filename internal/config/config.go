@@ -33,6 +33,10 @@ type Config struct {
 	Version     bool `yaml:"-"`
 }
 
+// IsV4L2 reports whether the camera's device is a V4L2 device path (not
+// one of the test:, file: or pipe: sources).
+func (c *Camera) IsV4L2() bool { return strings.HasPrefix(c.Device, "/") }
+
 // Camera is one camera's settings.
 type Camera struct {
 	Name      string  `yaml:"name"`
@@ -45,6 +49,9 @@ type Camera struct {
 	CRF       int     `yaml:"crf"`
 	// StallTimeout is how long without a frame makes the camera "stalled".
 	StallTimeout Duration `yaml:"stall_timeout"`
+
+	// Controls are V4L2 control settings applied at every (re)connect.
+	Controls Controls `yaml:"controls"`
 
 	// Capture holds the V4L2 capture settings (capture.go).
 	Capture Capture `yaml:",inline"`
@@ -294,6 +301,9 @@ func (c *Camera) validate() error {
 	}
 	if c.StallTimeout < Duration(100*time.Millisecond) {
 		return fmt.Errorf("stall_timeout %v: must be at least 100ms", time.Duration(c.StallTimeout))
+	}
+	if err := c.Controls.validate(); err != nil {
+		return err
 	}
 	if err := c.Capture.validate(); err != nil {
 		return err
