@@ -85,7 +85,16 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	units := make([]unit, 0, len(cfg.Cameras))
 	apiCams := make([]api.Camera, 0, len(cfg.Cameras))
 	for _, c := range cfg.Cameras {
-		src, err := pipeline.NewSource(c.Device, sourceOptions(c, log))
+		opts := sourceOptions(c, log)
+		var controls api.ControlPanel // stays a nil interface for non-V4L2 sources
+		if c.IsV4L2() {
+			ctl, err := pipeline.NewControls(c.Name, c.Controls, log)
+			if err != nil {
+				return fmt.Errorf("camera %s: %w", c.Name, err)
+			}
+			opts.Controls, controls = ctl, ctl
+		}
+		src, err := pipeline.NewSource(c.Device, opts)
 		if err != nil {
 			return fmt.Errorf("camera %s: %w", c.Name, err)
 		}
@@ -96,7 +105,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		}
 		rec := pipeline.NewRecorder(rcfg, cam, catalog, log)
 		units = append(units, unit{cam, rec})
-		apiCams = append(apiCams, api.Camera{View: cam, Recorder: rec})
+		apiCams = append(apiCams, api.Camera{View: cam, Recorder: rec, Controls: controls})
 	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)

@@ -21,6 +21,10 @@ type CameraView interface {
 	Name() string
 	Status() pipeline.CameraStatus
 	Hub() *pipeline.Hub
+	// Snapshot returns the latest frame as a JPEG (encoding it on demand
+	// for a raw camera); its error wraps pipeline.ErrUnavailable before the
+	// first frame.
+	Snapshot(ctx context.Context) (*pipeline.Frame, error)
 }
 
 // Recorder switches a camera's recording on and off.

@@ -142,9 +142,9 @@ func parseFPS(q string) (time.Duration, error) {
 // Huffman tables even when the camera omits them).
 func (s *Server) snapshot(c *gin.Context) {
 	cam := cameraOf(c)
-	f := cam.View.Hub().Latest()
-	if f == nil {
-		abortWithError(c, s.log, fmt.Errorf("camera %q has no frame yet: %w", cam.View.Name(), pipeline.ErrUnavailable))
+	f, err := cam.View.Snapshot(c.Request.Context())
+	if err != nil {
+		abortWithError(c, s.log, err)
 		return
 	}
 	c.Header("Cache-Control", "no-store")

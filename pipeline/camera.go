@@ -3,10 +3,13 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/camrec/camrec/v4l2"
 )
 
 // Camera states reported in status.
@@ -15,6 +18,28 @@ const (
 	StateStreaming = "streaming"
 	StateStalled   = "stalled"
 	StateError     = "error"
+	// StateDisconnected: the device is gone or not there (unplugged, or
+	// absent at start-up); the camera retries about every second.
+	StateDisconnected = "disconnected"
+)
+
+// Defaults of CameraConfig.
+const (
+	DefaultStallAfter  = 3 * time.Second
+	DefaultPreviewFPS  = 10.0
+	DefaultJPEGQuality = 80
+)
+
+// Retry delays after the source failed: a disconnected camera is retried
+// quickly (it should resume within 2 s of coming back), other errors
+// (busy, driver refusing to stream) with exponential backoff.
+const (
+	reconnectFirst = 250 * time.Millisecond
+	reconnectMax   = time.Second
+	retryFirst     = 500 * time.Millisecond
+	retryMax       = 10 * time.Second
+	// A run that lasted this long resets the backoff.
+	backoffReset = 10 * time.Second
 )
 
 // CameraConfig is what a Camera needs besides its source.
@@ -26,6 +51,13 @@ type CameraConfig struct {
 	// FPS is the requested rate, reported as fps_target until the source
 	// negotiates one.
 	FPS float64
+	// PreviewFPS caps the rate at which frames of a raw (YUYV) camera are
+	// JPEG-encoded for live preview; 0 means DefaultPreviewFPS. MJPEG
+	// cameras need no encoding and are previewed at their full rate.
+	PreviewFPS float64
+	// JPEGQuality (1-100) of those preview and snapshot JPEGs; 0 means
+	// DefaultJPEGQuality.
+	JPEGQuality int
 }
 
 // CameraStatus is the camera part of GET /api/v1/cameras/{cam}.
@@ -41,19 +73,52 @@ type CameraStatus struct {
 	FPSMeasured   float64 `json:"fps_measured"`
 	Frames        uint64  `json:"frames"`
 	FramesInvalid uint64  `json:"frames_invalid"`
-	Clients       int     `json:"clients"`
+	// FramesCorrupt counts frames the driver flagged V4L2_BUF_FLAG_ERROR
+	// (dropped).
+	FramesCorrupt uint64 `json:"frames_corrupt"`
+	// FramesEncoded counts JPEGs encoded in camrec for preview and
+	// snapshots of a raw camera (0 for MJPEG cameras).
+	FramesEncoded uint64 `json:"frames_encoded"`
+	// Restarts counts streams that failed after delivering frames (EIO,
+	// unplug) and were reopened.
+	Restarts uint64 `json:"restarts"`
+	Clients  int    `json:"clients"`
 }
 
-// Camera runs one Source, publishes its frames to a Hub and keeps the
-// counters and state that status reports. It implements Sink.
+// Camera runs one Source, publishes its frames and keeps the counters and
+// state that status reports. It implements Sink.
+//
+// It has two hubs. Hub carries JPEG frames for live preview and snapshots:
+// every frame of an MJPEG camera; for a raw (YUYV) camera, frames encoded in
+// Go at up to PreviewFPS, and only while a preview client is subscribed
+// (Hub.Clients > 0): nobody watching costs no encoding. FrameHub carries
+// every captured frame (raw ones with Frame.Raw): the recorder's hub.
+//
+// When the camera is unplugged or stalls, nothing is published: subscribers
+// stay subscribed, Latest keeps the last frame (preview clients keep showing
+// it), and frames flow again to the same subscribers once the device is
+// back.
 type Camera struct {
-	cfg    CameraConfig
-	src    Source
-	hub    *Hub
-	log    *slog.Logger
-	frames atomic.Uint64
-	inval  atomic.Uint64
-	lastAt atomic.Int64 // unix nanos of the last frame
+	cfg     CameraConfig
+	src     Source
+	hub     *Hub // JPEG frames: preview, snapshots
+	all     *Hub // every frame: recorder
+	log     *slog.Logger
+	frames  atomic.Uint64
+	inval   atomic.Uint64
+	corrupt atomic.Uint64
+	encoded atomic.Uint64
+	restart atomic.Uint64
+	lastAt  atomic.Int64 // unix nanos of the last frame
+
+	// Preview encoding of raw frames: Frame (the capture goroutine) parks
+	// the frame to encode in pending and kicks the encoder goroutine.
+	pending     atomic.Pointer[Frame]
+	kick        chan struct{}
+	nextPreview time.Time // capture goroutine only
+	snapMu      sync.Mutex
+	snapEnc     yuyvEncoder // guarded by snapMu
+	snap        *Frame      // last snapshot encoded, guarded by snapMu
 
 	mu      sync.Mutex
 	state   string
@@ -68,23 +133,68 @@ type Camera struct {
 // NewCamera returns a camera that is not running yet.
 func NewCamera(cfg CameraConfig, src Source, log *slog.Logger) *Camera {
 	if cfg.StallAfter <= 0 {
-		cfg.StallAfter = 3 * time.Second
+		cfg.StallAfter = DefaultStallAfter
+	}
+	if cfg.PreviewFPS <= 0 {
+		cfg.PreviewFPS = DefaultPreviewFPS
+	}
+	if cfg.JPEGQuality <= 0 || cfg.JPEGQuality > 100 {
+		cfg.JPEGQuality = DefaultJPEGQuality
 	}
 	return &Camera{
-		cfg:    cfg,
-		src:    src,
-		hub:    NewHub(),
-		log:    log.With("camera", cfg.Name),
-		state:  StateStarting,
-		format: Format{Name: "mjpeg", FPS: cfg.FPS},
+		cfg:     cfg,
+		src:     src,
+		hub:     NewHub(),
+		all:     NewHub(),
+		log:     log.With("camera", cfg.Name),
+		kick:    make(chan struct{}, 1),
+		snapEnc: yuyvEncoder{quality: cfg.JPEGQuality},
+		state:   StateStarting,
+		format:  Format{Name: "mjpeg", FPS: cfg.FPS},
 	}
 }
 
 // Name returns the camera's name.
 func (c *Camera) Name() string { return c.cfg.Name }
 
-// Hub returns the camera's hub.
+// Hub returns the camera's preview hub: JPEG frames only (see Camera).
 func (c *Camera) Hub() *Hub { return c.hub }
+
+// FrameHub returns the hub of every captured frame: JPEGs in Data for an
+// MJPEG camera, raw images in Raw (PixFmt, Width, Height) for a raw one.
+// Recorders subscribe here.
+func (c *Camera) FrameHub() *Hub { return c.all }
+
+// Snapshot returns the latest frame as a JPEG: for a raw camera the latest
+// raw frame is encoded on demand (once; repeated calls for the same frame
+// share the result). The error wraps ErrUnavailable before the first frame.
+func (c *Camera) Snapshot(ctx context.Context) (*Frame, error) {
+	f := c.all.Latest()
+	if f == nil {
+		return nil, fmt.Errorf("camera %q has no frame yet: %w", c.cfg.Name, ErrUnavailable)
+	}
+	if f.Data != nil {
+		return f, nil
+	}
+	if p := c.hub.Latest(); p != nil && p.Seq == f.Seq {
+		return p, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c.snapMu.Lock()
+	defer c.snapMu.Unlock()
+	if c.snap != nil && c.snap.Seq == f.Seq {
+		return c.snap, nil
+	}
+	jf, err := c.snapEnc.encode(f)
+	if err != nil {
+		return nil, fmt.Errorf("camera %q: snapshot: %w", c.cfg.Name, err)
+	}
+	c.encoded.Add(1)
+	c.snap = jf
+	return jf, nil
+}
 
 // Negotiated implements Sink.
 func (c *Camera) Negotiated(f Format) {
@@ -97,11 +207,30 @@ func (c *Camera) Negotiated(f Format) {
 	c.log.Info("camera format", "format", f.Name, "width", f.Width, "height", f.Height, "fps", f.FPS)
 }
 
-// Frame implements Sink: it publishes f.
+// Frame implements Sink: it publishes f to FrameHub, and to Hub when it is
+// a JPEG; a raw frame is handed to the preview encoder when a preview
+// client watches and the preview rate allows.
 func (c *Camera) Frame(f *Frame) {
 	c.frames.Add(1)
 	c.lastAt.Store(f.Time.UnixNano())
-	c.hub.Publish(f)
+	c.all.Publish(f)
+	switch {
+	case f.Data != nil:
+		c.hub.Publish(f)
+	case f.Raw != nil && c.hub.Clients() > 0 && !f.Time.Before(c.nextPreview):
+		// A fixed grid keeps the average at PreviewFPS; a gap banks no
+		// credit for a burst.
+		interval := time.Duration(float64(time.Second) / c.cfg.PreviewFPS)
+		c.nextPreview = c.nextPreview.Add(interval)
+		if c.nextPreview.Before(f.Time) {
+			c.nextPreview = f.Time.Add(interval)
+		}
+		c.pending.Store(f)
+		select {
+		case c.kick <- struct{}{}:
+		default: // the encoder is busy; it takes the newest pending frame next
+		}
+	}
 	c.mu.Lock()
 	if c.state != StateStreaming {
 		c.setStateLocked(StateStreaming, "")
@@ -112,6 +241,39 @@ func (c *Camera) Frame(f *Frame) {
 // Invalid implements Sink.
 func (c *Camera) Invalid() { c.inval.Add(1) }
 
+// BufferError implements BufferErrorCounter.
+func (c *Camera) BufferError() { c.corrupt.Add(1) }
+
+var _ BufferErrorCounter = (*Camera)(nil)
+
+// encodePreviews JPEG-encodes the raw frames Frame parks in pending and
+// publishes them to the preview hub, until ctx is done.
+func (c *Camera) encodePreviews(ctx context.Context) {
+	enc := yuyvEncoder{quality: c.cfg.JPEGQuality}
+	var lastErr string
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.kick:
+		}
+		f := c.pending.Swap(nil)
+		if f == nil {
+			continue
+		}
+		jf, err := enc.encode(f)
+		if err != nil {
+			if err.Error() != lastErr { // once per kind of failure, not per frame
+				lastErr = err.Error()
+				c.log.Warn("preview encoding failed", "error", err)
+			}
+			continue
+		}
+		c.encoded.Add(1)
+		c.hub.Publish(jf)
+	}
+}
+
 // Format returns the negotiated format (size may be 0 before the first frame).
 func (c *Camera) Format() Format {
 	c.mu.Lock()
@@ -119,11 +281,18 @@ func (c *Camera) Format() Format {
 	return c.format
 }
 
+// setStateLocked sets state and error text and logs the change: one line
+// per state change, plus one when an error's text changes (a different
+// failure), but not for every retry of a disconnected camera.
 func (c *Camera) setStateLocked(state, errText string) {
 	if c.state == state && c.err == errText {
 		return
 	}
+	sameState := c.state == state
 	c.state, c.err = state, errText
+	if sameState && state == StateDisconnected {
+		return
+	}
 	if errText != "" {
 		c.log.Warn("camera state", "state", state, "error", errText)
 	} else {
@@ -143,16 +312,20 @@ func (c *Camera) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		c.watch(ctx)
 	}()
+	go func() {
+		defer wg.Done()
+		c.encodePreviews(ctx)
+	}()
 	defer wg.Wait()
 
-	backoff := 500 * time.Millisecond
+	var backoff time.Duration
 	for {
-		started := time.Now()
+		started, before := time.Now(), c.frames.Load()
 		err := c.src.Run(ctx, c)
 		if ctx.Err() != nil {
 			return nil
@@ -160,16 +333,28 @@ func (c *Camera) Run(ctx context.Context) error {
 		if err == nil {
 			err = errors.New("source ended")
 		}
-		c.setState(StateError, err.Error())
-		if time.Since(started) > 10*time.Second {
-			backoff = 500 * time.Millisecond
+		streamed := c.frames.Load() > before
+		if streamed {
+			c.restart.Add(1)
 		}
+		if time.Since(started) > backoffReset {
+			backoff = 0
+		}
+		first, most := retryFirst, retryMax
+		if errors.Is(err, v4l2.ErrDisconnected) {
+			first, most = reconnectFirst, reconnectMax
+			c.setState(StateDisconnected, err.Error())
+		} else {
+			c.setState(StateError, err.Error())
+		}
+		backoff = min(max(backoff*2, first), most)
+		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return nil
-		case <-time.After(backoff):
+		case <-t.C:
 		}
-		backoff = min(backoff*2, 30*time.Second)
 	}
 }
 
@@ -219,6 +404,9 @@ func (c *Camera) Status() CameraStatus {
 		FPSMeasured:   roundTo(c.fpsMeas, 2),
 		Frames:        c.frames.Load(),
 		FramesInvalid: c.inval.Load(),
+		FramesCorrupt: c.corrupt.Load(),
+		FramesEncoded: c.encoded.Load(),
+		Restarts:      c.restart.Load(),
 		Clients:       c.hub.Clients(),
 	}
 }

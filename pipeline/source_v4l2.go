@@ -11,18 +11,34 @@ import (
 	"github.com/camrec/camrec/v4l2"
 )
 
+// serveEvery is how often the capture goroutine lets the ControlHook run
+// pending control requests while frames flow (the hook's contract: at least
+// every 250 ms).
+const serveEvery = 100 * time.Millisecond
+
 // v4l2Device is what V4L2Source needs from an open camera. *v4l2.Device
 // implements it.
 type v4l2Device interface {
 	Negotiated() v4l2.Mode
-	ReadFrame(ctx context.Context) ([]byte, time.Time, error)
+	Next(ctx context.Context, idle func()) (v4l2.Frame, error)
 	Close() error
 }
 
-// V4L2Source captures MJPEG from a V4L2 device (/dev/videoN or a stable
-// /dev/v4l/by-id/... link). Each Run opens the device, streams until ctx
-// is done or the device fails, and closes it; Camera reopens it with
+// BufferErrorCounter is implemented by sinks that count frames the driver
+// flagged as corrupt (V4L2_BUF_FLAG_ERROR) separately from invalid frames.
+// *Camera implements it; V4L2Source falls back to Sink.Invalid.
+type BufferErrorCounter interface {
+	BufferError()
+}
+
+// V4L2Source captures MJPEG or YUYV from a V4L2 device (/dev/videoN or a
+// stable /dev/v4l/by-id/... link). Each Run opens the device, streams until
+// ctx is done or the device fails, and closes it; Camera reopens it with
 // backoff. Frame sequence numbers keep counting across reopens.
+//
+// MJPEG frames carry the JPEG in Frame.Data; YUYV frames carry the pixels in
+// Frame.Raw (PixFmt "yuyv422", Width, Height) and no Data: the Camera
+// encodes JPEGs for preview when someone watches.
 type V4L2Source struct {
 	path string
 	opts SourceOptions
@@ -33,8 +49,8 @@ type V4L2Source struct {
 var _ Source = (*V4L2Source)(nil)
 
 // NewV4L2Source returns a source for the device at path. Nothing is opened
-// until Run. Zero options mean the defaults (1280x720 at 30 fps); the device
-// gets the nearest size and rate it offers.
+// until Run. Zero options mean the defaults (1280x720 at 30 fps, format
+// auto); the device gets the nearest size and rate it offers.
 func NewV4L2Source(path string, opts SourceOptions) *V4L2Source {
 	return &V4L2Source{
 		path: path,
@@ -46,48 +62,92 @@ func NewV4L2Source(path string, opts SourceOptions) *V4L2Source {
 }
 
 // Run implements Source. It reports the format once per open, on the first
-// valid frame, with the size that frame's SOF states (drivers may deliver
-// another size than the one set). Frames that are not complete JPEGs are
-// counted through sink.Invalid. Run returns nil when ctx is done and an
-// error wrapping the cause (v4l2.ErrDisconnected for an unplugged camera)
-// when the device fails. Calls to Run must not overlap.
+// valid frame, with the size that frame states (SOF for MJPEG; the driver's
+// format for YUYV). Frames that are not complete are counted through
+// sink.Invalid, frames the driver flagged corrupt through BufferError when
+// the sink has it. Run returns nil when ctx is done and an error wrapping
+// the cause (v4l2.ErrDisconnected for an unplugged or absent camera) when
+// the device fails. Calls to Run must not overlap.
+//
+// The ControlHook, if any, runs on this goroutine: Opened after the open,
+// Serve between frames and while waiting for one, Closed after the close.
 func (s *V4L2Source) Run(ctx context.Context, sink Sink) error {
 	log := s.opts.Log
-	dev, err := s.open(s.path, v4l2.Request{Width: s.opts.Width, Height: s.opts.Height, FPS: s.opts.FPS}, log)
+	req := v4l2.Request{Format: s.opts.Format, Width: s.opts.Width, Height: s.opts.Height, FPS: s.opts.FPS}
+	dev, err := s.open(s.path, req, log)
 	if err != nil {
 		return fmt.Errorf("v4l2 source: %w", err)
 	}
+	hook := s.opts.Controls
+	hdev, _ := dev.(*v4l2.Device) // nil for test doubles
 	defer func() {
 		if err := dev.Close(); err != nil {
 			log.Warn("closing camera failed", "device", s.path, "error", err)
 		}
+		if hook != nil {
+			hook.Closed()
+		}
 	}()
+	var lastServe time.Time
+	serve := func() {}
+	if hook != nil {
+		hook.Opened(hdev)
+		lastServe = time.Now()
+		serve = func() {
+			if now := time.Now(); now.Sub(lastServe) >= serveEvery {
+				lastServe = now
+				hook.Serve(hdev)
+			}
+		}
+	}
+	errCounter, _ := sink.(BufferErrorCounter)
 	mode := dev.Negotiated()
 	negotiated := false
 	for {
-		data, ts, err := dev.ReadFrame(ctx)
+		serve()
+		fr, err := dev.Next(ctx, serve)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if errors.Is(err, v4l2.ErrInvalidFrame) {
+		switch {
+		case errors.Is(err, v4l2.ErrInvalidFrame):
 			sink.Invalid()
 			continue
-		}
-		if err != nil {
+		case errors.Is(err, v4l2.ErrCorruptFrame):
+			if errCounter != nil {
+				errCounter.BufferError()
+			} else {
+				sink.Invalid()
+			}
+			continue
+		case err != nil:
 			return fmt.Errorf("v4l2 source: %w", err)
 		}
 		if !negotiated {
 			negotiated = true
-			sink.Negotiated(s.format(mode, data, log))
+			sink.Negotiated(s.format(mode, fr.Data, log))
 		}
-		sink.Frame(&Frame{Data: data, Seq: s.seq, Time: ts})
+		f := &Frame{Seq: s.seq, Time: fr.Time}
+		if mode.Format == v4l2.FormatYUYV {
+			f.Raw, f.PixFmt, f.Width, f.Height = fr.Data, PixFmtYUYV, mode.Width, mode.Height
+		} else {
+			f.Data = fr.Data
+		}
+		sink.Frame(f)
 		s.seq++
 	}
 }
 
-// format is the negotiated mode with the size taken from the first frame.
+// PixFmtYUYV is Frame.PixFmt of YUYV frames (ffmpeg's name).
+const PixFmtYUYV = "yuyv422"
+
+// format is the negotiated mode, for MJPEG with the size taken from the
+// first frame.
 func (s *V4L2Source) format(mode v4l2.Mode, first []byte, log *slog.Logger) Format {
 	f := Format{Name: mode.Format, Width: mode.Width, Height: mode.Height, FPS: mode.FPS}
+	if mode.Format != v4l2.FormatMJPEG {
+		return f
+	}
 	w, h, err := mjpeg.Size(first)
 	switch {
 	case err != nil:

@@ -35,14 +35,14 @@ type scriptedDevice struct {
 
 func (d *scriptedDevice) Negotiated() v4l2.Mode { return d.mode }
 
-func (d *scriptedDevice) ReadFrame(ctx context.Context) ([]byte, time.Time, error) {
+func (d *scriptedDevice) Next(ctx context.Context, idle func()) (v4l2.Frame, error) {
 	if len(d.reads) == 0 {
 		<-ctx.Done()
-		return nil, time.Time{}, ctx.Err()
+		return v4l2.Frame{}, ctx.Err()
 	}
 	r := d.reads[0]
 	d.reads = d.reads[1:]
-	return r.data, time.Now(), r.err
+	return v4l2.Frame{Data: r.data, Time: time.Now()}, r.err
 }
 
 func (d *scriptedDevice) Close() error {
@@ -136,7 +136,7 @@ func TestV4L2SourceDeliversFramesAndFails(t *testing.T) {
 	if !errors.Is(err, v4l2.ErrDisconnected) || !errors.Is(err, syscall.ENODEV) {
 		t.Fatalf("Run = %v, want ErrDisconnected wrapping ENODEV", err)
 	}
-	if got, want := (*reqs)[0], (v4l2.Request{Width: 640, Height: 480, FPS: 30}); got != want {
+	if got, want := (*reqs)[0], (v4l2.Request{Format: "auto", Width: 640, Height: 480, FPS: 30}); got != want {
 		t.Errorf("open request = %+v, want %+v", got, want)
 	}
 	// The size comes from the first frame's SOF, not from what was set.
@@ -182,7 +182,7 @@ func TestV4L2SourceSeqAcrossReopens(t *testing.T) {
 	if len(sink.formats) != 2 {
 		t.Errorf("Negotiated called %d times, want once per open", len(sink.formats))
 	}
-	if got, want := (*reqs)[0], (v4l2.Request{Width: DefaultWidth, Height: DefaultHeight, FPS: DefaultFPS}); got != want {
+	if got, want := (*reqs)[0], (v4l2.Request{Format: "auto", Width: DefaultWidth, Height: DefaultHeight, FPS: DefaultFPS}); got != want {
 		t.Errorf("open request with zero options = %+v, want the defaults %+v", got, want)
 	}
 	if d1.closes() != 1 || d2.closes() != 1 {
@@ -261,3 +261,55 @@ func TestV4L2SourceOpenFails(t *testing.T) {
 }
 
 func writeEmpty(path string) error { return os.WriteFile(path, nil, 0o600) }
+
+// hookRecorder records ControlHook calls.
+type hookRecorder struct{ calls []string }
+
+func (h *hookRecorder) Opened(*v4l2.Device) { h.calls = append(h.calls, "opened") }
+func (h *hookRecorder) Serve(*v4l2.Device)  { h.calls = append(h.calls, "serve") }
+func (h *hookRecorder) Closed()             { h.calls = append(h.calls, "closed") }
+
+// countingSink is a recSink that also counts corrupt buffers.
+type countingSink struct {
+	recSink
+	corrupt int
+}
+
+func (s *countingSink) BufferError() { s.corrupt++ }
+
+func TestV4L2SourceYUYVFramesAndHook(t *testing.T) {
+	raw := make([]byte, 2*4*2)
+	dev := &scriptedDevice{
+		mode: v4l2.Mode{Format: "yuyv", FourCC: "YUYV", Width: 4, Height: 2, Stride: 8, FPS: 30},
+		reads: []read{
+			{data: raw},
+			{err: v4l2.ErrCorruptFrame},
+			{data: raw},
+			{err: syscall.EIO},
+		},
+	}
+	hook := &hookRecorder{}
+	src, _ := sourceWith(t, SourceOptions{Format: "yuyv", Controls: hook, Log: discard()}, dev)
+	sink := &countingSink{}
+	if err := src.Run(t.Context(), sink); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Run = %v, want EIO", err)
+	}
+	if want := (Format{Name: "yuyv", Width: 4, Height: 2, FPS: 30}); len(sink.formats) != 1 || sink.formats[0] != want {
+		t.Errorf("formats = %+v, want %+v", sink.formats, want)
+	}
+	if len(sink.frames) != 2 {
+		t.Fatalf("%d frames, want 2", len(sink.frames))
+	}
+	for _, f := range sink.frames {
+		if f.Data != nil || !bytes.Equal(f.Raw, raw) || f.PixFmt != "yuyv422" || f.Width != 4 || f.Height != 2 {
+			t.Errorf("frame %d: data %d bytes, raw %d bytes, %q %dx%d; want raw yuyv422 4x2 only",
+				f.Seq, len(f.Data), len(f.Raw), f.PixFmt, f.Width, f.Height)
+		}
+	}
+	if sink.corrupt != 1 || sink.invalid != 0 {
+		t.Errorf("corrupt %d invalid %d, want 1 and 0", sink.corrupt, sink.invalid)
+	}
+	if len(hook.calls) < 2 || hook.calls[0] != "opened" || hook.calls[len(hook.calls)-1] != "closed" {
+		t.Errorf("hook calls %v, want opened first and closed last", hook.calls)
+	}
+}

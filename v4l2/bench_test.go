@@ -36,10 +36,10 @@ func BenchmarkReadFrame(b *testing.B) {
 // benchDriver always has the same frame ready and costs nothing itself.
 type benchDriver struct{ data []byte }
 
-func (benchDriver) wait(time.Duration) error            { return nil }
-func (d benchDriver) getFrame() ([]byte, uint32, error) { return d.data, 0, nil }
-func (benchDriver) releaseFrame(uint32) error           { return nil }
-func (benchDriver) close() error                        { return nil }
+func (benchDriver) wait(time.Duration) error      { return nil }
+func (d benchDriver) getFrame() (dequeued, error) { return dequeued{data: d.data}, nil }
+func (benchDriver) releaseFrame(uint32) error     { return nil }
+func (benchDriver) close() error                  { return nil }
 
 // BenchmarkMarkCloexec measures the /proc/self/fd scan Open adds.
 func BenchmarkMarkCloexec(b *testing.B) {

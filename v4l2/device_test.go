@@ -43,6 +43,9 @@ type step struct {
 	data       []byte
 	getErr     error
 	releaseErr error
+	corrupt    bool      // V4L2_BUF_FLAG_ERROR
+	time       time.Time // driver timestamp (zero: none)
+	seq        uint32
 }
 
 // fakeDriver behaves like a driver with one mmap buffer that it overwrites
@@ -72,16 +75,16 @@ func (f *fakeDriver) wait(timeout time.Duration) error {
 	return nil
 }
 
-func (f *fakeDriver) getFrame() ([]byte, uint32, error) {
+func (f *fakeDriver) getFrame() (dequeued, error) {
 	if f.cur.getErr != nil {
-		return nil, 0, f.cur.getErr
+		return dequeued{}, f.cur.getErr
 	}
 	if f.held {
 		panic("getFrame with the only buffer still held")
 	}
 	f.held = true
 	n := copy(f.buf, f.cur.data)
-	return f.buf[:n], 0, nil
+	return dequeued{data: f.buf[:n], corrupt: f.cur.corrupt, time: f.cur.time, sequence: f.cur.seq}, nil
 }
 
 func (f *fakeDriver) releaseFrame(uint32) error {
@@ -248,7 +251,7 @@ func TestNoMJPEGError(t *testing.T) {
 		webcam.PixelFormat(0x3231564E): "Y/UV 4:2:0",
 	}
 	err := noMJPEG("/dev/video0", formats)
-	want := "camera /dev/video0 offers no MJPEG (offers: NV12 (Y/UV 4:2:0), YUYV 4:2:2); YUYV support comes later"
+	want := "camera /dev/video0 offers no MJPEG (offers: NV12 (Y/UV 4:2:0), YUYV 4:2:2); use format auto or yuyv"
 	if err.Error() != want {
 		t.Errorf("error = %q\nwant    %q", err, want)
 	}

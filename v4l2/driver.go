@@ -17,19 +17,36 @@ type driver interface {
 	// when one may be dequeued (or the device reports an error, which the
 	// next getFrame returns) and a *webcam.Timeout when none came.
 	wait(timeout time.Duration) error
-	// getFrame dequeues a buffer; the slice is valid until releaseFrame.
-	getFrame() ([]byte, uint32, error)
+	// getFrame dequeues a buffer; its data is valid until releaseFrame.
+	getFrame() (dequeued, error)
 	releaseFrame(index uint32) error
 	// close stops streaming, unmaps the buffers and closes the device.
 	close() error
 }
 
 // webcamDriver adapts *webcam.Webcam. When the device's file descriptor is
-// known it polls it directly with a millisecond timeout; otherwise it falls
-// back to the library's WaitForFrame, whose timeout is in whole seconds.
+// known it polls it directly with a millisecond timeout and dequeues buffers
+// itself (keeping their flags and timestamps, see queue.go); otherwise it
+// falls back to the library's WaitForFrame, whose timeout is in whole
+// seconds, and GetFrame.
 type webcamDriver struct {
-	cam *webcam.Webcam
-	fd  int // -1 when unknown
+	cam  *webcam.Webcam
+	fd   int      // -1 when unknown
+	maps [][]byte // own mappings of the driver's buffers; nil: use GetFrame
+}
+
+// mapOwn maps the streaming queue's buffers for dequeue. On failure the
+// driver keeps using the library's GetFrame (no flags, no timestamps).
+func (d *webcamDriver) mapOwn() error {
+	if d.fd < 0 {
+		return errors.New("device descriptor unknown")
+	}
+	maps, err := mapBuffers(d.fd)
+	if err != nil {
+		return err
+	}
+	d.maps = maps
+	return nil
 }
 
 var _ driver = (*webcamDriver)(nil)
@@ -55,11 +72,22 @@ func (d *webcamDriver) wait(timeout time.Duration) error {
 	return nil
 }
 
-func (d *webcamDriver) getFrame() ([]byte, uint32, error) { return d.cam.GetFrame() }
+func (d *webcamDriver) getFrame() (dequeued, error) {
+	if d.maps != nil {
+		return dequeue(d.fd, d.maps)
+	}
+	data, index, err := d.cam.GetFrame()
+	return dequeued{data: data, index: index}, err
+}
 
 func (d *webcamDriver) releaseFrame(index uint32) error { return d.cam.ReleaseFrame(index) }
 
-func (d *webcamDriver) close() error { return d.cam.Close() }
+func (d *webcamDriver) close() error {
+	// Own mappings first: a mapping left behind keeps the queue allocated.
+	unmapBuffers(d.maps)
+	d.maps = nil
+	return d.cam.Close()
+}
 
 // sizesOf converts the library's frame sizes, dropping duplicates, largest
 // first.

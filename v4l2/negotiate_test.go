@@ -97,7 +97,7 @@ func TestNegotiate(t *testing.T) {
 			req:       Request{Width: 1280, Height: 720, FPS: 30, Buffers: 4},
 			wantCalls: "format MJPG 1280x720, buffers 4, fps 30, start",
 			wantMode:  Mode{Format: "mjpeg", FourCC: "MJPG", Width: 1280, Height: 720, FPS: 30},
-			wantLog:   `msg="camera opened" asked_width=1280 asked_height=720 asked_fps=30 format=MJPG width=1280 height=720 fps=30 buffers=4`,
+			wantLog:   "", // nothing to warn about
 		},
 		{
 			name: "nearest size and rate",
@@ -109,7 +109,7 @@ func TestNegotiate(t *testing.T) {
 			req:       Request{Width: 1920, Height: 1200, FPS: 25, Buffers: 2},
 			wantCalls: "format MJPG 1920x1080, buffers 2, fps 15, start",
 			wantMode:  Mode{Format: "mjpeg", FourCC: "MJPG", Width: 1920, Height: 1080, FPS: 15},
-			wantLog:   "asked_width=1920 asked_height=1200 asked_fps=25 format=MJPG width=1920 height=1080 fps=15",
+			wantLog:   `level=WARN msg="camera does not offer the size asked for; using the nearest" asked_width=1920 asked_height=1200 width=1920 height=1080 fourcc=MJPG`,
 		},
 		{
 			name: "rate refused, driver default kept",
@@ -154,8 +154,49 @@ func TestNegotiate(t *testing.T) {
 				delete(c.formats, webcam.PixelFormat(PixMJPEG))
 				return c
 			},
-			req:     Request{Width: 640, Height: 480, Buffers: 4},
-			wantErr: "camera /dev/video0 offers no MJPEG (offers: YUYV 4:2:2); YUYV support comes later",
+			req:     Request{Format: FormatMJPEG, Width: 640, Height: 480, Buffers: 4},
+			wantErr: "camera /dev/video0 offers no MJPEG (offers: YUYV 4:2:2); use format auto or yuyv",
+		},
+		{
+			name: "auto takes YUYV when no MJPEG is listed",
+			cam: func() *fakeCam {
+				c := uvcCam()
+				delete(c.formats, webcam.PixelFormat(PixMJPEG))
+				return c
+			},
+			req:       Request{Width: 640, Height: 480, FPS: 30, Buffers: 4},
+			wantCalls: "format YUYV 640x480, buffers 4, fps 30, start",
+			wantMode:  Mode{Format: "yuyv", FourCC: "YUYV", Width: 640, Height: 480, Stride: 1280, FPS: 30},
+		},
+		{
+			name:      "auto prefers MJPEG",
+			cam:       uvcCam,
+			req:       Request{Format: FormatAuto, Width: 640, Height: 480, FPS: 30, Buffers: 4},
+			wantCalls: "format MJPG 640x480, buffers 4, fps 30, start",
+			wantMode:  Mode{Format: "mjpeg", FourCC: "MJPG", Width: 640, Height: 480, FPS: 30},
+		},
+		{
+			name:      "yuyv forced on a camera with both",
+			cam:       uvcCam,
+			req:       Request{Format: FormatYUYV, Width: 640, Height: 480, FPS: 30, Buffers: 4},
+			wantCalls: "format YUYV 640x480, buffers 4, fps 30, start",
+			wantMode:  Mode{Format: "yuyv", FourCC: "YUYV", Width: 640, Height: 480, Stride: 1280, FPS: 30},
+		},
+		{
+			name: "yuyv asked, not offered",
+			cam: func() *fakeCam {
+				c := uvcCam()
+				delete(c.formats, webcam.PixelFormat(PixYUYV))
+				return c
+			},
+			req:     Request{Format: FormatYUYV, Width: 640, Height: 480, Buffers: 4},
+			wantErr: "camera /dev/video0 offers no YUYV (offers: MJPG (Motion-JPEG))",
+		},
+		{
+			name:    "unknown format",
+			cam:     uvcCam,
+			req:     Request{Format: "h264"},
+			wantErr: `unknown format "h264" (want auto, mjpeg or yuyv)`,
 		},
 		{
 			name: "driver swaps MJPEG for YUYV (vivid)",
@@ -209,7 +250,7 @@ func TestNegotiate(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
 				}
-				if strings.Contains(tt.wantErr, "MJPEG") && !errors.Is(err, ErrNoMJPEG) {
+				if strings.Contains(tt.wantErr, "no MJPEG") && !errors.Is(err, ErrNoMJPEG) {
 					t.Errorf("err does not wrap ErrNoMJPEG")
 				}
 				return

@@ -227,10 +227,11 @@ func TestBrowserShowsErrors(t *testing.T) {
 	do(t, ctx, "camera card", chromedp.WaitVisible(chromedp.CSS(card+" .record-toggle")))
 	overlay := poll[string](t, ctx, "the camera's error over the preview",
 		`(() => { const o = document.querySelector('`+card+` .overlay'); return getComputedStyle(o).display !== 'none' && o.textContent; })()`, 10*time.Second)
-	if !strings.HasPrefix(overlay, "Error: ") || !strings.Contains(overlay, "/dev/video-camrec-missing") {
+	// A missing device is a camera that is unplugged: camrec waits for it.
+	if !strings.HasPrefix(overlay, "Disconnected: ") || !strings.Contains(overlay, "/dev/video-camrec-missing") {
 		t.Errorf("overlay reads %q, want the error naming the device", overlay)
 	}
-	if state := eval[string](t, ctx, `document.querySelector('`+card+` .state').textContent`); state != "error" {
+	if state := eval[string](t, ctx, `document.querySelector('`+card+` .state').textContent`); state != "disconnected" {
 		t.Errorf("state badge reads %q", state)
 	}
 	do(t, ctx, "click Record", chromedp.Click(chromedp.CSS(card+" .record-toggle")))

@@ -8,7 +8,12 @@ set -eu
 mkdir -p /src
 mount --bind "$(cd "$(dirname "$0")/../.." && pwd)" /src
 here=/src/test/vm
-cache=$here/cache
+# The binaries are in run.sh's cache (CAMREC_VM_CACHE may move it, under
+# /tmp too): bind it before /tmp is covered as well.
+cache=$(sed -n 's/.*camrec_cache=\([^ ]*\).*/\1/p' /proc/cmdline)
+mkdir -p /cache
+mount --bind "${cache:-$here/cache}" /cache
+cache=/cache
 
 modprobe vivid n_devs=1 node_types=0x1
 modprobe v4l2loopback devices=1 exclusive_caps=1 video_nr=10 card_label=camrec-loopback

@@ -163,7 +163,7 @@ timeout -k 10 "$vm_timeout" qemu-system-x86_64 \
 	-accel tcg -cpu max -smp 2 -m 1024 \
 	-display none -nodefaults -no-reboot -nic none -serial stdio \
 	-kernel "$root/boot/vmlinuz-$kver" -initrd "$initrd" \
-	-append "console=ttyS0 quiet panic=-1 camrec_script=/host$here/guest.sh" \
+	-append "console=ttyS0 quiet panic=-1 camrec_script=/host$here/guest.sh camrec_cache=/host$cache" \
 	-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
 	-virtfs "local,path=$out,mount_tag=out,security_model=none" \
 	</dev/null || rc=$?
