@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -108,9 +109,12 @@ func TestControlsVivid(t *testing.T) {
 // they fail with "camera not connected".
 func TestControlsOnCaptureGoroutine(t *testing.T) {
 	v := needVM(t)
+	// Controls such as timeout change how v4l2loopback treats its writer;
+	// give the tests after this one a fresh device (cleanups run last
+	// first: this one after the writer and the device are closed).
+	t.Cleanup(func() { reloadLoopback(t) })
 	w := start(t, v, v.writer, "-device", "/dev/video10", "-size", "320x240", "-fps", "20")
 	w.waitOutput(t, "mjpegwriter: streaming", 30*time.Second)
-
 	dev, err := v4l2.Open("/dev/video10", v4l2.Request{Width: 320, Height: 240, FPS: 20}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -123,11 +127,11 @@ func TestControlsOnCaptureGoroutine(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	frames := 0
-	go func() { // the capture goroutine: owns dev
+	ctls.Opened(dev) // before the capture goroutine starts: List below must find it open
+	go func() { // the capture goroutine: owns dev from here on
 		defer wg.Done()
 		defer ctls.Closed()
 		defer dev.Close()
-		ctls.Opened(dev)
 		for {
 			_, _, err := dev.ReadFrame(ctx)
 			if ctx.Err() != nil {
@@ -283,4 +287,18 @@ func getJSON(url string, out any) (int, string) {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
+}
+
+// reloadLoopback unloads and reloads v4l2loopback with the options
+// guest.sh uses.
+func reloadLoopback(t *testing.T) {
+	t.Helper()
+	if out, err := exec.Command("rmmod", "v4l2loopback").CombinedOutput(); err != nil {
+		t.Errorf("rmmod v4l2loopback: %v: %s", err, out)
+		return
+	}
+	args := []string{"v4l2loopback", "devices=1", "exclusive_caps=1", "video_nr=10", "card_label=camrec-loopback"}
+	if out, err := exec.Command("modprobe", args...).CombinedOutput(); err != nil {
+		t.Errorf("modprobe v4l2loopback: %v: %s", err, out)
+	}
 }
