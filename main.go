@@ -77,6 +77,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err := catalog.Scan(ctx); err != nil {
 		log.Warn("recordings catalogue", "record_dir", cfg.RecordDir, "error", err)
 	}
+	if err := pipeline.CheckRecordDir(cfg.RecordDir); err != nil {
+		log.Error("recording unavailable", "error", err) // preview goes on
+	}
 
 	type unit struct {
 		cam *pipeline.Camera

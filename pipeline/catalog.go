@@ -68,6 +68,9 @@ type sidecar struct {
 	// Fragmented is true for an MP4 still in its fragmented recording form
 	// (not yet remuxed to a plain MP4).
 	Fragmented bool `json:"fragmented,omitempty"`
+	// PrevID and NextID link the files of one recording.
+	PrevID string `json:"prev_id,omitempty"`
+	NextID string `json:"next_id,omitempty"`
 }
 
 // entry is one recording in the catalogue.
@@ -326,6 +329,8 @@ func (e *entry) recording() Recording {
 		State:      e.meta.State,
 		FileURL:    "/api/v1/recordings/" + e.id + "/file",
 		Error:      e.meta.Error,
+		PrevID:     e.meta.PrevID,
+		NextID:     e.meta.NextID,
 	}
 	if r.State == RecStateRecording {
 		r.EndedAt = nil
@@ -343,7 +348,7 @@ func (e *entry) recording() Recording {
 func (c *Catalog) reserve(camera, container string, t time.Time) (id, path string, err error) {
 	dir := filepath.Join(c.dir, camera)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", "", fmt.Errorf("create record dir %s: %w", dir, err)
+		return "", "", fmt.Errorf("create record dir %s (uid %d): %w", dir, os.Geteuid(), err)
 	}
 	base := camera + "-" + t.Format("20060102-150405")
 	for n := 1; n < 10000; n++ {
@@ -360,7 +365,7 @@ func (c *Catalog) reserve(camera, container string, t time.Time) (id, path strin
 			continue
 		}
 		if err != nil {
-			return "", "", fmt.Errorf("record dir %s is not writable: %w", dir, err)
+			return "", "", fmt.Errorf("record dir %s is not writable by uid %d: %w", dir, os.Geteuid(), err)
 		}
 		if err := f.Close(); err != nil {
 			return "", "", fmt.Errorf("create %s: %w", path, err)
@@ -373,11 +378,25 @@ func (c *Catalog) reserve(camera, container string, t time.Time) (id, path strin
 // put adds or replaces a recording made by this process and writes its
 // sidecar. bytes is the file size for finished recordings.
 func (c *Catalog) put(camera, id, path string, meta sidecar, bytes int64) error {
-	err := writeSidecar(sidecarPath(path), meta)
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.entries[id]; ok && meta.NextID == "" {
+		meta.NextID = old.meta.NextID // set by link meanwhile
+	}
 	c.entries[id] = &entry{id: id, camera: camera, path: path, meta: meta, bytes: bytes, ours: true}
-	c.mu.Unlock()
-	return err
+	return writeSidecar(sidecarPath(path), meta)
+}
+
+// link records that next continues the recording prev.
+func (c *Catalog) link(prev, next string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[prev]
+	if !ok {
+		return nil // deleted meanwhile (retention)
+	}
+	e.meta.NextID = next
+	return writeSidecar(sidecarPath(e.path), e.meta)
 }
 
 // forget removes a recording from the catalogue and deletes its file and
@@ -496,7 +515,7 @@ func writeSidecar(path string, s sidecar) error {
 		return fmt.Errorf("sidecar %s: %w", path, err)
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+	if err := writeFileSync(tmp, append(b, '\n')); err != nil {
 		return fmt.Errorf("write sidecar: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
@@ -504,4 +523,40 @@ func writeSidecar(path string, s sidecar) error {
 		return fmt.Errorf("write sidecar: %w", err)
 	}
 	return nil
+}
+
+// writeFileSync writes path and flushes it to the disk, so that a rename
+// over the old version never leaves an empty file after a power cut.
+func writeFileSync(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(path)
+	}
+	return err
+}
+
+// CheckRecordDir makes sure dir exists (creating it) and that this process
+// can write in it. The error names the path and what is wrong ("permission
+// denied", "read-only file system", "no space left on device").
+func CheckRecordDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("record dir %s cannot be created by uid %d: %w", dir, os.Geteuid(), errUnwrapAll(err))
+	}
+	f, err := os.CreateTemp(dir, ".camrec-write-test-*")
+	if err != nil {
+		return fmt.Errorf("record dir %s is not writable by uid %d: %w", dir, os.Geteuid(), errUnwrapAll(err))
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
 }

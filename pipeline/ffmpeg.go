@@ -105,7 +105,13 @@ func ffmpegArgs(cfg RecorderConfig, fps float64, outPath string) []string {
 		out["r"] = rate
 	}
 	if cfg.Codec != "copy" {
-		out["g"] = strconv.Itoa(max(1, int(2*fps+0.5))) // a keyframe every 2 s
+		// A keyframe every 2 s; every second in MP4, where a fragment
+		// ends at each keyframe and is what a crash of ffmpeg loses.
+		gop := 2 * fps
+		if cfg.Container == "mp4" {
+			gop = fps
+		}
+		out["g"] = strconv.Itoa(max(1, int(gop+0.5)))
 		if isH26x(cfg.Codec) {
 			// Webcam MJPEG decodes to yuvj422p; browsers only play 4:2:0.
 			out["pix_fmt"] = "yuv420p"

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"image/jpeg"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -45,14 +47,37 @@ type RecorderConfig struct {
 	// FFmpegErr is non-nil when ffmpeg is missing: starting a recording
 	// fails with it (it wraps ErrFFmpegMissing).
 	FFmpegErr error
+
+	// PreRecord keeps the last PreRecord of frames in memory; a recording
+	// starts with them. 0 = off.
+	PreRecord time.Duration
+	// PreRecordMaxBytes bounds that memory (default 64 MiB).
+	PreRecordMaxBytes int64
+	// MaxDuration stops a recording by itself after that long. 0 = none.
+	MaxDuration time.Duration
+	// Segment splits a recording into files of that length (at least 1 s),
+	// with no gap or overlap. 0 = one file (except with Continuous).
+	Segment time.Duration
+	// Continuous records all the time, in segments (default 10 min), from
+	// Run's start; SetActive(false) pauses it, SetActive(true) resumes.
+	Continuous bool
+	// FsyncInterval is how often the file being written is flushed to the
+	// disk (default 2 s; negative = never, only at close).
+	FsyncInterval time.Duration
+	// Retention deletes old recordings of this camera.
+	Retention Retention
 }
 
 const (
-	defaultContainer = "mp4"
-	defaultCodec     = "libx264"
-	defaultPreset    = "ultrafast"
-	defaultCRF       = 23
-	defaultFPS       = 30
+	defaultContainer         = "mp4"
+	defaultCodec             = "libx264"
+	defaultPreset            = "ultrafast"
+	defaultCRF               = 23
+	defaultFPS               = 30
+	defaultPreRecordMaxBytes = 64 << 20
+	defaultContinuousSegment = 10 * time.Minute
+	defaultFsyncInterval     = 2 * time.Second
+	minSegment               = time.Second
 )
 
 var (
@@ -72,6 +97,18 @@ func (c RecorderConfig) withDefaults() RecorderConfig {
 	}
 	if c.CRF == 0 {
 		c.CRF = defaultCRF
+	}
+	if c.PreRecordMaxBytes == 0 {
+		c.PreRecordMaxBytes = defaultPreRecordMaxBytes
+	}
+	if c.Continuous && c.Segment == 0 {
+		c.Segment = defaultContinuousSegment
+	}
+	if c.FsyncInterval == 0 {
+		c.FsyncInterval = defaultFsyncInterval
+	}
+	if c.Retention.Interval == 0 {
+		c.Retention.Interval = defaultRetentionInterval
 	}
 	return c
 }
@@ -103,6 +140,24 @@ func (c RecorderConfig) Validate() error {
 	if c.CRF < 0 || c.CRF > 51 {
 		errs = append(errs, fmt.Errorf("crf %d: want 1..51", c.CRF))
 	}
+	if c.PreRecord < 0 {
+		errs = append(errs, fmt.Errorf("pre-record %s: must not be negative", c.PreRecord))
+	}
+	if c.PreRecordMaxBytes < 0 {
+		errs = append(errs, fmt.Errorf("pre-record max bytes %d: must not be negative", c.PreRecordMaxBytes))
+	}
+	if c.MaxDuration < 0 {
+		errs = append(errs, fmt.Errorf("max duration %s: must not be negative", c.MaxDuration))
+	}
+	if c.Segment != 0 && c.Segment < minSegment {
+		errs = append(errs, fmt.Errorf("segment %s: want at least %s", c.Segment, minSegment))
+	}
+	if c.Continuous && c.MaxDuration > 0 {
+		errs = append(errs, errors.New("max duration: cannot be combined with continuous recording (use segment)"))
+	}
+	if err := c.Retention.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -133,27 +188,59 @@ const (
 	pipeSize = 1 << 20
 	// dropLogEvery limits "too slow" warnings to one per interval.
 	dropLogEvery = 5 * time.Second
+	// Restarts of a dead ffmpeg: the first after a healthy run is immediate
+	// (the recording goes on in a new file within the time ffmpeg takes to
+	// start, ~0.1 s), the next ones wait restartBackoff, doubling up to
+	// maxBackoff; after maxRestarts failures in a row the recording fails.
+	// A file is healthy when it ran healthyAfter.
+	restartBackoff = 500 * time.Millisecond
+	maxBackoff     = 30 * time.Second
+	maxRestarts    = 5
+	healthyAfter   = 5 * time.Second
 )
 
-// Recorder records one camera: it owns at most one ffmpeg process at a time,
-// feeds it the camera's frames resampled to a constant rate, and keeps the
-// catalogue informed. Run is its owner loop; SetActive and Status may be
-// called from any goroutine.
+// Recorder states in RecordingStatus.State.
+const (
+	RecorderIdle      = "idle"
+	RecorderRecording = "recording"
+	RecorderFailed    = "failed"  // the last recording failed; not recording
+	RecorderWaiting   = "waiting" // continuous: waiting to retry after a failure
+)
+
+// Recorder records one camera: it owns the ffmpeg processes of its
+// recordings, feeds them the camera's frames resampled to a constant rate,
+// cuts segments, restarts a dead ffmpeg into a new file, applies retention
+// and keeps the catalogue informed. Run is its owner loop; SetActive and
+// Status may be called from any goroutine.
+//
+// Segments are cut by camrec, not by ffmpeg's segment muxer: every output
+// slot (1/fps of time) goes to exactly one file, file n holding the slots
+// [n·N, (n+1)·N) with N = segment × fps, so consecutive files neither
+// overlap nor leave a gap, each file is a normal recording (crash-safe,
+// catalogued with its sidecar, remuxed, linked to its neighbours), and a
+// dead ffmpeg costs only the file it was writing. The next file's ffmpeg is
+// started before the previous one's input is closed.
 type Recorder struct {
 	cfg    RecorderConfig
 	cfgErr error
 	src    FrameSource
 	cat    *Catalog
 	log    *slog.Logger
+	ring   *preRing // nil without pre-record
 
 	reqs chan setRequest
 	done chan struct{} // closed when Run returns
 	ran  atomic.Bool
 	post sync.WaitGroup // remuxes of finished recordings; Run waits for them
 
+	pruneMu  sync.Mutex // one retention pass at a time
+	restarts atomic.Uint64
+	deleted  atomic.Uint64
+
 	mu      sync.Mutex
 	cur     *session // active recording; written by Run only
 	lastErr string
+	waiting bool // continuous: a retry is scheduled
 }
 
 type setRequest struct {
@@ -170,7 +257,7 @@ type setReply struct {
 // that fails Validate makes every start fail with that error.
 func NewRecorder(cfg RecorderConfig, src FrameSource, cat *Catalog, log *slog.Logger) *Recorder {
 	cfg = cfg.withDefaults()
-	return &Recorder{
+	r := &Recorder{
 		cfg:    cfg,
 		cfgErr: cfg.Validate(),
 		src:    src,
@@ -179,6 +266,10 @@ func NewRecorder(cfg RecorderConfig, src FrameSource, cat *Catalog, log *slog.Lo
 		reqs:   make(chan setRequest),
 		done:   make(chan struct{}),
 	}
+	if cfg.PreRecord > 0 {
+		r.ring = newPreRing(cfg.PreRecord, cfg.PreRecordMaxBytes, r.log)
+	}
+	return r
 }
 
 // Run serves SetActive until ctx is done. A recording still active then is
@@ -194,51 +285,144 @@ func (r *Recorder) Run(ctx context.Context) error {
 	// Remuxes outlive the request that stopped their recording but not Run:
 	// at shutdown they are cancelled (the fragmented original stays).
 	postCtx, cancelPost := context.WithCancel(context.Background())
+	var bg sync.WaitGroup
 	defer func() {
 		cancelPost()
 		r.post.Wait()
+		bg.Wait()
 	}()
-	end := func(s *session, why endReason) {
-		if r.finish(s, why) == "" && why != endShutdown {
-			r.remuxLater(postCtx, s.id, s.path)
-		}
+	if r.ring != nil {
+		ringCtx, stopRing := context.WithCancel(ctx)
+		defer stopRing()
+		sub := r.src.Hub().Subscribe(int(r.src.Format().FPS) + 8)
+		bg.Go(func() { r.ring.fill(ringCtx, sub) })
 	}
 	// Finish the work a previous run left (found by Catalog.Scan).
 	for id, path := range r.cat.fragmented(r.cfg.Camera) {
 		r.remuxLater(postCtx, id, path)
 	}
+	r.prune()
+
+	want := r.cfg.Continuous
+	var retry *time.Timer
+	var retryC <-chan time.Time
+	backoff := time.Duration(0)
+	schedule := func() {
+		backoff = min(max(2*backoff, time.Second), maxBackoff)
+		retry = time.NewTimer(backoff)
+		retryC = retry.C
+		r.mu.Lock()
+		r.waiting = true
+		r.mu.Unlock()
+		r.log.Info("continuous recording: retrying later", "in_s", backoff.Seconds())
+	}
+	unschedule := func() {
+		if retry != nil {
+			retry.Stop()
+		}
+		retry, retryC = nil, nil
+		r.mu.Lock()
+		r.waiting = false
+		r.mu.Unlock()
+	}
+	defer unschedule()
+	if want {
+		if err := r.start(postCtx); err != nil {
+			r.log.Error("continuous recording: start failed", "error", err.Error())
+			if r.retryable() {
+				schedule()
+			}
+		}
+	}
+
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	prune := time.NewTicker(r.cfg.Retention.Interval)
+	defer prune.Stop()
 	for {
 		s := r.cur
-		var exited, writerDone <-chan struct{}
-		var tickC <-chan time.Time
+		var sdone <-chan struct{}
 		if s != nil {
-			exited, writerDone, tickC = s.exited, s.writerDone, tick.C
+			sdone = s.done
 		}
 		select {
-		case now := <-tickC:
-			s.logDrops(now)
+		case now := <-tick.C:
+			if s != nil {
+				s.logDrops(now)
+			}
+		case <-prune.C:
+			r.prune()
 		case <-ctx.Done():
 			if s != nil {
-				end(s, endShutdown)
+				s.stop(endShutdown)
+				r.ended(s)
 			}
 			return nil
 		case req := <-r.reqs:
 			var rep setReply
+			want = req.active
+			unschedule()
 			if req.active {
-				rep.err = r.start()
+				rep.err = r.start(postCtx)
 			} else if s != nil {
-				end(s, endStop)
+				s.stop(endStop)
+				r.ended(s)
 			}
 			rep.status = r.Status()
 			req.reply <- rep
-		case <-exited:
-			end(s, endFailed)
-		case <-writerDone:
-			end(s, endFailed)
+		case <-sdone:
+			// Ended by itself: max duration reached, or failed.
+			r.ended(s)
+			if want && r.cfg.Continuous {
+				if s.ranFor() > 2*maxBackoff {
+					backoff = 0
+				}
+				schedule()
+			}
+		case <-retryC:
+			unschedule()
+			if want && r.cur == nil {
+				if err := r.start(postCtx); err != nil {
+					r.log.Error("continuous recording: start failed", "error", err.Error())
+					if r.retryable() {
+						schedule()
+					}
+				}
+			}
 		}
 	}
+}
+
+// retryable reports whether trying to record again may succeed: not with a
+// bad config or without ffmpeg.
+func (r *Recorder) retryable() bool {
+	return r.cfgErr == nil && r.cfg.FFmpeg != "" && r.cfg.FFmpegErr == nil
+}
+
+// ended takes the finished session s off the recorder. Called by Run.
+func (r *Recorder) ended(s *session) {
+	r.mu.Lock()
+	r.cur, r.lastErr = nil, s.errText
+	r.mu.Unlock()
+}
+
+// prune applies the retention rules and counts what they deleted.
+func (r *Recorder) prune() int {
+	if !r.cfg.Retention.Enabled() {
+		return 0
+	}
+	r.pruneMu.Lock()
+	defer r.pruneMu.Unlock()
+	pruned, err := r.cat.Prune(r.cfg.Camera, r.cfg.Retention, time.Now())
+	for _, p := range pruned {
+		r.log.Info("recording deleted by retention", "recording_id", p.Recording.ID, "rule", p.Reason,
+			"bytes", p.Recording.Bytes, "started_at", p.Recording.StartedAt)
+	}
+	if err != nil {
+		r.log.Warn("retention", "error", err.Error())
+	}
+	r.deleted.Add(uint64(len(pruned)))
+	return len(pruned)
 }
 
 // remuxLater turns a finished fragmented MP4 into a plain one in the
@@ -292,24 +476,38 @@ func (r *Recorder) SetActive(ctx context.Context, active bool) (RecordingStatus,
 // cheap and safe from any goroutine.
 func (r *Recorder) Status() RecordingStatus {
 	r.mu.Lock()
-	s, lastErr := r.cur, r.lastErr
+	s, lastErr, waiting := r.cur, r.lastErr, r.waiting
 	r.mu.Unlock()
+	st := RecordingStatus{Restarts: r.restarts.Load(), RetentionDeleted: r.deleted.Load(), State: RecorderIdle}
 	if s == nil {
 		if lastErr == "" && r.cfg.FFmpegErr != nil {
 			lastErr = r.cfg.FFmpegErr.Error()
 		}
-		return RecordingStatus{Error: lastErr}
+		st.Error = lastErr
+		switch {
+		case waiting:
+			st.State = RecorderWaiting
+		case lastErr != "":
+			st.State = RecorderFailed
+		}
+		return st
 	}
 	started := s.startedAt()
-	st := RecordingStatus{
-		Active:    true,
-		ID:        s.id,
-		StartedAt: &started,
-		Frames:    s.frames.Load(),
-		Dropped:   s.sub.Dropped(),
+	st.Active, st.State, st.StartedAt = true, RecorderRecording, &started
+	st.Frames = s.frames.Load()
+	st.Dropped = s.sub.Dropped()
+	if l := s.latency.Load(); l > 0 {
+		st.StartLatencyMS = roundTo(float64(l)/1e6, 1)
 	}
-	if fi, err := os.Stat(s.path); err == nil {
-		st.Bytes = fi.Size()
+	s.mu.Lock()
+	f := s.file
+	st.Error = s.lastErr
+	s.mu.Unlock()
+	if f != nil {
+		st.ID, st.Segment = f.id, f.index
+		if fi, err := os.Stat(f.path); err == nil {
+			st.Bytes = fi.Size()
+		}
 	}
 	return st
 }
@@ -317,43 +515,87 @@ func (r *Recorder) Status() RecordingStatus {
 // ffmpegPID returns the pid of the active ffmpeg, 0 if none (for tests).
 func (r *Recorder) ffmpegPID() int {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.cur == nil {
+	s := r.cur
+	r.mu.Unlock()
+	if s == nil {
 		return 0
 	}
-	return r.cur.cmd.Process.Pid
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.file == nil {
+		return 0
+	}
+	return s.file.cmd.Process.Pid
 }
 
-// session is one recording: one ffmpeg process and the goroutines that
-// serve it. Fields without comment are set before the goroutines start and
-// not changed after.
+// session is one recording as the user asked for it: one writer goroutine
+// feeding a sequence of files (segments, or new files after ffmpeg died).
+// Fields without comment are set before the writer starts and not changed
+// after.
 type session struct {
-	id, path  string
+	r         *Recorder
 	fps       float64
 	requested time.Time
-	cmd       *exec.Cmd
-	stdin     *os.File
 	sub       *Subscriber
-	tail      *tailWriter
+	pre       []*Frame  // pre-record frames, oldest first
+	cut       time.Time // frames in sub captured up to cut are in pre
 	log       *slog.Logger
+	segSlots  int64 // slots per file; 0 = one file
+	maxSlots  int64 // 0 = no limit
 
-	frames     atomic.Uint64 // slots written to ffmpeg
+	frames     atomic.Uint64 // slots written to ffmpeg, all files
 	firstNanos atomic.Int64  // capture time of the first frame, 0 before
+	latency    atomic.Int64  // request → first slot written to ffmpeg, ns
+	firstFrame chan struct{} // closed by the writer at the first frame
+	width      int           // of the first frame; read after firstFrame
+	height     int
 
-	firstFrame    chan struct{} // closed by the writer at the first frame
-	width, height int           // of the first frame; read after firstFrame
+	mu      sync.Mutex
+	file    *segFile // the file being written; nil between files
+	lastErr string   // why the previous file ended badly, while recording
 
-	stopAt time.Time     // set by finish before closing stopCh
+	stopAt time.Time     // set by stop before closing stopCh
+	why    endReason     // idem
 	stopCh chan struct{} // asks the writer to fill up to stopAt and end
 
-	writerDone chan struct{} // closed when the writer has ended
-	writerErr  error         // read after writerDone
+	done    chan struct{} // closed when the writer has ended everything
+	errText string        // why the session failed, "" if not; after done
+	endedAt time.Time     // after done
 
-	exited  chan struct{} // closed when ffmpeg has exited
-	waitErr error         // read after exited
+	finals sync.WaitGroup // files being finished in the background
+
+	// Used by the writer only.
+	lastID    string // the newest file's ID, for links
+	nextIndex int    // index of the next file
+	failures  int    // ffmpeg failures in a row
 
 	dropsLogged   uint64 // used by Run only
 	dropsLoggedAt time.Time
+}
+
+// segFile is one file of a session and the ffmpeg writing it.
+type segFile struct {
+	id, path  string
+	index     int   // position in the session, from 0
+	firstSlot int64 // session slot index of its first frame
+	prevID    string
+	launched  time.Time
+	cmd       *exec.Cmd
+	stdin     *os.File
+	tail      *tailWriter
+	frames    int64 // slots written; by the writer only
+
+	exited  chan struct{} // closed when ffmpeg has exited
+	waitErr error         // read after exited
+}
+
+func (f *segFile) ready() bool {
+	select {
+	case <-f.tail.Ready():
+		return true
+	default:
+		return false
+	}
 }
 
 func (s *session) startedAt() time.Time {
@@ -363,8 +605,15 @@ func (s *session) startedAt() time.Time {
 	return s.requested
 }
 
+// slotTime is the capture time slot k stands for.
+func (s *session) slotTime(k int64) time.Time {
+	return s.startedAt().Add(time.Duration(float64(k) / s.fps * float64(time.Second)))
+}
+
+func (s *session) ranFor() time.Duration { return s.endedAt.Sub(s.requested) }
+
 // start launches a recording unless one is active. Called by Run.
-func (r *Recorder) start() error {
+func (r *Recorder) start(ctx context.Context) error {
 	if r.cur != nil {
 		return nil
 	}
@@ -379,55 +628,99 @@ func (r *Recorder) start() error {
 	if fps <= 0 {
 		fps = defaultFPS
 	}
-	id, path, err := r.cat.reserve(r.cfg.Camera, r.cfg.Container, requested)
+	r.prune()
+	s := &session{
+		r:          r,
+		fps:        fps,
+		requested:  requested,
+		firstFrame: make(chan struct{}),
+		stopCh:     make(chan struct{}),
+		done:       make(chan struct{}),
+	}
+	if r.cfg.Segment > 0 {
+		s.segSlots = max(1, int64(math.Round(r.cfg.Segment.Seconds()*fps)))
+	}
+	if r.cfg.MaxDuration > 0 {
+		s.maxSlots = max(1, int64(math.Round(r.cfg.MaxDuration.Seconds()*fps)))
+	}
+	// Subscribe before ffmpeg starts: the first frame after the request
+	// must not be missed.
+	s.sub = r.src.Hub().Subscribe(int(queueSeconds*fps) + 1)
+	if r.ring != nil {
+		s.pre, s.cut = r.ring.preRecordFrames(r.src.Hub(), requested)
+	}
+	f, err := r.openFile(s, 0, 0, requested, "")
 	if err != nil {
+		s.sub.Close()
 		return fmt.Errorf("start recording: %w", err)
 	}
-	s, err := r.launch(id, path, fps, requested)
-	if err != nil {
-		r.cat.forget(id, path)
-		return fmt.Errorf("start recording %s: %w", id, err)
-	}
-	meta := sidecar{
-		StartedAt:  requested,
-		State:      RecStateRecording,
-		Codec:      videoCodecName(r.cfg.Codec),
-		Container:  r.cfg.Container,
-		FPS:        fps,
-		Fragmented: r.cfg.Container == "mp4",
-	}
-	if err := r.cat.put(r.cfg.Camera, id, path, meta, 0); err != nil {
-		r.log.Warn("write sidecar", "recording_id", id, "error", err.Error())
-	}
+	s.setFile(f)
+	s.log = r.log
+	npre := len(s.pre)
 	r.mu.Lock()
 	r.cur, r.lastErr = s, ""
 	r.mu.Unlock()
+	go s.run(ctx)
 
 	// Wait until ffmpeg has taken the first frame and opened its output, so
 	// that a bad encoder or option fails the request with ffmpeg's words.
 	timeout := time.NewTimer(startTimeout)
 	defer timeout.Stop()
 	select {
-	case <-s.tail.Ready():
-		r.log.Info("recording started", "recording_id", id, "path", path, "fps", fps)
+	case <-f.tail.Ready():
+		r.log.Info("recording started", "recording_id", f.id, "path", f.path, "fps", fps,
+			"pre_record_frames", npre, "start_latency_ms", roundTo(float64(s.latency.Load())/1e6, 1))
 		return nil
-	case <-s.exited:
-	case <-s.writerDone:
+	case <-s.done:
 	case <-timeout.C:
 		select {
 		case <-s.firstFrame:
-			r.log.Warn("recording started, ffmpeg slow to open its output", "recording_id", id, "path", path)
+			r.log.Warn("recording started, ffmpeg slow to open its output", "recording_id", f.id, "path", f.path)
 		default:
-			r.log.Warn("recording started, waiting for the camera's first frame", "recording_id", id, "path", path)
+			r.log.Warn("recording started, waiting for the camera's first frame", "recording_id", f.id, "path", f.path)
 		}
 		return nil
 	}
-	errText := r.finish(s, endFailed)
-	return fmt.Errorf("start recording %s: %s", id, errText)
+	r.ended(s)
+	return fmt.Errorf("start recording %s: %s", f.id, s.errText)
 }
 
-// launch starts ffmpeg writing path and the goroutines that serve it.
-func (r *Recorder) launch(id, path string, fps float64, requested time.Time) (*session, error) {
+// openFile reserves the next file of s (its first slot is slot, standing
+// for time t) and starts its ffmpeg.
+func (r *Recorder) openFile(s *session, index int, slot int64, t time.Time, prevID string) (*segFile, error) {
+	id, path, err := r.cat.reserve(r.cfg.Camera, r.cfg.Container, t)
+	if err != nil {
+		return nil, err
+	}
+	f, err := r.launch(id, path, s.fps)
+	if err != nil {
+		r.cat.forget(id, path)
+		return nil, fmt.Errorf("recording %s: %w", id, err)
+	}
+	f.index, f.firstSlot, f.prevID = index, slot, prevID
+	meta := sidecar{
+		StartedAt:  t,
+		State:      RecStateRecording,
+		Codec:      videoCodecName(r.cfg.Codec),
+		Container:  r.cfg.Container,
+		FPS:        s.fps,
+		Fragmented: r.cfg.Container == "mp4",
+		PrevID:     prevID,
+	}
+	if err := r.cat.put(r.cfg.Camera, id, path, meta, 0); err != nil {
+		r.log.Warn("write sidecar", "recording_id", id, "error", err.Error())
+	}
+	if prevID != "" {
+		if err := r.cat.link(prevID, id); err != nil {
+			r.log.Warn("link recordings", "recording_id", prevID, "next_id", id, "error", err.Error())
+		}
+	}
+	syncDir(filepath.Dir(path))
+	return f, nil
+}
+
+// launch starts ffmpeg writing path.
+func (r *Recorder) launch(id, path string, fps float64) (*segFile, error) {
 	args := ffmpegArgs(r.cfg, fps, path)
 	r.log.Debug("ffmpeg command", "recording_id", id, "args", strings.Join(args, " "))
 	pr, pw, err := os.Pipe()
@@ -437,48 +730,28 @@ func (r *Recorder) launch(id, path string, fps float64, requested time.Time) (*s
 	if err := setPipeSize(pw, pipeSize); err != nil {
 		r.log.Debug("raise pipe size", "error", err.Error())
 	}
-	// Subscribe before ffmpeg starts: the first frame after the request
-	// must not be missed.
-	sub := r.src.Hub().Subscribe(int(queueSeconds*fps) + 1)
 	tail := newTailWriter()
 	cmd := exec.Command(r.cfg.FFmpeg, args...)
 	cmd.Stdin = pr
 	cmd.Stderr = tail
 	// Own process group: Ctrl-C or systemd's SIGTERM to camrec must not
-	// reach ffmpeg before camrec has closed its stdin.
+	// reach ffmpeg before camrec has closed its stdin. If camrec dies
+	// (kill -9), the kernel closes its end of the pipe: ffmpeg reads EOF
+	// and finishes the file, then exits.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.WaitDelay = killGrace
 	if err := cmd.Start(); err != nil {
-		sub.Close()
 		pr.Close()
 		pw.Close()
 		return nil, fmt.Errorf("run %s: %w", r.cfg.FFmpeg, err)
 	}
 	pr.Close() // ffmpeg has its copy
-	s := &session{
-		id:         id,
-		path:       path,
-		fps:        fps,
-		requested:  requested,
-		cmd:        cmd,
-		stdin:      pw,
-		sub:        sub,
-		tail:       tail,
-		log:        r.log.With("recording_id", id),
-		firstFrame: make(chan struct{}),
-		stopCh:     make(chan struct{}),
-		writerDone: make(chan struct{}),
-		exited:     make(chan struct{}),
-	}
+	f := &segFile{id: id, path: path, launched: time.Now(), cmd: cmd, stdin: pw, tail: tail, exited: make(chan struct{})}
 	go func() {
-		s.waitErr = cmd.Wait()
-		close(s.exited)
+		f.waitErr = cmd.Wait()
+		close(f.exited)
 	}()
-	go func() {
-		s.writerErr = s.writeLoop()
-		close(s.writerDone)
-	}()
-	return s, nil
+	return f, nil
 }
 
 func setPipeSize(f *os.File, size int) error {
@@ -495,18 +768,106 @@ func setPipeSize(f *os.File, size int) error {
 	return serr
 }
 
+// errMaxDuration ends a session that reached its maximum duration.
+var errMaxDuration = errors.New("maximum duration reached")
+
+// sessionFailure ends a session: Text is for the user.
+type sessionFailure struct{ text string }
+
+func (e *sessionFailure) Error() string { return e.text }
+
+// run is the session's writer goroutine: it feeds the files, then finishes
+// them. It closes s.done when everything it started has ended.
+func (s *session) run(ctx context.Context) {
+	defer close(s.done)
+	var syncWG sync.WaitGroup
+	syncStop := make(chan struct{})
+	if s.r.cfg.FsyncInterval > 0 {
+		syncWG.Go(func() { s.syncLoop(syncStop) })
+	}
+	err := s.writeLoop(ctx)
+	close(syncStop)
+	syncWG.Wait()
+
+	var fail *sessionFailure
+	switch {
+	case err == nil, errors.Is(err, errMaxDuration):
+		if err != nil {
+			s.log.Info("recording reached its maximum duration", "max_duration_s", s.r.cfg.MaxDuration.Seconds())
+		}
+	case errors.As(err, &fail):
+		s.errText = fail.text
+	default:
+		if !s.stopping() {
+			s.errText = err.Error()
+		}
+	}
+	s.mu.Lock()
+	f := s.file
+	s.mu.Unlock()
+	if f != nil {
+		deadline := time.Now().Add(stopDeadline)
+		if s.stopping() {
+			deadline = s.stopAt.Add(stopDeadline)
+		}
+		why := s.why
+		if !s.stopping() {
+			why = endStop
+		}
+		if text := s.finishFile(ctx, f, why, deadline, s.errText); text != "" && s.errText == "" {
+			s.errText = text
+		}
+		s.mu.Lock()
+		s.file = nil
+		s.mu.Unlock()
+	}
+	s.finals.Wait()
+	s.sub.Close()
+	s.endedAt = time.Now()
+}
+
+func (s *session) stopping() bool {
+	select {
+	case <-s.stopCh:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop asks the writer to end (filling up to now) and waits for it. If
+// ffmpeg does not take its input, its stdin is closed after stopDeadline.
+// Called by Run.
+func (s *session) stop(why endReason) {
+	s.stopAt, s.why = time.Now(), why
+	close(s.stopCh)
+	t := time.NewTimer(stopDeadline)
+	defer t.Stop()
+	select {
+	case <-s.done:
+		return
+	case <-t.C:
+	}
+	s.log.Warn("ffmpeg does not take frames, closing its input")
+	s.mu.Lock()
+	if s.file != nil {
+		s.file.stdin.Close() // unblocks a writer stuck in Write
+	}
+	s.mu.Unlock()
+	<-s.done
+}
+
 // writeLoop feeds ffmpeg: it resamples the frames from the hub to the output
-// rate and writes them to stdin until asked to stop or a write fails. It
-// closes stdin when it returns, which makes ffmpeg finish the file.
-func (s *session) writeLoop() error {
-	defer s.stdin.Close()
+// rate and writes them until asked to stop, the maximum duration is reached,
+// or it gives up.
+func (s *session) writeLoop(ctx context.Context) error {
 	rs := newResampler(s.fps)
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	frames := s.sub.Frames()
 	accept := func(f *Frame) error {
 		if !rs.Started() {
-			if f.Time.Before(s.requested) {
+			if len(s.pre) == 0 && f.Time.Before(s.requested) {
 				return nil // captured before the request
 			}
 			rs.Push(f)
@@ -517,7 +878,19 @@ func (s *session) writeLoop() error {
 			close(s.firstFrame)
 			return nil
 		}
-		return s.write(rs.Push(f))
+		return s.write(ctx, rs.Push(f))
+	}
+	for _, f := range s.pre {
+		if err := accept(f); err != nil {
+			return err
+		}
+	}
+	s.pre = nil
+	fromSub := func(f *Frame) error {
+		if !s.cut.IsZero() && !f.Time.After(s.cut) {
+			return nil // already in the pre-record
+		}
+		return accept(f)
 	}
 	drain := func(until time.Time) error {
 		for {
@@ -526,7 +899,7 @@ func (s *session) writeLoop() error {
 				if !until.IsZero() && f.Time.After(until) {
 					continue
 				}
-				if err := accept(f); err != nil {
+				if err := fromSub(f); err != nil {
 					return err
 				}
 			default:
@@ -534,11 +907,14 @@ func (s *session) writeLoop() error {
 			}
 		}
 	}
-
 	for {
+		var exited <-chan struct{}
+		if s.file != nil {
+			exited = s.file.exited
+		}
 		select {
 		case f := <-frames:
-			if err := accept(f); err != nil {
+			if err := fromSub(f); err != nil {
 				return err
 			}
 		case now := <-tick.C:
@@ -546,15 +922,211 @@ func (s *session) writeLoop() error {
 			if err := drain(time.Time{}); err != nil {
 				return err
 			}
-			if err := s.write(rs.Flush(now.Add(-stallGrace))); err != nil {
+			if err := s.write(ctx, rs.Flush(now.Add(-stallGrace))); err != nil {
+				return err
+			}
+		case <-exited:
+			// ffmpeg died on its own: go on in a new file right away.
+			if err := s.replace(ctx, int64(s.frames.Load())); err != nil {
 				return err
 			}
 		case <-s.stopCh:
 			if err := drain(s.stopAt); err != nil {
 				return err
 			}
-			return s.write(rs.Finish(s.stopAt))
+			return s.write(ctx, rs.Finish(s.stopAt))
 		}
+	}
+}
+
+// write writes the slots of rn, cutting files at segment boundaries and
+// replacing a dead ffmpeg.
+func (s *session) write(ctx context.Context, rn run) error {
+	for range rn.n {
+		k := int64(s.frames.Load())
+		if s.maxSlots > 0 && k >= s.maxSlots {
+			return errMaxDuration
+		}
+		if s.segSlots > 0 && k%s.segSlots == 0 && s.file != nil && s.file.firstSlot < k {
+			if err := s.rotate(ctx, k); err != nil {
+				return err
+			}
+		}
+		for {
+			if s.file == nil {
+				if err := s.replace(ctx, k); err != nil {
+					return err
+				}
+			}
+			_, err := s.file.stdin.Write(rn.f.Data)
+			if err == nil {
+				break
+			}
+			if s.stopping() {
+				return fmt.Errorf("write to ffmpeg: %w", err)
+			}
+			// EPIPE: ffmpeg is gone. The slot goes to the next file.
+			if err := s.replace(ctx, k); err != nil {
+				return err
+			}
+		}
+		s.file.frames++
+		if s.frames.Add(1) == 1 {
+			s.latency.Store(int64(time.Since(s.requested)))
+		}
+	}
+	return nil
+}
+
+// rotate starts the next segment at slot k, then lets the previous file
+// finish in the background.
+func (s *session) rotate(ctx context.Context, k int64) error {
+	old := s.file
+	nf, err := s.r.openFile(s, s.nextIndex, k, s.slotTime(k), s.lastID)
+	if err != nil {
+		// Keep writing the current file rather than lose frames; try again
+		// at the next boundary.
+		s.log.Error("start next segment: continuing in the current file", "error", err.Error())
+		return nil
+	}
+	s.setFile(nf)
+	s.finishLater(ctx, old, endStop, "")
+	return nil
+}
+
+func (s *session) setFile(f *segFile) {
+	s.mu.Lock()
+	s.file = f
+	s.mu.Unlock()
+	if f != nil {
+		s.lastID, s.nextIndex = f.id, f.index+1
+	}
+}
+
+func (s *session) finishLater(ctx context.Context, f *segFile, why endReason, errText string) {
+	f.stdin.Close()
+	s.finals.Go(func() {
+		s.finishFile(ctx, f, why, time.Now().Add(stopDeadline), errText)
+		s.r.prune()
+	})
+}
+
+// replace ends the current file, whose ffmpeg died (or is dying), and goes
+// on in a new file from slot k: at once after a healthy file, else after a
+// growing pause. It gives up after maxRestarts failures in a row, when the
+// disk is full (unless retention frees room in continuous mode), and when
+// the very first ffmpeg of the session fails (a bad option: the start
+// request gets the error).
+func (s *session) replace(ctx context.Context, k int64) error {
+	var lastText string
+	if s.stopping() {
+		// Stopping anyway: run finishes the file with ffmpeg's outcome.
+		return errors.New("ffmpeg exited while the recording was stopping")
+	}
+	if old := s.file; old != nil {
+		s.setFile(nil)
+		old.stdin.Close()
+		select {
+		case <-old.exited:
+		case <-time.After(killGrace):
+			_ = syscall.Kill(-old.cmd.Process.Pid, syscall.SIGKILL)
+			<-old.exited
+		}
+		text := fileFailure(old, "")
+		lastText = text
+		noSpace := isNoSpace(old)
+		if noSpace {
+			text = fmt.Sprintf("record dir %s: no space left on device; %s", s.r.cfg.Dir, text)
+			lastText = text
+		}
+		healthy := old.ready() && time.Since(old.launched) >= healthyAfter
+		s.log.Error("ffmpeg died", "recording_id", old.id, "path", old.path, "error", text, "stderr", old.tail.Tail(8))
+		s.finishFile(ctx, old, endFailed, time.Now().Add(killGrace), text)
+		if old.index == 0 && !old.ready() {
+			return &sessionFailure{text}
+		}
+		if noSpace && (!s.r.cfg.Continuous || s.r.prune() == 0) {
+			return &sessionFailure{text}
+		}
+		if healthy {
+			s.failures = 0
+		}
+		s.failures++
+		s.mu.Lock()
+		s.lastErr = text
+		s.mu.Unlock()
+	}
+	for {
+		if s.failures > maxRestarts {
+			return &sessionFailure{fmt.Sprintf("ffmpeg failed %d times in a row, giving up: %s", s.failures, lastText)}
+		}
+		if s.failures > 1 {
+			wait := min(restartBackoff<<(s.failures-2), maxBackoff)
+			s.log.Warn("restarting ffmpeg after a pause", "in_s", wait.Seconds(), "failures", s.failures)
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-s.stopCh:
+				t.Stop()
+				return errors.New("stopped while restarting ffmpeg")
+			}
+		}
+		nf, err := s.r.openFile(s, s.nextIndex, k, s.slotTime(k), s.lastID)
+		if err != nil {
+			lastText = err.Error()
+			if errors.Is(err, syscall.ENOSPC) && (!s.r.cfg.Continuous || s.r.prune() == 0) {
+				return &sessionFailure{lastText}
+			}
+			s.failures++
+			continue
+		}
+		s.r.restarts.Add(1)
+		s.setFile(nf)
+		s.log.Info("recording continues in a new file", "new_recording_id", nf.id, "path", nf.path,
+			"restarts", s.r.restarts.Load())
+		return nil
+	}
+}
+
+// syncLoop flushes the file being written to the disk every FsyncInterval,
+// so that a power cut loses at most that much (plus what ffmpeg holds: up
+// to one fragment of an MP4).
+func (s *session) syncLoop(stop <-chan struct{}) {
+	t := time.NewTicker(s.r.cfg.FsyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			s.mu.Lock()
+			f := s.file
+			s.mu.Unlock()
+			if f != nil {
+				if err := syncFile(f.path); err != nil {
+					s.log.Debug("fsync recording", "path", f.path, "error", err.Error())
+				}
+			}
+		}
+	}
+}
+
+// syncFile flushes path's data to the disk (fsync on any descriptor of a
+// file flushes all of it).
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// syncDir makes a new directory entry durable.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
 	}
 }
 
@@ -569,68 +1141,47 @@ func (s *session) logDrops(now time.Time) {
 	}
 }
 
-func (s *session) write(rn run) error {
-	for range rn.n {
-		if _, err := s.stdin.Write(rn.f.Data); err != nil {
-			return fmt.Errorf("write to ffmpeg: %w", err)
-		}
-		s.frames.Add(1)
-	}
-	return nil
-}
-
 type endReason int
 
 const (
-	endStop     endReason = iota // SetActive(false)
-	endShutdown                  // Run's ctx is done
+	endStop     endReason = iota // SetActive(false), a segment's end
+	endShutdown                  // Run's ctx is done: no remux
 	endFailed                    // ffmpeg or the writer gave up
 )
 
-// finish ends s: the writer fills up to now and closes stdin, ffmpeg
-// finishes the file (SIGINT, then SIGKILL past the deadlines), then the
-// catalogue gets the outcome. It returns the error text, "" on success.
-// Called by Run only.
-func (r *Recorder) finish(s *session, why endReason) string {
-	s.stopAt = time.Now()
-	close(s.stopCh)
-	deadline := time.Now().Add(stopDeadline)
-	select {
-	case <-s.writerDone:
-	case <-time.After(time.Until(deadline)):
-		s.log.Warn("ffmpeg does not take frames, closing its input")
-	}
-	s.stdin.Close() // unblocks a writer stuck in Write
-	<-s.writerDone
-	s.sub.Close()
-
+// finishFile waits (until deadline, then SIGINT, then SIGKILL) for f's
+// ffmpeg to finish the file after its stdin was closed, then records the
+// outcome in the catalogue and remuxes an MP4 (except at shutdown). errText
+// is a failure already known; the returned text is f's failure, "" if none.
+func (s *session) finishFile(ctx context.Context, f *segFile, why endReason, deadline time.Time, errText string) string {
+	r := s.r
+	f.stdin.Close()
 	var stopErr string
 	select {
-	case <-s.exited:
+	case <-f.exited:
 	case <-time.After(time.Until(deadline)):
 		stopErr = fmt.Sprintf("ffmpeg did not finish within %s", stopDeadline)
 		s.log.Warn(stopErr + ", sending SIGINT")
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGINT)
+		_ = syscall.Kill(-f.cmd.Process.Pid, syscall.SIGINT)
 		select {
-		case <-s.exited:
+		case <-f.exited:
 		case <-time.After(killGrace):
 			s.log.Warn("ffmpeg ignored SIGINT, killing it")
-			_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-			<-s.exited
+			_ = syscall.Kill(-f.cmd.Process.Pid, syscall.SIGKILL)
+			<-f.exited
 		}
 	}
-
-	frames := s.frames.Load()
-	dropped := s.sub.Dropped()
-	var errText string
-	if why == endFailed || s.waitErr != nil || s.writerErr != nil || stopErr != "" {
-		errText = s.failure(stopErr)
+	if errText == "" && (why == endFailed || f.waitErr != nil || stopErr != "") {
+		errText = fileFailure(f, stopErr)
+		if isNoSpace(f) {
+			errText = fmt.Sprintf("record dir %s: no space left on device; %s", r.cfg.Dir, errText)
+		}
 	}
 	var size int64
-	if fi, err := os.Stat(s.path); err == nil {
+	if fi, err := os.Stat(f.path); err == nil {
 		size = fi.Size()
 	}
-	if frames == 0 || size == 0 {
+	if f.frames == 0 || size == 0 {
 		// ffmpeg never got a frame or never opened its output (a bad
 		// encoder): there is no recording to keep, only our empty file.
 		gotFrame := false
@@ -643,15 +1194,18 @@ func (r *Recorder) finish(s *session, why endReason) string {
 			// ffmpeg's complaint about an empty input is a consequence.
 			errText = "no frame arrived from the camera: nothing was recorded"
 		}
-		r.cat.forget(s.id, s.path)
-		r.log.Warn("recording discarded", "recording_id", s.id, "path", s.path, "error", errText)
-		r.setEnded(errText)
+		r.cat.forget(f.id, f.path)
+		s.log.Warn("recording discarded", "recording_id", f.id, "path", f.path, "error", errText)
 		return errText
 	}
-
-	ended := s.stopAt
+	if err := syncFile(f.path); err != nil {
+		s.log.Warn("fsync recording", "path", f.path, "error", err.Error())
+	}
+	started := s.slotTime(f.firstSlot)
+	dur := float64(f.frames) / s.fps
+	ended := started.Add(time.Duration(dur * float64(time.Second)))
 	meta := sidecar{
-		StartedAt: s.startedAt(),
+		StartedAt: started,
 		EndedAt:   &ended,
 		State:     RecStateComplete,
 		Error:     errText,
@@ -659,52 +1213,57 @@ func (r *Recorder) finish(s *session, why endReason) string {
 		Container: r.cfg.Container,
 		Width:     s.width,
 		Height:    s.height,
-		Frames:    frames,
+		Frames:    uint64(f.frames),
 		FPS:       s.fps,
-		DurationS: float64(frames) / s.fps,
+		DurationS: dur,
 		// Fragmented until remuxLater has made it a plain MP4.
 		Fragmented: r.cfg.Container == "mp4",
+		PrevID:     f.prevID,
 	}
 	if errText != "" {
 		meta.State = RecStateFailed
+		if f.waitErr != nil && r.cfg.FFmpeg != "" && r.cat.ffprobe != "" {
+			// ffmpeg died: what is in the file is what ffprobe reads.
+			if p, err := ffprobe(ctx, r.cat.ffprobe, f.path); err == nil && p.DurationS > 0 {
+				meta.DurationS = p.DurationS
+			}
+		}
 	}
-	if err := r.cat.put(r.cfg.Camera, s.id, s.path, meta, size); err != nil {
-		r.log.Warn("write sidecar", "recording_id", s.id, "error", err.Error())
+	if err := r.cat.put(r.cfg.Camera, f.id, f.path, meta, size); err != nil {
+		s.log.Warn("write sidecar", "recording_id", f.id, "error", err.Error())
 	}
-	attrs := []any{"recording_id", s.id, "path", s.path, "frames", frames,
-		"duration_s", roundTo(meta.DurationS, 3), "bytes", size, "dropped", dropped}
+	attrs := []any{"recording_id", f.id, "path", f.path, "frames", f.frames,
+		"duration_s", roundTo(meta.DurationS, 3), "bytes", size, "dropped", s.sub.Dropped()}
 	if errText != "" {
-		r.log.Debug("ffmpeg output", "recording_id", s.id, "stderr", s.tail.Tail(0))
-		r.log.Error("recording failed", append(attrs, "error", errText)...)
+		s.log.Debug("ffmpeg output", "recording_id", f.id, "stderr", f.tail.Tail(0))
+		s.log.Error("recording failed", append(attrs, "error", errText)...)
 	} else {
-		r.log.Info("recording stopped", attrs...)
+		s.log.Info("recording stopped", attrs...)
 	}
-	r.setEnded(errText)
+	if why != endShutdown {
+		r.remuxLater(ctx, f.id, f.path)
+	}
 	return errText
 }
 
-// failure describes why s failed, with ffmpeg's last words.
-func (s *session) failure(stopErr string) string {
+// fileFailure describes why f's ffmpeg failed, with its last words.
+func fileFailure(f *segFile, stopErr string) string {
 	var parts []string
 	switch {
 	case stopErr != "":
 		parts = append(parts, stopErr)
-	case s.waitErr != nil:
-		parts = append(parts, "ffmpeg exited: "+s.waitErr.Error())
+	case f.waitErr != nil:
+		parts = append(parts, "ffmpeg exited: "+f.waitErr.Error())
 	default:
 		parts = append(parts, "ffmpeg exited unexpectedly")
 	}
-	if s.writerErr != nil && !errors.Is(s.writerErr, os.ErrClosed) {
-		parts = append(parts, s.writerErr.Error())
-	}
-	if t := s.tail.Problems(6); t != "" {
+	if t := f.tail.Problems(6); t != "" {
 		parts = append(parts, "ffmpeg said: "+t)
 	}
 	return strings.Join(parts, "; ")
 }
 
-func (r *Recorder) setEnded(errText string) {
-	r.mu.Lock()
-	r.cur, r.lastErr = nil, errText
-	r.mu.Unlock()
+// isNoSpace reports whether f's ffmpeg failed for want of disk space.
+func isNoSpace(f *segFile) bool {
+	return strings.Contains(f.tail.Tail(0), "No space left on device")
 }

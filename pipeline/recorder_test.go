@@ -180,7 +180,12 @@ func TestRecorderStartStopIsIdempotent(t *testing.T) {
 // rtSubscribers is how many subscribers the recorder's hub has.
 func rtSubscribers(r *Recorder) int { return r.src.Hub().Subscribers() }
 
+// TestRecorderFFmpegKilledMidRecording: ffmpeg is killed; the recorder
+// notices at once, keeps the dead file (playable up to its last fragment),
+// goes on in a new file within a second, counts the restart and links the
+// two files.
 func TestRecorderFFmpegKilledMidRecording(t *testing.T) {
+	t.Parallel()
 	_, probe := rtNeedFFmpeg(t)
 	r, cat, src, _ := rtRecorder(t, RecorderConfig{}, 30)
 	rtPublish(t, src.hub, rtFrames(t), 30)
@@ -190,39 +195,58 @@ func TestRecorderFFmpegKilledMidRecording(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Past the second keyframe (2 s), so that a complete fragment is on disk.
+	// Past the second keyframe, so that complete fragments are on disk.
 	rtWaitFor(t, 10*time.Second, "2.5 s of frames", func() bool { return r.Status().Frames >= 75 })
 	pid := r.ffmpegPID()
+	atKill := r.Status().Frames
+	killed := time.Now()
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	rtWaitFor(t, 10*time.Second, "the recorder to notice", func() bool { return !r.Status().Active })
-
-	after := r.Status()
-	if !strings.Contains(after.Error, "ffmpeg exited: signal: killed") {
-		t.Errorf("status error %q, want how ffmpeg exited", after.Error)
+	var after RecordingStatus
+	rtWaitFor(t, 5*time.Second, "a new file", func() bool {
+		after = r.Status()
+		return after.ID != st.ID && after.ID != "" && r.ffmpegPID() != 0 && r.ffmpegPID() != pid
+	})
+	gap := time.Since(killed)
+	t.Logf("new file %s %v after the kill", after.ID, gap.Round(time.Millisecond))
+	if gap > time.Second {
+		t.Errorf("new file after %s, want within 1 s", gap)
 	}
-	rec, err := cat.Get(st.ID)
+	if !after.Active || after.Restarts != 1 || after.Segment != 1 || !strings.Contains(after.Error, "ffmpeg exited: signal: killed") {
+		t.Errorf("status after the restart %+v", after)
+	}
+	rtWaitFor(t, 10*time.Second, "frames in the new file", func() bool { return r.Status().Frames >= atKill+45 })
+	if st, err := r.SetActive(ctx, false); err != nil || st.Error != "" {
+		t.Fatalf("stop = %+v, %v", st, err)
+	}
+
+	first, err := cat.Get(st.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.State != RecStateFailed || rec.Error != after.Error {
-		t.Errorf("catalogue entry %+v, want failed with %q", rec, after.Error)
+	if first.State != RecStateFailed || !strings.Contains(first.Error, "signal: killed") || first.NextID != after.ID {
+		t.Errorf("dead file's entry %+v, want failed, linked to %s", first, after.ID)
 	}
-	// The file written so far stays, and is playable up to its last fragment.
-	p := rtProbeFile(t, probe, filepath.Join(cat.Dir(), "cam0", st.ID))
-	if p.Codec != "h264" || p.DurationS < 1.5 {
-		t.Errorf("killed recording probes as %+v, want h264 with its first fragments", p)
+	second, err := cat.Get(after.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.State != RecStateComplete || second.PrevID != st.ID {
+		t.Errorf("new file's entry %+v, want complete, linked back to %s", second, st.ID)
+	}
+	p1 := rtProbeFile(t, probe, filepath.Join(cat.Dir(), "cam0", st.ID))
+	p2 := rtProbeFile(t, probe, filepath.Join(cat.Dir(), "cam0", after.ID))
+	written := float64(atKill) / 30
+	t.Logf("dead file %+v (%.2f s written before the kill: %.2f s lost), new file %+v", p1, written, written-p1.DurationS, p2)
+	if p1.Codec != "h264" || written-p1.DurationS > 2.1 {
+		t.Errorf("killed file probes as %+v, want h264 up to 2 s before the kill (%.2f s)", p1, written)
+	}
+	if p2.Codec != "h264" || p2.DurationS < 1.4 {
+		t.Errorf("new file probes as %+v", p2)
 	}
 	if syscall.Kill(pid, 0) == nil {
 		t.Errorf("ffmpeg %d still exists", pid)
-	}
-	// Recording again works.
-	if st, err := r.SetActive(ctx, true); err != nil || !st.Active {
-		t.Fatalf("start after failure = %+v, %v", st, err)
-	}
-	if st, err := r.SetActive(ctx, false); err != nil || st.Error != "" {
-		t.Fatalf("stop after failure = %+v, %v", st, err)
 	}
 }
 

@@ -21,7 +21,24 @@ type RecordingStatus struct {
 	Dropped   uint64     `json:"dropped"`    // frames lost to a full queue
 	// Error is why the last recording failed (with ffmpeg's last stderr
 	// lines), or why recording is impossible (ffmpeg missing); "" otherwise.
+	// While recording, it is why the previous file ended badly (ffmpeg died
+	// and the recording went on in a new file).
 	Error string `json:"error"`
+	// State is "idle", "recording", "failed" (the last recording failed)
+	// or "waiting" (continuous recording retries after a failure).
+	State string `json:"state"`
+	// Segment is the index of the file being written in this recording
+	// (segments and restarts start new files), from 0.
+	Segment int `json:"segment"`
+	// Restarts counts, since camrec started, the times ffmpeg died and the
+	// recording went on in a new file.
+	Restarts uint64 `json:"restarts"`
+	// RetentionDeleted counts, since camrec started, the recordings of
+	// this camera deleted by retention (keep, max_disk, min_free).
+	RetentionDeleted uint64 `json:"retention_deleted"`
+	// StartLatencyMS is the delay from the request to the first frame
+	// written to ffmpeg (0 before it).
+	StartLatencyMS float64 `json:"start_latency_ms"`
 }
 
 // Recording is one entry of the recordings catalogue.
@@ -39,4 +56,8 @@ type Recording struct {
 	State      string     `json:"state"`
 	FileURL    string     `json:"file_url"` // /api/v1/recordings/{id}/file
 	Error      string     `json:"error,omitempty"`
+	// PrevID and NextID link the files of one recording (segments, or the
+	// new file after ffmpeg died); "" at either end.
+	PrevID string `json:"prev_id,omitempty"`
+	NextID string `json:"next_id,omitempty"`
 }

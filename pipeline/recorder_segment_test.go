@@ -1,0 +1,290 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"math"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/camrec/camrec/internal/mjpeg"
+)
+
+// rtPublishStamped publishes the fixture frames with COM "camrec seq=N
+// ts=T" at a real-time pace of fps, each stamped with its ideal capture time
+// t0 + seq/fps (so that the resampler maps frame n to slot n exactly).
+func rtPublishStamped(t testing.TB, hub *Hub, fps float64) (stop func()) {
+	frames := rtFrames(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		period := time.Duration(float64(time.Second) / fps)
+		t0 := time.Now()
+		for seq := uint64(0); ; seq++ {
+			at := t0.Add(time.Duration(seq) * period)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Until(at)):
+			}
+			data := mjpeg.WithComment(frames[seq%uint64(len(frames))], mjpeg.FormatCamrecComment(seq, at.UnixNano()))
+			hub.Publish(&Frame{Data: data, Seq: seq, Time: at})
+		}
+	})
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+// rtChain follows the next_id links from the first recording.
+func rtChain(t *testing.T, cat *Catalog, first string) []Recording {
+	t.Helper()
+	var out []Recording
+	for id := first; id != ""; {
+		rec, err := cat.Get(id)
+		if err != nil {
+			t.Fatalf("chain: %v", err)
+		}
+		if len(out) > 0 && rec.PrevID != out[len(out)-1].ID {
+			t.Errorf("%s: prev_id %q, want %q", rec.ID, rec.PrevID, out[len(out)-1].ID)
+		}
+		out = append(out, rec)
+		id = rec.NextID
+	}
+	return out
+}
+
+// TestRecorderSegmentsHaveNoGapNorOverlap records 3.5 s in segments of 1 s
+// (copy-mode MKV keeps each frame's COM) and checks that the files, linked
+// in order, hold consecutive frames: the seq goes on by exactly one across
+// every cut, and the durations add up.
+func TestRecorderSegmentsHaveNoGapNorOverlap(t *testing.T) {
+	t.Parallel()
+	ff, probe := rtNeedFFmpeg(t)
+	r, cat, src, _ := rtRecorder(t, RecorderConfig{Container: "mkv", Codec: "copy", Segment: time.Second}, 30)
+	rtPublishStamped(t, src.hub, 30)
+	ctx := rtCtx(t)
+	st, err := r.SetActive(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtWaitFor(t, 10*time.Second, "3.5 s recorded", func() bool { return r.Status().Frames >= 105 })
+	if _, err := r.SetActive(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	chain := rtChain(t, cat, st.ID)
+	if len(chain) != 4 || len(cat.List("cam0")) != 4 {
+		t.Fatalf("chain of %d files, catalogue %d, want 4", len(chain), len(cat.List("cam0")))
+	}
+	var seqs []uint64
+	var total float64
+	for i, rec := range chain {
+		if rec.State != RecStateComplete {
+			t.Errorf("%s: state %s", rec.ID, rec.State)
+		}
+		path := filepath.Join(cat.Dir(), "cam0", rec.ID)
+		fts := rtFrameTimes(t, ff, probe, path)
+		p := rtProbeFile(t, probe, path)
+		total += p.DurationS
+		if i < 3 && (len(fts) != 30 || math.Abs(p.DurationS-1) > 0.01) {
+			t.Errorf("segment %d: %d frames, %.3f s; want 30 frames, 1 s", i, len(fts), p.DurationS)
+		}
+		for _, f := range fts {
+			seqs = append(seqs, f.seq)
+		}
+		t.Logf("%s: %d frames, seq %d..%d, %.3f s", rec.ID, len(fts), fts[0].seq, fts[len(fts)-1].seq, p.DurationS)
+	}
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] != seqs[i-1]+1 {
+			t.Errorf("frame %d: seq %d after %d", i, seqs[i], seqs[i-1])
+		}
+	}
+	if d := float64(len(seqs)) / 30; math.Abs(total-d) > 0.05 {
+		t.Errorf("durations add up to %.3f s for %d frames", total, len(seqs))
+	}
+}
+
+// TestRecorderX264Segments: with x264 in MP4, segments of 1 s add up to the
+// recording's length, each playable.
+func TestRecorderX264Segments(t *testing.T) {
+	t.Parallel()
+	_, probe := rtNeedFFmpeg(t)
+	r, cat, src, _ := rtRecorder(t, RecorderConfig{Segment: time.Second}, 30)
+	rtPublishStamped(t, src.hub, 30)
+	ctx := rtCtx(t)
+	st, err := r.SetActive(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtWaitFor(t, 10*time.Second, "2.5 s recorded", func() bool { return r.Status().Frames >= 75 })
+	stopped, err := r.SetActive(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = stopped
+	chain := rtChain(t, cat, st.ID)
+	var total float64
+	var frames int
+	for _, rec := range chain {
+		p := rtProbeFile(t, probe, filepath.Join(cat.Dir(), "cam0", rec.ID))
+		if p.Codec != "h264" {
+			t.Errorf("%s: %+v", rec.ID, p)
+		}
+		total += p.DurationS
+		frames += p.Packets
+	}
+	t.Logf("%d files, %.3f s, %d frames", len(chain), total, frames)
+	if len(chain) != 3 || math.Abs(total-float64(frames)/30) > 0.05 || frames < 75 {
+		t.Errorf("%d files, %.3f s, %d frames; want 3 files adding up", len(chain), total, frames)
+	}
+}
+
+// TestRecorderPreRecord: with 3 s of pre-record, a recording requested at t
+// and stopped at t+2 s lasts 5 s and starts 3 s before the request.
+func TestRecorderPreRecord(t *testing.T) {
+	t.Parallel()
+	_, probe := rtNeedFFmpeg(t)
+	r, cat, src, _ := rtRecorder(t, RecorderConfig{Container: "mkv", Codec: "copy", PreRecord: 3 * time.Second}, 30)
+	camStart := time.Now()
+	rtPublishStamped(t, src.hub, 30)
+	ctx := rtCtx(t)
+	rtRecordFor(3500*time.Millisecond - time.Since(camStart)) // the camera runs 3.5 s before the request
+	t0 := time.Now()
+	st, err := r.SetActive(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtRecordFor(2*time.Second - time.Since(t0))
+	if _, err := r.SetActive(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := cat.Get(st.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := rtProbeFile(t, probe, filepath.Join(cat.Dir(), "cam0", st.ID))
+	lead := t0.Sub(rec.StartedAt)
+	t.Logf("%+v; starts %.3f s before the request", p, lead.Seconds())
+	if math.Abs(p.DurationS-5) > 0.5 {
+		t.Errorf("duration %.3f s, want 5 ± 0.5 s", p.DurationS)
+	}
+	if math.Abs(lead.Seconds()-3) > 0.1 {
+		t.Errorf("recording starts %s before the request, want 3 s", lead)
+	}
+}
+
+// TestPreRingBoundedByBytes: the byte bound shortens the pre-record and
+// says so once.
+func TestPreRingBoundedByBytes(t *testing.T) {
+	var logBuf bytes.Buffer
+	p := newPreRing(3*time.Second, 10_000, slog.New(slog.NewTextHandler(&logBuf, nil)))
+	t0 := time.Now()
+	for i := range 90 {
+		p.add(&Frame{Data: make([]byte, 1000), Seq: uint64(i), Time: t0.Add(time.Duration(i) * time.Second / 30)})
+	}
+	got := p.since(time.Time{})
+	if len(got) != 10 || got[0].Seq != 80 {
+		t.Errorf("kept %d frames from seq %d, want the last 10", len(got), got[0].Seq)
+	}
+	if n := strings.Count(logBuf.String(), "pre-record shortened"); n != 1 {
+		t.Errorf("%d warnings, want 1:\n%s", n, logBuf.String())
+	}
+	big := newPreRing(time.Second, 1<<30, slog.New(slog.NewTextHandler(&logBuf, nil)))
+	for i := range 90 {
+		big.add(&Frame{Data: make([]byte, 1000), Seq: uint64(i), Time: t0.Add(time.Duration(i) * time.Second / 30)})
+	}
+	if got := big.since(time.Time{}); len(got) != 31 || got[0].Seq != 59 {
+		t.Errorf("kept %d frames from seq %d, want 1 s (31 frames from 59)", len(got), got[0].Seq)
+	}
+}
+
+// TestRecorderMaxDuration: a recording stops by itself, complete.
+func TestRecorderMaxDuration(t *testing.T) {
+	t.Parallel()
+	_, probe := rtNeedFFmpeg(t)
+	r, cat, src, _ := rtRecorder(t, RecorderConfig{Container: "mkv", Codec: "copy", MaxDuration: 1500 * time.Millisecond}, 30)
+	rtPublishStamped(t, src.hub, 30)
+	st, err := r.SetActive(rtCtx(t), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtWaitFor(t, 10*time.Second, "the recording to stop by itself", func() bool { return !r.Status().Active })
+	after := r.Status()
+	rec, err := cat.Get(st.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := rtProbeFile(t, probe, filepath.Join(cat.Dir(), "cam0", st.ID))
+	if after.State != RecorderIdle || after.Error != "" || rec.State != RecStateComplete || p.Packets != 45 {
+		t.Errorf("status %+v, entry %+v, probe %+v; want idle, complete, 45 frames", after, rec, p)
+	}
+}
+
+// TestRecorderContinuous records from Run's start in segments, pauses on
+// request and resumes.
+func TestRecorderContinuous(t *testing.T) {
+	t.Parallel()
+	r, cat, src, _ := rtRecorder(t, RecorderConfig{Container: "mkv", Codec: "copy", Continuous: true, Segment: time.Second}, 30)
+	rtPublishStamped(t, src.hub, 30)
+	rtWaitFor(t, 10*time.Second, "a second segment", func() bool { return r.Status().Segment >= 1 })
+	ctx := rtCtx(t)
+	st, err := r.SetActive(ctx, false)
+	if err != nil || st.Active || st.State != RecorderIdle {
+		t.Fatalf("pause: %+v, %v", st, err)
+	}
+	recs := cat.List("cam0")
+	if len(recs) < 2 {
+		t.Fatalf("catalogue %+v, want 2 segments or more", recs)
+	}
+	if st, err := r.SetActive(ctx, true); err != nil || !st.Active {
+		t.Fatalf("resume: %+v, %v", st, err)
+	}
+}
+
+// TestRecorderContinuousBadEncoderBacksOff: ffmpeg failing at once is
+// retried with a growing pause, and the error is in status.
+func TestRecorderContinuousBadEncoderBacksOff(t *testing.T) {
+	t.Parallel()
+	ff, probe := rtNeedFFmpeg(t)
+	var logBuf rtSyncBuffer
+	log := slog.New(slog.NewTextHandler(&logBuf, nil))
+	dir := t.TempDir()
+	cat := NewCatalog(dir, probe, log)
+	src := &rtSource{hub: NewHub(), fps: 30}
+	r := NewRecorder(RecorderConfig{Camera: "cam0", Dir: dir, FFmpeg: ff, Container: "mkv", Codec: "nosuchenc", Continuous: true}, src, cat, log)
+	rtPublish(t, src.hub, rtFrames(t), 30)
+	t0 := time.Now()
+	rtRun(t, r)
+	rtWaitFor(t, 10*time.Second, "the error in status", func() bool {
+		st := r.Status()
+		return st.State == RecorderWaiting && strings.Contains(st.Error, "Unknown encoder 'nosuchenc'")
+	})
+	rtRecordFor(3500*time.Millisecond - time.Since(t0))
+	attempts := strings.Count(logBuf.String(), "continuous recording: start failed")
+	t.Logf("%d attempts in %s", attempts, time.Since(t0).Round(time.Millisecond))
+	if attempts < 2 || attempts > 4 {
+		t.Errorf("%d attempts in 3.5 s, want 2-4 (1 s, 2 s, 4 s pauses)", attempts)
+	}
+}
+
+type rtSyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *rtSyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *rtSyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -1,0 +1,211 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/camrec/camrec/internal/mjpeg"
+)
+
+// rtHubSink publishes what a source delivers to a hub.
+type rtHubSink struct{ hub *Hub }
+
+func (s rtHubSink) Negotiated(Format) {}
+func (s rtHubSink) Frame(f *Frame)    { s.hub.Publish(f) }
+func (s rtHubSink) Invalid()          {}
+
+// rtPhase is a stretch of time at one frame rate.
+type rtPhase struct {
+	fps float64
+	dur time.Duration
+}
+
+// rtFeedPipe writes the fixture frames, each with a COM "camrec seq=N
+// ts=T" (T = when it was written), into a pipe read by a pipe: source that
+// publishes to hub, at the rates of phases, and returns when the last phase
+// is over (one period after its last frame).
+func rtFeedPipe(t *testing.T, hub *Hub, phases []rtPhase) {
+	t.Helper()
+	frames := rtFrames(t)
+	pr, pw := io.Pipe()
+	src := NewReaderSource("test pipe", pr, SourceOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = src.Run(ctx, rtHubSink{hub}) })
+	defer func() { pw.Close(); cancel(); wg.Wait() }()
+	next := time.Now()
+	seq := uint64(0)
+	for _, ph := range phases {
+		period := time.Duration(float64(time.Second) / ph.fps)
+		end := next.Add(ph.dur)
+		for ; next.Before(end); next = next.Add(period) {
+			<-time.After(time.Until(next))
+			data := mjpeg.WithComment(frames[seq%uint64(len(frames))], mjpeg.FormatCamrecComment(seq, time.Now().UnixNano()))
+			if _, err := pw.Write(data); err != nil {
+				t.Fatalf("feed pipe: %v", err)
+			}
+			seq++
+		}
+	}
+	<-time.After(time.Until(next))
+}
+
+// rtFrameTimes returns, for each frame of a copy-mode recording, its
+// presentation time and the seq and capture time in its COM.
+type rtFrameTime struct {
+	pts float64
+	seq uint64
+	ts  time.Time
+}
+
+func rtFrameTimes(t *testing.T, ff, probe, path string) []rtFrameTime {
+	t.Helper()
+	out, err := exec.Command(probe, "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time",
+		"-of", "json", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe packets: %v", err)
+	}
+	var doc struct {
+		Packets []struct {
+			PTS string `json:"pts_time"`
+		} `json:"packets"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := exec.Command(ff, "-v", "error", "-i", path, "-c", "copy", "-f", "mjpeg", "-").Output()
+	if err != nil {
+		t.Fatalf("ffmpeg extract: %v", err)
+	}
+	rd := mjpeg.NewReader(bytes.NewReader(raw), 8<<20)
+	var res []rtFrameTime
+	for i := 0; ; i++ {
+		jpg, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		com, _ := mjpeg.Comment(jpg)
+		seq, ts, ok := mjpeg.ParseCamrecComment(com)
+		if !ok || i >= len(doc.Packets) {
+			t.Fatalf("frame %d: COM %q (of %d packets)", i, com, len(doc.Packets))
+		}
+		pts, _ := strconv.ParseFloat(doc.Packets[i].PTS, 64)
+		res = append(res, rtFrameTime{pts: pts, seq: seq, ts: time.Unix(0, ts)})
+	}
+	if len(res) != len(doc.Packets) {
+		t.Fatalf("%d JPEGs for %d packets", len(res), len(doc.Packets))
+	}
+	return res
+}
+
+// TestRecorderVariableRateKeepsRealTime feeds a pipe: source at 30 fps for
+// 3 s, 5 fps for 3 s and 30 fps for 3 s, records those 9 s and checks that
+// the file lasts 9 s and, in copy mode where the frames keep their COM,
+// that every frame is shown at the time it was captured.
+func TestRecorderVariableRateKeepsRealTime(t *testing.T) {
+	t.Parallel()
+	phases := []rtPhase{{30, 3 * time.Second}, {5, 3 * time.Second}, {30, 3 * time.Second}}
+	for _, tt := range []struct{ container, codec string }{{"mkv", "copy"}, {"mp4", "libx264"}} {
+		t.Run(tt.container+" "+tt.codec, func(t *testing.T) {
+			t.Parallel()
+			ff, probe := rtNeedFFmpeg(t)
+			r, cat, src, _ := rtRecorder(t, RecorderConfig{Container: tt.container, Codec: tt.codec}, 30)
+			ctx := rtCtx(t)
+			started := make(chan error, 1)
+			go func() { _, err := r.SetActive(ctx, true); started <- err }()
+			rtWaitFor(t, 5*time.Second, "the recorder to subscribe", func() bool { return src.hub.Subscribers() == 1 })
+			rtFeedPipe(t, src.hub, phases)
+			if err := <-started; err != nil {
+				t.Fatal(err)
+			}
+			st, err := r.SetActive(ctx, false)
+			if err != nil || st.Error != "" {
+				t.Fatalf("stop: %+v, %v", st, err)
+			}
+			path := rtOnlyFile(t, cat)
+			p := rtProbeFile(t, probe, path)
+			t.Logf("%s: %+v", filepath.Base(path), p)
+			if math.Abs(p.DurationS-9) > 0.3 {
+				t.Errorf("duration %.3f s, want 9 ± 0.3 s", p.DurationS)
+			}
+			if n := math.Round(p.DurationS * 30); math.Abs(float64(p.Packets)-n) > 1 {
+				t.Errorf("%d frames for %.3f s at 30 fps", p.Packets, p.DurationS)
+			}
+			if tt.codec != "copy" {
+				return
+			}
+			fts := rtFrameTimes(t, ff, probe, path)
+			start := fts[0].ts
+			var worst float64
+			distinct := map[int]int{} // phase -> distinct frames
+			prev := fts[0].seq
+			for i, f := range fts {
+				capt := f.ts.Sub(start).Seconds()
+				errS := f.pts - capt // >= -half a slot; repeats show later
+				first := i == 0 || f.seq != prev
+				if f.seq < prev {
+					t.Fatalf("frame %d: seq %d after %d", i, f.seq, prev)
+				}
+				prev = f.seq
+				if !first {
+					continue
+				}
+				distinct[min(int(capt/3), 2)]++
+				worst = max(worst, math.Abs(errS))
+				if math.Abs(errS) > 0.05 {
+					t.Errorf("frame seq %d captured at %.3f s is shown at %.3f s", f.seq, capt, f.pts)
+				}
+			}
+			t.Logf("distinct frames per phase %v; worst |pts - capture time| of a frame's first showing: %.1f ms", distinct, worst*1000)
+			for ph, want := range []int{90, 15, 90} {
+				if math.Abs(float64(distinct[ph]-want)) > 3 {
+					t.Errorf("phase %d: %d distinct frames, want %d ± 3", ph, distinct[ph], want)
+				}
+			}
+		})
+	}
+}
+
+// TestRecorderStartLatency measures the delay from the request to the first
+// frame written to ffmpeg, with a camera already running at 30 fps.
+func TestRecorderStartLatency(t *testing.T) {
+	t.Parallel()
+	r, _, src, _ := rtRecorder(t, RecorderConfig{Container: "mkv", Codec: "copy"}, 30)
+	rtPublish(t, src.hub, rtFrames(t), 30)
+	ctx := rtCtx(t)
+	var lat []float64
+	for range 3 {
+		t0 := time.Now()
+		if _, err := r.SetActive(ctx, true); err != nil {
+			t.Fatal(err)
+		}
+		api := time.Since(t0)
+		rtWaitFor(t, 5*time.Second, "the first frame written", func() bool { return r.Status().StartLatencyMS > 0 })
+		l := r.Status().StartLatencyMS
+		lat = append(lat, l)
+		t.Logf("start latency (request → first frame written to ffmpeg): %.1f ms; SetActive returned after %s", l, api.Round(time.Millisecond))
+		if _, err := r.SetActive(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, l := range lat {
+		// One frame period to wait for the first frame, one more to close
+		// its slot, plus scheduling: well under 250 ms.
+		if l > 250 {
+			t.Errorf("start latency %.1f ms, want < 250 ms (all: %v)", l, fmt.Sprint(lat))
+		}
+	}
+}
