@@ -26,7 +26,11 @@ type Config struct {
 	RecordDir string   `yaml:"record_dir"`
 	FFmpeg    string   `yaml:"ffmpeg"`
 	LogLevel  string   `yaml:"log_level"`
-	Cameras   []Camera `yaml:"cameras"`
+	// Retention rules for every camera that sets none of its own.
+	Keep    Duration `yaml:"keep"`
+	MaxDisk Size     `yaml:"max_disk"`
+	MinFree MinFree  `yaml:"min_free"`
+	Cameras []Camera `yaml:"cameras"`
 
 	// Command modes, from flags only.
 	ListDevices bool `yaml:"-"`
@@ -184,6 +188,15 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 		}
 		if set["stall-timeout"] || c.StallTimeout == 0 {
 			c.StallTimeout = Duration(*stall)
+		}
+		if c.Recording.Keep == 0 {
+			c.Recording.Keep = cfg.Keep
+		}
+		if c.Recording.MaxDisk == 0 {
+			c.Recording.MaxDisk = cfg.MaxDisk
+		}
+		if c.Recording.MinFree == (MinFree{}) {
+			c.Recording.MinFree = cfg.MinFree
 		}
 		applyCapture(&c.Capture, set)
 		applyRecording(&c.Recording, set)

@@ -115,3 +115,32 @@ func TestLoadRejects(t *testing.T) {
 		})
 	}
 }
+
+func TestGlobalRetentionAppliesToCamerasWithoutTheirOwn(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.yaml")
+	os.WriteFile(path, []byte(`keep: 72h
+max_disk: 10G
+min_free: 5%
+cameras:
+  - name: a
+    device: /dev/video0
+  - name: b
+    device: /dev/video1
+    keep: 1h
+`), 0o644)
+	cfg, err := Load([]string{"-config", path}, noEnv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := cfg.Cameras[0].Recording, cfg.Cameras[1].Recording
+	if time.Duration(a.Keep) != 72*time.Hour || a.MaxDisk != 10<<30 || a.MinFree.Percent != 5 {
+		t.Fatalf("camera a: %+v", a)
+	}
+	if time.Duration(b.Keep) != time.Hour || b.MaxDisk != 10<<30 {
+		t.Fatalf("camera b: %+v", b)
+	}
+	cfg, err = Load([]string{"-config", path, "-keep", "24h"}, noEnv, io.Discard)
+	if err != nil || time.Duration(cfg.Cameras[1].Recording.Keep) != 24*time.Hour {
+		t.Fatalf("the -keep flag must override every camera: %v %+v", err, cfg.Cameras[1].Recording)
+	}
+}
