@@ -22,10 +22,10 @@ import (
 
 // Config is the whole daemon's configuration.
 type Config struct {
-	Listen    string   `yaml:"listen"`
-	RecordDir string   `yaml:"record_dir"`
-	FFmpeg    string   `yaml:"ffmpeg"`
-	LogLevel  string   `yaml:"log_level"`
+	Listen    string `yaml:"listen"`
+	RecordDir string `yaml:"record_dir"`
+	FFmpeg    string `yaml:"ffmpeg"`
+	LogLevel  string `yaml:"log_level"`
 	// Retention rules for every camera that sets none of its own.
 	Keep    Duration `yaml:"keep"`
 	MaxDisk Size     `yaml:"max_disk"`

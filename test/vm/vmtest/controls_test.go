@@ -128,7 +128,7 @@ func TestControlsOnCaptureGoroutine(t *testing.T) {
 	wg.Add(1)
 	frames := 0
 	ctls.Opened(dev) // before the capture goroutine starts: List below must find it open
-	go func() { // the capture goroutine: owns dev from here on
+	go func() {      // the capture goroutine: owns dev from here on
 		defer wg.Done()
 		defer ctls.Closed()
 		defer dev.Close()
