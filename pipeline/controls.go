@@ -16,10 +16,6 @@ import (
 	"github.com/camrec/camrec/v4l2"
 )
 
-// ErrInvalid: the request is not valid for its target, such as a control
-// value out of range (HTTP 400). Errors wrapping it say what is wrong.
-var ErrInvalid = errors.New("invalid")
-
 // Control is one camera control with its range and current value.
 type Control = v4l2.Control
 

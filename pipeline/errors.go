@@ -15,4 +15,8 @@ var (
 	// ErrUnavailable: something needed is not there yet, such as a snapshot
 	// before the first frame (HTTP 503).
 	ErrUnavailable = errors.New("unavailable")
+	// ErrInvalid: the request is not valid for its target, such as a
+	// control value out of range (HTTP 400). Errors wrapping it say what is
+	// wrong.
+	ErrInvalid = errors.New("invalid")
 )
