@@ -19,6 +19,7 @@ func recorderConfig(c config.Camera, recordDir, ffmpegPath string, ffmpegErr err
 		Segment:           time.Duration(r.Segment),
 		Continuous:        r.Continuous,
 		FsyncInterval:     time.Duration(r.FsyncInterval),
+		StallTimeout:      time.Duration(c.StallTimeout),
 		Retention: pipeline.Retention{
 			Keep:           time.Duration(r.Keep),
 			MaxDisk:        int64(r.MaxDisk),

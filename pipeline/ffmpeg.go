@@ -74,15 +74,61 @@ func errUnwrapAll(err error) error {
 // error reports.
 const stderrTailLines = 20
 
+// inputSpec is what a recorder's ffmpeg reads on stdin: MJPEG frames (the
+// zero value), or raw images of one pixel format and size (a YUYV camera).
+// ffmpeg is told the size of raw frames on its command line, so a camera
+// that comes back in another format or size needs a new ffmpeg (a new file).
+type inputSpec struct {
+	PixFmt        string // ffmpeg's -pix_fmt of raw frames; "" = MJPEG
+	Width, Height int    // of raw frames
+}
+
+// specOf is the input a frame needs: its raw layout, or MJPEG.
+func specOf(f *Frame) inputSpec {
+	if f.Raw != nil {
+		return inputSpec{PixFmt: f.PixFmt, Width: f.Width, Height: f.Height}
+	}
+	return inputSpec{}
+}
+
+// Raw reports whether the input is raw images.
+func (in inputSpec) Raw() bool { return in.PixFmt != "" }
+
+// String is for logs and errors: "mjpeg" or "yuyv422 640x360".
+func (in inputSpec) String() string {
+	if !in.Raw() {
+		return "mjpeg"
+	}
+	return fmt.Sprintf("%s %dx%d", in.PixFmt, in.Width, in.Height)
+}
+
+// framePayload is what goes to ffmpeg's stdin for f: the raw image of a raw
+// frame, else the JPEG.
+func framePayload(f *Frame) []byte {
+	if f.Raw != nil {
+		return f.Raw
+	}
+	return f.Data
+}
+
+// frameBytes is the memory a frame holds (JPEG and raw image).
+func frameBytes(f *Frame) int64 { return int64(len(f.Data) + len(f.Raw)) }
+
 // ffmpegArgs returns the arguments (without argv[0]) of the ffmpeg that reads
-// MJPEG frames at a constant rate fps from stdin and writes outPath. cfg must
-// have been through withDefaults and Validate.
+// frames described by in (MJPEG, or raw images such as yuyv422 at WxH) at a
+// constant rate fps from stdin and writes outPath. cfg must have been
+// through withDefaults and Validate; copy mode takes MJPEG only (the
+// recorder refuses raw input with it before calling).
 //
 // The input rate is exact because camrec resamples the camera's frames to fps
 // itself (see resampler), so every frame on stdin lasts 1/fps.
-func ffmpegArgs(cfg RecorderConfig, fps float64, outPath string) []string {
+func ffmpegArgs(cfg RecorderConfig, fps float64, in inputSpec, outPath string) []string {
 	rate := strconv.FormatFloat(fps, 'f', -1, 64)
-	in := ffmpeg.KwArgs{"f": "mjpeg", "framerate": rate}
+	inArgs := ffmpeg.KwArgs{"f": "mjpeg", "framerate": rate}
+	if in.Raw() {
+		inArgs = ffmpeg.KwArgs{"f": "rawvideo", "pix_fmt": in.PixFmt,
+			"s": fmt.Sprintf("%dx%d", in.Width, in.Height), "framerate": rate}
+	}
 	out := ffmpeg.KwArgs{"c:v": cfg.Codec}
 	switch cfg.Container {
 	case "mp4":
@@ -113,7 +159,8 @@ func ffmpegArgs(cfg RecorderConfig, fps float64, outPath string) []string {
 		}
 		out["g"] = strconv.Itoa(max(1, int(gop+0.5)))
 		if isH26x(cfg.Codec) {
-			// Webcam MJPEG decodes to yuvj422p; browsers only play 4:2:0.
+			// Webcam MJPEG decodes to yuvj422p, YUYV is yuyv422; browsers
+			// only play 4:2:0.
 			out["pix_fmt"] = "yuv420p"
 		}
 		if cfg.Codec == "libx264" {
@@ -121,7 +168,7 @@ func ffmpegArgs(cfg RecorderConfig, fps float64, outPath string) []string {
 			out["crf"] = strconv.Itoa(cfg.CRF)
 		}
 	}
-	return ffmpeg.Input("pipe:0", in).
+	return ffmpeg.Input("pipe:0", inArgs).
 		Output(outPath, out).
 		GlobalArgs("-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info", "-y").
 		GetArgs()

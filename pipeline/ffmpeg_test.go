@@ -15,6 +15,7 @@ func TestFFmpegArgs(t *testing.T) {
 		name string
 		cfg  RecorderConfig
 		fps  float64
+		in   inputSpec
 		want []string
 	}{
 		{
@@ -50,6 +51,16 @@ func TestFFmpegArgs(t *testing.T) {
 				"-f", "avi", "-c:v", "copy", "-r", "30", "/r/cam0/x.mp4"},
 		},
 		{
+			name: "raw yuyv camera to mp4 x264",
+			cfg:  RecorderConfig{},
+			fps:  30,
+			in:   inputSpec{PixFmt: "yuyv422", Width: 640, Height: 360},
+			want: []string{"-f", "rawvideo", "-framerate", "30", "-pix_fmt", "yuyv422", "-s", "640x360", "-i", "pipe:0",
+				"-f", "mp4", "-c:v", "libx264", "-crf", "23", "-flush_packets", "1", "-g", "30",
+				"-movflags", "+frag_keyframe+empty_moov+default_base_moof",
+				"-pix_fmt", "yuv420p", "-preset", "ultrafast", "/r/cam0/x.mp4"},
+		},
+		{
 			name: "hardware h264 encoder",
 			cfg:  RecorderConfig{Container: "mkv", Codec: "h264_v4l2m2m"},
 			fps:  30,
@@ -65,7 +76,7 @@ func TestFFmpegArgs(t *testing.T) {
 			if err := cfg.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			got := ffmpegArgs(cfg, tt.fps, "/r/cam0/x.mp4")
+			got := ffmpegArgs(cfg, tt.fps, tt.in, "/r/cam0/x.mp4")
 			want := append(slices.Clone(tt.want), global...)
 			if !slices.Equal(got, want) {
 				t.Errorf("args\n got %q\nwant %q", got, want)

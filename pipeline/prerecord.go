@@ -8,7 +8,8 @@ import (
 )
 
 // preRing keeps the last frames of a camera for a recording's pre-record:
-// at most keep of capture time and at most maxBytes of JPEG data. When the
+// at most keep of capture time and at most maxBytes of frame data (JPEGs,
+// and raw images of a YUYV camera: 460 KB a frame at 640x360). When the
 // byte bound makes it hold less than keep, it says so once in the log (and
 // once more when the full duration fits again), never per frame.
 type preRing struct {
@@ -31,15 +32,15 @@ func (p *preRing) add(f *Frame) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.frames = append(p.frames, f)
-	p.bytes += int64(len(f.Data))
+	p.bytes += frameBytes(f)
 	drop := 0
 	for drop < len(p.frames)-1 && f.Time.Sub(p.frames[drop].Time) > p.keep {
-		p.bytes -= int64(len(p.frames[drop].Data))
+		p.bytes -= frameBytes(p.frames[drop])
 		drop++
 	}
 	byBytes := false
 	for drop < len(p.frames)-1 && p.bytes > p.maxBytes {
-		p.bytes -= int64(len(p.frames[drop].Data))
+		p.bytes -= frameBytes(p.frames[drop])
 		drop++
 		byBytes = true
 	}

@@ -66,6 +66,11 @@ type RecorderConfig struct {
 	FsyncInterval time.Duration
 	// Retention deletes old recordings of this camera.
 	Retention Retention
+	// StallTimeout: when the camera delivers no frame for that long (or
+	// reports itself disconnected or in error), the file being written is
+	// finished; the recording goes on in a new file when frames return.
+	// Default DefaultStallAfter, the camera's own stall timeout.
+	StallTimeout time.Duration
 }
 
 const (
@@ -109,6 +114,9 @@ func (c RecorderConfig) withDefaults() RecorderConfig {
 	}
 	if c.Retention.Interval == 0 {
 		c.Retention.Interval = defaultRetentionInterval
+	}
+	if c.StallTimeout == 0 {
+		c.StallTimeout = DefaultStallAfter
 	}
 	return c
 }
@@ -155,19 +163,41 @@ func (c RecorderConfig) Validate() error {
 	if c.Continuous && c.MaxDuration > 0 {
 		errs = append(errs, errors.New("max duration: cannot be combined with continuous recording (use segment)"))
 	}
+	if c.StallTimeout < 0 {
+		errs = append(errs, fmt.Errorf("stall timeout %s: must not be negative", c.StallTimeout))
+	}
 	if err := c.Retention.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
-// FrameSource is what the recorder needs of a camera (*Camera satisfies it).
+// FrameSource is what the recorder needs of a camera (*Camera satisfies it):
+// the hub of every captured frame (JPEGs of an MJPEG camera, raw images of a
+// YUYV one) and the negotiated format.
 type FrameSource interface {
-	Hub() *Hub
+	FrameHub() *Hub
 	Format() Format
 }
 
 var _ FrameSource = (*Camera)(nil)
+
+// cameraStatuser is implemented by a FrameSource that reports its state
+// (*Camera does). A recorder whose source has it finishes the file within a
+// fraction of a second of the camera going away (state disconnected or
+// error), and tells a camera that restarted its stream (unplugged and back,
+// EIO) apart from one that merely slowed down; without it, only the stall
+// timeout ends a file.
+type cameraStatuser interface {
+	Status() CameraStatus
+}
+
+var _ cameraStatuser = (*Camera)(nil)
+
+// copyRawError is why copy mode cannot record a raw camera.
+func copyRawError(camera string, in inputSpec) error {
+	return fmt.Errorf("codec copy stores the camera's MJPEG; camera %s delivers raw %s: use an encoder such as libx264", camera, in.PixFmt)
+}
 
 // Timing of a recorder's ffmpeg.
 const (
@@ -179,8 +209,15 @@ const (
 	stopDeadline = 8 * time.Second
 	killGrace    = 2 * time.Second
 	// stallGrace: when the camera delivers nothing, slots older than this
-	// are filled with the last frame, so the file keeps growing.
+	// are filled with the last frame, so the file keeps growing, until
+	// RecorderConfig.StallTimeout ends the file (see session.pause).
 	stallGrace = time.Second
+	// awayGrace: a camera that reports itself disconnected or in error and
+	// has sent nothing for this long is away: its file is finished at once.
+	awayGrace = 200 * time.Millisecond
+	// maxQueueBytes bounds the recorder's queue of raw frames (two seconds
+	// of 1080p YUYV would be 250 MB).
+	maxQueueBytes = 64 << 20
 	// queueSeconds of frames wait for the writer before the oldest drop.
 	queueSeconds = 2
 	// pipeSize of ffmpeg's stdin: a few frames of 1080p MJPEG (the default
@@ -294,7 +331,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 	if r.ring != nil {
 		ringCtx, stopRing := context.WithCancel(ctx)
 		defer stopRing()
-		sub := r.src.Hub().Subscribe(int(r.src.Format().FPS) + 8)
+		sub := r.src.FrameHub().Subscribe(r.queueDepth(r.src.Format().FPS, r.guessSpec(), 1) + 8)
 		bg.Go(func() { r.ring.fill(ringCtx, sub) })
 	}
 	// Finish the work a previous run left (found by Catalog.Scan).
@@ -543,12 +580,13 @@ type session struct {
 	segSlots  int64 // slots per file; 0 = one file
 	maxSlots  int64 // 0 = no limit
 
+	spec inputSpec // what the first file's ffmpeg is started for
+
 	frames     atomic.Uint64 // slots written to ffmpeg, all files
 	firstNanos atomic.Int64  // capture time of the first frame, 0 before
 	latency    atomic.Int64  // request → first slot written to ffmpeg, ns
 	firstFrame chan struct{} // closed by the writer at the first frame
-	width      int           // of the first frame; read after firstFrame
-	height     int
+	respecced  chan struct{} // closed by the writer if the first file was replaced for the frames' format
 
 	mu      sync.Mutex
 	file    *segFile // the file being written; nil between files
@@ -568,6 +606,15 @@ type session struct {
 	lastID    string // the newest file's ID, for links
 	nextIndex int    // index of the next file
 	failures  int    // ffmpeg failures in a row
+	// Slot baseSlot stands for capture time baseTime: the first frame, and
+	// again the first frame after the camera was away (see pause).
+	baseSlot     int64
+	baseTime     time.Time
+	away         bool      // the camera went away: no file until frames return
+	pausedAfter  time.Time // capture time of the last frame before the pause
+	lastRecv     time.Time // when the writer last took a frame
+	restartsSeen uint64    // the camera's restart count as last seen
+	badFrames    bool      // a raw frame of the wrong size was logged
 
 	dropsLogged   uint64 // used by Run only
 	dropsLoggedAt time.Time
@@ -579,11 +626,16 @@ type segFile struct {
 	index     int   // position in the session, from 0
 	firstSlot int64 // session slot index of its first frame
 	prevID    string
-	launched  time.Time
-	cmd       *exec.Cmd
-	stdin     *os.File
-	tail      *tailWriter
-	frames    int64 // slots written; by the writer only
+	spec      inputSpec // what its ffmpeg reads
+	// Set by the writer with the first slot written; read by finishFile,
+	// which runs after the writer is done with the file.
+	startAt       time.Time // capture time of its first slot
+	width, height int
+	launched      time.Time
+	cmd           *exec.Cmd
+	stdin         *os.File
+	tail          *tailWriter
+	frames        int64 // slots written; by the writer only
 
 	exited  chan struct{} // closed when ffmpeg has exited
 	waitErr error         // read after exited
@@ -605,9 +657,13 @@ func (s *session) startedAt() time.Time {
 	return s.requested
 }
 
-// slotTime is the capture time slot k stands for.
+// slotTime is the capture time slot k stands for (writer only).
 func (s *session) slotTime(k int64) time.Time {
-	return s.startedAt().Add(time.Duration(float64(k) / s.fps * float64(time.Second)))
+	base := s.baseTime
+	if base.IsZero() {
+		base = s.requested
+	}
+	return base.Add(time.Duration(float64(k-s.baseSlot) / s.fps * float64(time.Second)))
 }
 
 func (s *session) ranFor() time.Duration { return s.endedAt.Sub(s.requested) }
@@ -628,14 +684,23 @@ func (r *Recorder) start(ctx context.Context) error {
 	if fps <= 0 {
 		fps = defaultFPS
 	}
+	spec := r.guessSpec()
+	if spec.Raw() && r.cfg.Codec == "copy" {
+		return fmt.Errorf("start recording: %w", copyRawError(r.cfg.Camera, spec))
+	}
 	r.prune()
 	s := &session{
 		r:          r,
 		fps:        fps,
 		requested:  requested,
+		spec:       spec,
 		firstFrame: make(chan struct{}),
+		respecced:  make(chan struct{}),
 		stopCh:     make(chan struct{}),
 		done:       make(chan struct{}),
+	}
+	if cs, ok := r.src.(cameraStatuser); ok {
+		s.restartsSeen = cs.Status().Restarts
 	}
 	if r.cfg.Segment > 0 {
 		s.segSlots = max(1, int64(math.Round(r.cfg.Segment.Seconds()*fps)))
@@ -645,11 +710,11 @@ func (r *Recorder) start(ctx context.Context) error {
 	}
 	// Subscribe before ffmpeg starts: the first frame after the request
 	// must not be missed.
-	s.sub = r.src.Hub().Subscribe(int(queueSeconds*fps) + 1)
+	s.sub = r.src.FrameHub().Subscribe(r.queueDepth(fps, spec, queueSeconds))
 	if r.ring != nil {
-		s.pre, s.cut = r.ring.preRecordFrames(r.src.Hub(), requested)
+		s.pre, s.cut = r.ring.preRecordFrames(r.src.FrameHub(), requested)
 	}
-	f, err := r.openFile(s, 0, 0, requested, "")
+	f, err := r.openFile(s, 0, 0, requested, "", spec)
 	if err != nil {
 		s.sub.Close()
 		return fmt.Errorf("start recording: %w", err)
@@ -671,6 +736,9 @@ func (r *Recorder) start(ctx context.Context) error {
 		r.log.Info("recording started", "recording_id", f.id, "path", f.path, "fps", fps,
 			"pre_record_frames", npre, "start_latency_ms", roundTo(float64(s.latency.Load())/1e6, 1))
 		return nil
+	case <-s.respecced:
+		r.log.Info("recording started; ffmpeg restarted for the camera's format", "fps", fps)
+		return nil
 	case <-s.done:
 	case <-timeout.C:
 		select {
@@ -685,19 +753,44 @@ func (r *Recorder) start(ctx context.Context) error {
 	return fmt.Errorf("start recording %s: %s", f.id, s.errText)
 }
 
+// guessSpec is what ffmpeg will most likely read: the format of the
+// camera's latest frame, else of its negotiated format. The writer starts a
+// new ffmpeg if the frames say otherwise.
+func (r *Recorder) guessSpec() inputSpec {
+	if f := r.src.FrameHub().Latest(); f != nil {
+		return specOf(f)
+	}
+	if f := r.src.Format(); f.Name == "yuyv" && f.Width > 0 && f.Height > 0 {
+		return inputSpec{PixFmt: "yuyv422", Width: f.Width, Height: f.Height}
+	}
+	return inputSpec{}
+}
+
+// queueDepth is how many frames a queue of seconds of frames at fps holds,
+// bounded by maxQueueBytes for raw frames.
+func (r *Recorder) queueDepth(fps float64, spec inputSpec, seconds int) int {
+	n := int(float64(seconds)*fps) + 1
+	if spec.Raw() {
+		if size := 2 * spec.Width * spec.Height; size > 0 {
+			n = min(n, max(4, maxQueueBytes/size))
+		}
+	}
+	return n
+}
+
 // openFile reserves the next file of s (its first slot is slot, standing
-// for time t) and starts its ffmpeg.
-func (r *Recorder) openFile(s *session, index int, slot int64, t time.Time, prevID string) (*segFile, error) {
+// for time t) and starts its ffmpeg reading in.
+func (r *Recorder) openFile(s *session, index int, slot int64, t time.Time, prevID string, in inputSpec) (*segFile, error) {
 	id, path, err := r.cat.reserve(r.cfg.Camera, r.cfg.Container, t)
 	if err != nil {
 		return nil, err
 	}
-	f, err := r.launch(id, path, s.fps)
+	f, err := r.launch(id, path, s.fps, in)
 	if err != nil {
 		r.cat.forget(id, path)
 		return nil, fmt.Errorf("recording %s: %w", id, err)
 	}
-	f.index, f.firstSlot, f.prevID = index, slot, prevID
+	f.index, f.firstSlot, f.prevID, f.spec = index, slot, prevID, in
 	meta := sidecar{
 		StartedAt:  t,
 		State:      RecStateRecording,
@@ -719,9 +812,9 @@ func (r *Recorder) openFile(s *session, index int, slot int64, t time.Time, prev
 	return f, nil
 }
 
-// launch starts ffmpeg writing path.
-func (r *Recorder) launch(id, path string, fps float64) (*segFile, error) {
-	args := ffmpegArgs(r.cfg, fps, path)
+// launch starts ffmpeg reading in and writing path.
+func (r *Recorder) launch(id, path string, fps float64, in inputSpec) (*segFile, error) {
+	args := ffmpegArgs(r.cfg, fps, in, path)
 	r.log.Debug("ffmpeg command", "recording_id", id, "args", strings.Join(args, " "))
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -860,19 +953,62 @@ func (s *session) stop(why endReason) {
 // writeLoop feeds ffmpeg: it resamples the frames from the hub to the output
 // rate and writes them until asked to stop, the maximum duration is reached,
 // or it gives up.
+//
+// A camera that goes away (unplugged, stalled, its stream restarted) ends
+// the file being written, and the recording goes on in a new file, linked
+// to it, when frames return (see pause). How the writer knows:
+//   - the camera reports itself disconnected or in error (cameraStatuser)
+//     and nothing came for awayGrace: checked every tick, so the file is
+//     finished within ~0.5 s of an unplug, while the camera is still away;
+//   - a frame arrives after a gap and the camera's restart count moved: the
+//     stream was interrupted in between, however short the interruption
+//     (vivid's Disconnect is back within 0.3 s, faster than a tick may see
+//     the state);
+//   - nothing came for StallTimeout (any source): until then the slots are
+//     filled with the last frame (stallGrace), as for a camera that slows
+//     down, so a file never holds more than StallTimeout of frozen picture.
+//
+// A camera that merely slows down (low light, dropped buffers) changes
+// neither its state nor its restart count: its frames are resampled into
+// the same file.
 func (s *session) writeLoop(ctx context.Context) error {
 	rs := newResampler(s.fps)
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	frames := s.sub.Frames()
+	period := time.Duration(float64(time.Second) / s.fps)
+	gapCheck := max(3*period, 100*time.Millisecond)
+	pause := func(why string) error {
+		err := s.pause(ctx, rs, period, why)
+		rs = newResampler(s.fps)
+		return err
+	}
 	accept := func(f *Frame) error {
+		s.lastRecv = time.Now()
+		if f.Raw != nil && !rawSizeOK(f) {
+			if !s.badFrames {
+				s.badFrames = true
+				s.log.Warn("raw frames of the wrong size are left out of the recording",
+					"pix_fmt", f.PixFmt, "width", f.Width, "height", f.Height, "bytes", len(f.Raw))
+			}
+			return nil
+		}
+		if rs.Started() && !s.away && f.Time.Sub(rs.LastTime()) > gapCheck && s.cameraRestarted() {
+			if err := pause("the camera's stream was interrupted"); err != nil {
+				return err
+			}
+		}
 		if !rs.Started() {
-			if len(s.pre) == 0 && f.Time.Before(s.requested) {
+			if !s.away && len(s.pre) == 0 && f.Time.Before(s.requested) {
 				return nil // captured before the request
 			}
+			if s.away && !f.Time.After(s.pausedAfter) {
+				return nil // older than what is recorded already
+			}
 			rs.Push(f)
-			if cfg, err := jpeg.DecodeConfig(bytes.NewReader(f.Data)); err == nil {
-				s.width, s.height = cfg.Width, cfg.Height
+			s.baseSlot, s.baseTime = int64(s.frames.Load()), f.Time
+			if s.away {
+				return s.resume(ctx, f)
 			}
 			s.firstNanos.Store(f.Time.UnixNano())
 			close(s.firstFrame)
@@ -918,9 +1054,25 @@ func (s *session) writeLoop(ctx context.Context) error {
 				return err
 			}
 		case now := <-tick.C:
-			// Frames already queued come first, then the stall filler.
+			// Frames already queued come first, then the camera's absence,
+			// then the stall filler.
 			if err := drain(time.Time{}); err != nil {
 				return err
+			}
+			if rs.Started() && !s.away {
+				idle := now.Sub(s.lastRecv)
+				if state := s.cameraGone(); state != "" && idle > awayGrace {
+					if err := pause("camera " + state); err != nil {
+						return err
+					}
+					continue
+				}
+				if idle >= s.r.cfg.StallTimeout {
+					if err := pause("no frame for " + idle.Round(100*time.Millisecond).String()); err != nil {
+						return err
+					}
+					continue
+				}
 			}
 			if err := s.write(ctx, rs.Flush(now.Add(-stallGrace))); err != nil {
 				return err
@@ -939,16 +1091,155 @@ func (s *session) writeLoop(ctx context.Context) error {
 	}
 }
 
+// rawSizeOK reports whether f's raw image has the size its fields say (a
+// frame of another size would shift every later frame in ffmpeg's input).
+func rawSizeOK(f *Frame) bool {
+	if f.Width <= 0 || f.Height <= 0 || f.PixFmt == "" {
+		return false
+	}
+	return f.PixFmt != "yuyv422" || len(f.Raw) == 2*f.Width*f.Height
+}
+
+// cameraGone returns the camera's state when it says it is away
+// (disconnected, error), else "".
+func (s *session) cameraGone() string {
+	cs, ok := s.r.src.(cameraStatuser)
+	if !ok {
+		return ""
+	}
+	switch st := cs.Status().State; st {
+	case StateDisconnected, StateError:
+		return st
+	}
+	return ""
+}
+
+// cameraRestarted reports whether the camera restarted its stream since the
+// last call (or the session's start).
+func (s *session) cameraRestarted() bool {
+	cs, ok := s.r.src.(cameraStatuser)
+	if !ok {
+		return false
+	}
+	n := cs.Status().Restarts
+	changed := n != s.restartsSeen
+	s.restartsSeen = n
+	return changed
+}
+
+// pause finishes the file being written because the camera stopped
+// delivering (why says how the writer knows): its last slot carries the
+// last frame. The session stays active without a file; the next frame opens
+// a new one (resume). Filling the camera's absence with its last picture
+// would make a file of a frozen image; two files say what happened.
+func (s *session) pause(ctx context.Context, rs *resampler, period time.Duration, why string) error {
+	if err := s.write(ctx, rs.Finish(rs.LastTime().Add(period))); err != nil {
+		return err
+	}
+	old := s.file
+	s.setFile(nil)
+	s.away, s.pausedAfter = true, rs.LastTime()
+	s.mu.Lock()
+	s.lastErr = "camera stopped delivering frames (" + why + "): the recording goes on in a new file when they return"
+	s.mu.Unlock()
+	if old != nil {
+		s.log.Warn("camera stopped delivering frames: recording file finished; the recording goes on in a new file when frames return",
+			"recording_id", old.id, "why", why)
+		s.finishLater(ctx, old, endStop, "")
+	}
+	return nil
+}
+
+// resume opens the file that follows a pause, starting with f.
+func (s *session) resume(ctx context.Context, f *Frame) error {
+	s.away = false
+	s.cameraRestarted() // count from now
+	k := int64(s.frames.Load())
+	in := specOf(f)
+	if in.Raw() && s.r.cfg.Codec == "copy" {
+		return &sessionFailure{copyRawError(s.r.cfg.Camera, in).Error()}
+	}
+	s.spec = in
+	s.mu.Lock()
+	s.lastErr = ""
+	s.mu.Unlock()
+	nf, err := s.r.openFile(s, s.nextIndex, k, f.Time, s.lastID, in)
+	if err != nil {
+		s.log.Error("camera delivers again, but the next file could not be started", "error", err.Error())
+		return s.replace(ctx, k)
+	}
+	s.setFile(nf)
+	s.log.Info("camera delivers again: the recording goes on in a new file", "recording_id", nf.id, "prev_id", nf.prevID, "path", nf.path)
+	return nil
+}
+
+// respec goes on from slot k in a new file whose ffmpeg reads in: the
+// frames changed format (the camera came back in another size), or the
+// first file's ffmpeg was started, before the first frame, for another
+// format than the camera's. A file that got no frame yet is discarded.
+func (s *session) respec(ctx context.Context, k int64, in inputSpec) error {
+	if in.Raw() && s.r.cfg.Codec == "copy" {
+		return &sessionFailure{copyRawError(s.r.cfg.Camera, in).Error()}
+	}
+	s.spec = in
+	old := s.file
+	if old == nil {
+		return nil // the next file is opened for s.spec
+	}
+	s.log.Info("the camera's frames changed format: the recording goes on in a new file", "from", old.spec.String(), "to", in.String())
+	s.setFile(nil)
+	if old.frames == 0 {
+		s.nextIndex, s.lastID = old.index, old.prevID
+		s.discardLater(old)
+		if old.index == 0 {
+			close(s.respecced)
+		}
+	} else {
+		s.finishLater(ctx, old, endStop, "")
+	}
+	nf, err := s.r.openFile(s, s.nextIndex, k, s.slotTime(k), s.lastID, in)
+	if err != nil {
+		s.log.Error("start ffmpeg for the new format", "error", err.Error())
+		return s.replace(ctx, k)
+	}
+	s.setFile(nf)
+	return nil
+}
+
+// discardLater ends the ffmpeg of f, which got no frame, and removes f.
+func (s *session) discardLater(f *segFile) {
+	f.stdin.Close()
+	s.finals.Go(func() {
+		select {
+		case <-f.exited:
+		case <-time.After(killGrace):
+			_ = syscall.Kill(-f.cmd.Process.Pid, syscall.SIGKILL)
+			<-f.exited
+		}
+		s.r.cat.forget(f.id, f.path)
+	})
+}
+
 // write writes the slots of rn, cutting files at segment boundaries and
 // replacing a dead ffmpeg.
 func (s *session) write(ctx context.Context, rn run) error {
+	if rn.n == 0 {
+		return nil
+	}
+	in := specOf(rn.f)
+	payload := framePayload(rn.f)
 	for range rn.n {
 		k := int64(s.frames.Load())
 		if s.maxSlots > 0 && k >= s.maxSlots {
 			return errMaxDuration
 		}
-		if s.segSlots > 0 && k%s.segSlots == 0 && s.file != nil && s.file.firstSlot < k {
+		if s.segSlots > 0 && (k-s.baseSlot)%s.segSlots == 0 && s.file != nil && s.file.firstSlot < k {
 			if err := s.rotate(ctx, k); err != nil {
+				return err
+			}
+		}
+		if in != s.spec || (s.file != nil && s.file.spec != in) {
+			if err := s.respec(ctx, k, in); err != nil {
 				return err
 			}
 		}
@@ -958,7 +1249,7 @@ func (s *session) write(ctx context.Context, rn run) error {
 					return err
 				}
 			}
-			_, err := s.file.stdin.Write(rn.f.Data)
+			_, err := s.file.stdin.Write(payload)
 			if err == nil {
 				break
 			}
@@ -968,6 +1259,15 @@ func (s *session) write(ctx context.Context, rn run) error {
 			// EPIPE: ffmpeg is gone. The slot goes to the next file.
 			if err := s.replace(ctx, k); err != nil {
 				return err
+			}
+		}
+		if s.file.frames == 0 {
+			s.file.startAt = s.slotTime(k)
+			s.file.width, s.file.height = in.Width, in.Height
+			if !in.Raw() {
+				if cfg, err := jpeg.DecodeConfig(bytes.NewReader(rn.f.Data)); err == nil {
+					s.file.width, s.file.height = cfg.Width, cfg.Height
+				}
 			}
 		}
 		s.file.frames++
@@ -982,7 +1282,7 @@ func (s *session) write(ctx context.Context, rn run) error {
 // finish in the background.
 func (s *session) rotate(ctx context.Context, k int64) error {
 	old := s.file
-	nf, err := s.r.openFile(s, s.nextIndex, k, s.slotTime(k), s.lastID)
+	nf, err := s.r.openFile(s, s.nextIndex, k, s.slotTime(k), s.lastID, s.spec)
 	if err != nil {
 		// Keep writing the current file rather than lose frames; try again
 		// at the next boundary.
@@ -1071,7 +1371,7 @@ func (s *session) replace(ctx context.Context, k int64) error {
 				return errors.New("stopped while restarting ffmpeg")
 			}
 		}
-		nf, err := s.r.openFile(s, s.nextIndex, k, s.slotTime(k), s.lastID)
+		nf, err := s.r.openFile(s, s.nextIndex, k, s.slotTime(k), s.lastID, s.spec)
 		if err != nil {
 			lastText = err.Error()
 			if errors.Is(err, syscall.ENOSPC) && (!s.r.cfg.Continuous || s.r.prune() == 0) {
@@ -1201,7 +1501,7 @@ func (s *session) finishFile(ctx context.Context, f *segFile, why endReason, dea
 	if err := syncFile(f.path); err != nil {
 		s.log.Warn("fsync recording", "path", f.path, "error", err.Error())
 	}
-	started := s.slotTime(f.firstSlot)
+	started := f.startAt
 	dur := float64(f.frames) / s.fps
 	ended := started.Add(time.Duration(dur * float64(time.Second)))
 	meta := sidecar{
@@ -1211,8 +1511,8 @@ func (s *session) finishFile(ctx context.Context, f *segFile, why endReason, dea
 		Error:     errText,
 		Codec:     videoCodecName(r.cfg.Codec),
 		Container: r.cfg.Container,
-		Width:     s.width,
-		Height:    s.height,
+		Width:     f.width,
+		Height:    f.height,
 		Frames:    uint64(f.frames),
 		FPS:       s.fps,
 		DurationS: dur,

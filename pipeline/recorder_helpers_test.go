@@ -100,7 +100,7 @@ type rtSource struct {
 	fps float64
 }
 
-func (s *rtSource) Hub() *Hub { return s.hub }
+func (s *rtSource) FrameHub() *Hub { return s.hub }
 func (s *rtSource) Format() Format {
 	return Format{Name: "mjpeg", Width: 1280, Height: 720, FPS: s.fps}
 }

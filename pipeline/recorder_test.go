@@ -178,7 +178,7 @@ func TestRecorderStartStopIsIdempotent(t *testing.T) {
 }
 
 // rtSubscribers is how many subscribers the recorder's hub has.
-func rtSubscribers(r *Recorder) int { return r.src.Hub().Subscribers() }
+func rtSubscribers(r *Recorder) int { return r.src.FrameHub().Subscribers() }
 
 // TestRecorderFFmpegKilledMidRecording: ffmpeg is killed; the recorder
 // notices at once, keeps the dead file (playable up to its last fragment),

@@ -16,7 +16,8 @@ import (
 // slower than fps and skipped when it is faster. The half-period margin keeps
 // a camera that delivers about fps, with jitter, at one frame per slot.
 //
-// ffmpeg then reads the slots with "-f mjpeg -framerate fps", so presentation
+// ffmpeg then reads the slots with "-f mjpeg -framerate fps" (or "-f rawvideo
+// ... -framerate fps" for a raw camera), so presentation
 // time = slot index / fps, exact in every container (copy-mode MKV and AVI
 // included), and frames written == duration × fps.
 //
@@ -57,6 +58,15 @@ func (r *resampler) Push(f *Frame) run {
 	out := r.emitBefore(f.Time, 0.5)
 	r.last = f
 	return out
+}
+
+// LastTime is the capture time of the latest frame pushed (zero before the
+// first).
+func (r *resampler) LastTime() time.Time {
+	if r.last == nil {
+		return time.Time{}
+	}
+	return r.last.Time
 }
 
 // Flush emits, with the latest frame, the slots whose window ended before t.
