@@ -536,6 +536,10 @@ func (r *Recorder) Status() RecordingStatus {
 	if l := s.latency.Load(); l > 0 {
 		st.StartLatencyMS = roundTo(float64(l)/1e6, 1)
 	}
+	if n := s.syncedAt.Load(); n > 0 {
+		t := time.Unix(0, n)
+		st.SyncedAt = &t
+	}
 	s.mu.Lock()
 	f := s.file
 	st.Error = s.lastErr
@@ -585,6 +589,7 @@ type session struct {
 	frames     atomic.Uint64 // slots written to ffmpeg, all files
 	firstNanos atomic.Int64  // capture time of the first frame, 0 before
 	latency    atomic.Int64  // request → first slot written to ffmpeg, ns
+	syncedAt   atomic.Int64  // unix nanos of the last flush to disk, 0 before
 	firstFrame chan struct{} // closed by the writer at the first frame
 	respecced  chan struct{} // closed by the writer if the first file was replaced for the frames' format
 
@@ -1405,6 +1410,8 @@ func (s *session) syncLoop(stop <-chan struct{}) {
 			if f != nil {
 				if err := syncFile(f.path); err != nil {
 					s.log.Debug("fsync recording", "path", f.path, "error", err.Error())
+				} else {
+					s.syncedAt.Store(time.Now().UnixNano())
 				}
 			}
 		}

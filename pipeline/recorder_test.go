@@ -478,3 +478,28 @@ func rtWriteFile(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// TestRecorderFlushesToDiskAtTheInterval: the file being written is fsynced
+// every FsyncInterval, as status shows, so a power cut costs about that much.
+func TestRecorderFlushesToDiskAtTheInterval(t *testing.T) {
+	rtNeedFFmpeg(t)
+	r, _, src, _ := rtRecorder(t, RecorderConfig{Container: "mkv", Codec: "copy", FsyncInterval: 200 * time.Millisecond}, 30)
+	rtPublish(t, src.hub, rtFrames(t), 30)
+	ctx := rtCtx(t)
+	if _, err := r.SetActive(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	defer r.SetActive(ctx, false)
+	var flushes []time.Time
+	rtWaitFor(t, 5*time.Second, "three flushes", func() bool {
+		if st := r.Status(); st.SyncedAt != nil && (len(flushes) == 0 || st.SyncedAt.After(flushes[len(flushes)-1])) {
+			flushes = append(flushes, *st.SyncedAt)
+		}
+		return len(flushes) >= 3
+	})
+	for i := 1; i < len(flushes); i++ {
+		if gap := flushes[i].Sub(flushes[i-1]); gap > time.Second {
+			t.Errorf("flushes %v apart, want about 200ms", gap)
+		}
+	}
+}

@@ -39,6 +39,9 @@ type RecordingStatus struct {
 	// StartLatencyMS is the delay from the request to the first frame
 	// written to ffmpeg (0 before it).
 	StartLatencyMS float64 `json:"start_latency_ms"`
+	// SyncedAt is when the file being written was last flushed to the disk
+	// (every fsync_interval); nil before the first flush.
+	SyncedAt *time.Time `json:"synced_at"`
 }
 
 // Recording is one entry of the recordings catalogue.
