@@ -15,7 +15,7 @@ import (
 
 // rtRecorder builds a recorder of a test hub into a temp dir and runs it
 // until the test ends.
-func rtRecorder(t *testing.T, cfg RecorderConfig, camFPS float64) (*Recorder, *Catalog, *rtSource, func() time.Duration) {
+func rtRecorder(t testing.TB, cfg RecorderConfig, camFPS float64) (*Recorder, *Catalog, *rtSource, func() time.Duration) {
 	t.Helper()
 	ff, probe := rtNeedFFmpeg(t)
 	if cfg.Camera == "" {
