@@ -5,7 +5,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,10 +15,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/camrec/camrec/internal/testutil"
 )
 
 // camrecBin is the binary built once by TestMain.
@@ -47,14 +47,7 @@ func TestMain(m *testing.M) {
 // and skips it otherwise.
 func requireTool(t testing.TB, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
+	return testutil.RequireTool(t, name)
 }
 
 // Daemon is a running camrec process.
@@ -62,26 +55,9 @@ type Daemon struct {
 	URL       string // http://127.0.0.1:PORT
 	RecordDir string
 	cmd       *exec.Cmd
-	stderr    *syncBuffer
+	stderr    *testutil.SyncBuffer
 	done      chan struct{}
 	exitErr   error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 var urlRE = regexp.MustCompile(`msg=listening url=(http://[^ ]+)/`)
@@ -97,7 +73,7 @@ func startCamrec(t *testing.T, args ...string) *Daemon {
 func startCamrecEnv(t *testing.T, env []string, args ...string) *Daemon {
 	t.Helper()
 	joined := " " + strings.Join(args, " ")
-	d := &Daemon{stderr: &syncBuffer{}, done: make(chan struct{})}
+	d := &Daemon{stderr: &testutil.SyncBuffer{}, done: make(chan struct{})}
 	if !strings.Contains(joined, " -listen") {
 		args = append(args, "-listen", "127.0.0.1:0")
 	}

@@ -9,12 +9,11 @@ import (
 	"math"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
+	"github.com/camrec/camrec/internal/testutil"
 	"github.com/camrec/camrec/pipeline"
 )
 
@@ -179,34 +178,9 @@ type probed struct {
 
 func probe(t *testing.T, ffprobe, file string) probed {
 	t.Helper()
-	cmd := exec.Command(ffprobe, "-v", "error", "-count_frames", "-select_streams", "v:0",
-		"-show_entries", "stream=codec_name,width,height,nb_read_frames:format=duration", "-of", "json", file)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v\n%s", file, err, stderr.Bytes())
+	v := testutil.Probe(t, ffprobe, file)
+	if v.Errors != "" {
+		t.Errorf("ffprobe %s reports errors:\n%s", file, v.Errors)
 	}
-	if stderr.Len() > 0 {
-		t.Errorf("ffprobe %s reports errors:\n%s", file, stderr.Bytes())
-	}
-	var j struct {
-		Streams []struct {
-			CodecName    string `json:"codec_name"`
-			Width        int    `json:"width"`
-			Height       int    `json:"height"`
-			NbReadFrames string `json:"nb_read_frames"`
-		} `json:"streams"`
-		Format struct {
-			Duration string `json:"duration"`
-		} `json:"format"`
-	}
-	if err := json.Unmarshal(out, &j); err != nil || len(j.Streams) != 1 {
-		t.Fatalf("ffprobe %s: %v in %s", file, err, out)
-	}
-	s := j.Streams[0]
-	p := probed{codec: s.CodecName, width: s.Width, height: s.Height}
-	p.frames, _ = strconv.Atoi(s.NbReadFrames)
-	p.duration, _ = strconv.ParseFloat(j.Format.Duration, 64)
-	return p
+	return probed{codec: v.Codec, width: v.Width, height: v.Height, frames: v.Frames, duration: v.Duration}
 }

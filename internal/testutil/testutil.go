@@ -1,0 +1,97 @@
+// Package testutil holds the few helpers that camrec's end-to-end tests on
+// the host (test/e2e) and in the VM (test/vm/vmtest) share: finding the
+// external programs a test needs, reading a video file with ffprobe, and a
+// buffer a child process writes while the test reads it.
+package testutil
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"testing"
+)
+
+// RequireTool returns the path of program name. When it is missing the
+// test fails if CI is set (CI must have it) and is skipped otherwise.
+func RequireTool(tb testing.TB, name string) string {
+	tb.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			tb.Fatalf("%s is required in CI: %v", name, err)
+		}
+		tb.Skipf("%s not installed: %v", name, err)
+	}
+	return p
+}
+
+// Video is what ffprobe says of a file's first video stream.
+type Video struct {
+	Codec    string
+	PixFmt   string
+	Width    int
+	Height   int
+	Duration float64 // seconds, of the container
+	Frames   int     // decoded frames (counted)
+	// Errors is what ffprobe reported about the file on stderr (a file cut
+	// short by a crash or a full disk has some), "" for a clean file.
+	Errors string
+}
+
+// Probe reads file with ffprobe (the program at path ffprobe), counting
+// its frames. A file ffprobe cannot read at all fails the test.
+func Probe(tb testing.TB, ffprobe, file string) Video {
+	tb.Helper()
+	cmd := exec.Command(ffprobe, "-v", "error", "-count_frames", "-select_streams", "v:0",
+		"-show_entries", "stream=codec_name,pix_fmt,width,height,nb_read_frames:format=duration",
+		"-of", "json", file)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		tb.Fatalf("ffprobe %s: %v\n%s", file, err, stderr.Bytes())
+	}
+	var r struct {
+		Streams []struct {
+			CodecName    string `json:"codec_name"`
+			PixFmt       string `json:"pix_fmt"`
+			Width        int    `json:"width"`
+			Height       int    `json:"height"`
+			NbReadFrames string `json:"nb_read_frames"`
+		} `json:"streams"`
+		Format struct {
+			Duration string `json:"duration"`
+		} `json:"format"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil || len(r.Streams) != 1 {
+		tb.Fatalf("ffprobe %s: %v in %s", file, err, out)
+	}
+	s := r.Streams[0]
+	v := Video{Codec: s.CodecName, PixFmt: s.PixFmt, Width: s.Width, Height: s.Height, Errors: stderr.String()}
+	v.Duration, _ = strconv.ParseFloat(r.Format.Duration, 64)
+	v.Frames, _ = strconv.Atoi(s.NbReadFrames)
+	return v
+}
+
+// SyncBuffer collects a child process's output while the test reads it.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write implements io.Writer.
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns what was written so far.
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
