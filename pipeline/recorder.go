@@ -121,6 +121,32 @@ func (c RecorderConfig) withDefaults() RecorderConfig {
 	return c
 }
 
+// ValidateEncoding checks how a recording is to be encoded: the container
+// (mp4, mkv, avi), the codec (an ffmpeg encoder name, or copy for mkv/avi),
+// the x264 preset (for libx264) and the CRF. Its errors name the setting;
+// the config loader and Validate share it.
+func ValidateEncoding(container, codec, preset string, crf int) error {
+	var errs []error
+	switch container {
+	case "mp4", "mkv", "avi":
+	default:
+		errs = append(errs, fmt.Errorf("container %q: want mp4, mkv or avi", container))
+	}
+	switch {
+	case !encoderPattern.MatchString(codec):
+		errs = append(errs, fmt.Errorf("codec %q: want copy or an ffmpeg encoder name such as libx264 or h264_v4l2m2m", codec))
+	case codec == "copy" && container == "mp4":
+		errs = append(errs, errors.New(`codec "copy": container mp4 cannot store MJPEG as is; use container mkv or avi, or an encoder such as libx264`))
+	}
+	if codec == "libx264" && !slices.Contains(x264Presets, preset) {
+		errs = append(errs, fmt.Errorf("preset %q: want one of %s", preset, strings.Join(x264Presets, ", ")))
+	}
+	if crf < 0 || crf > 51 {
+		errs = append(errs, fmt.Errorf("crf %d: want 1..51", crf))
+	}
+	return errors.Join(errs...)
+}
+
 // Validate checks the settings (after defaults). Its errors name the setting.
 func (c RecorderConfig) Validate() error {
 	c = c.withDefaults()
@@ -131,22 +157,8 @@ func (c RecorderConfig) Validate() error {
 	if c.Dir == "" {
 		errs = append(errs, errors.New("record dir: must be set"))
 	}
-	switch c.Container {
-	case "mp4", "mkv", "avi":
-	default:
-		errs = append(errs, fmt.Errorf("container %q: want mp4, mkv or avi", c.Container))
-	}
-	switch {
-	case !encoderPattern.MatchString(c.Codec):
-		errs = append(errs, fmt.Errorf("codec %q: want copy or an ffmpeg encoder name such as libx264 or h264_v4l2m2m", c.Codec))
-	case c.Codec == "copy" && c.Container == "mp4":
-		errs = append(errs, errors.New(`codec "copy": container mp4 cannot store MJPEG as is; use container mkv or avi, or an encoder such as libx264`))
-	}
-	if c.Codec == "libx264" && !slices.Contains(x264Presets, c.Preset) {
-		errs = append(errs, fmt.Errorf("preset %q: want one of %s", c.Preset, strings.Join(x264Presets, ", ")))
-	}
-	if c.CRF < 0 || c.CRF > 51 {
-		errs = append(errs, fmt.Errorf("crf %d: want 1..51", c.CRF))
+	if err := ValidateEncoding(c.Container, c.Codec, c.Preset, c.CRF); err != nil {
+		errs = append(errs, err)
 	}
 	if c.PreRecord < 0 {
 		errs = append(errs, fmt.Errorf("pre-record %s: must not be negative", c.PreRecord))

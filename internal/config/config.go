@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/camrec/camrec/pipeline"
 )
 
 // Config is the whole daemon's configuration.
@@ -98,9 +100,8 @@ const (
 var ErrHelp = flag.ErrHelp
 
 var (
-	nameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
-	sizeRE  = regexp.MustCompile(`^([0-9]{2,5})x([0-9]{2,5})$`)
-	presets = []string{"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"}
+	nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	sizeRE = regexp.MustCompile(`^([0-9]{2,5})x([0-9]{2,5})$`)
 )
 
 // Load parses args (without the program name), reads the -config file if
@@ -289,28 +290,8 @@ func (c *Camera) validate() error {
 	if c.FPS <= 0 || c.FPS > 240 {
 		return fmt.Errorf("fps %v: must be above 0 and at most 240", c.FPS)
 	}
-	switch c.Container {
-	case "mp4", "mkv", "avi":
-	default:
-		return fmt.Errorf("container %q: want mp4, mkv or avi", c.Container)
-	}
-	if c.Codec == "" || strings.ContainsAny(c.Codec, " /\t") {
-		return fmt.Errorf("codec %q: want an ffmpeg encoder name (libx264, h264_v4l2m2m, ...) or copy", c.Codec)
-	}
-	if c.Codec == "copy" && c.Container == "mp4" {
-		return errors.New(`codec "copy": stores MJPEG, which needs container mkv or avi (mp4 needs an H.264 encoder such as libx264)`)
-	}
-	if c.Codec == "libx264" {
-		ok := false
-		for _, p := range presets {
-			ok = ok || p == c.Preset
-		}
-		if !ok {
-			return fmt.Errorf("preset %q: want one of %s", c.Preset, strings.Join(presets, ", "))
-		}
-	}
-	if c.CRF < 0 || c.CRF > 51 {
-		return fmt.Errorf("crf %d: must be 0-51", c.CRF)
+	if err := pipeline.ValidateEncoding(c.Container, c.Codec, c.Preset, c.CRF); err != nil {
+		return err
 	}
 	if c.StallTimeout < Duration(100*time.Millisecond) {
 		return fmt.Errorf("stall_timeout %v: must be at least 100ms", time.Duration(c.StallTimeout))
