@@ -9,13 +9,13 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/camrec/camrec/internal/testutil"
 	"github.com/camrec/camrec/v4l2"
 )
 
@@ -220,7 +220,7 @@ func TestCameraDisconnectedRetriesFastAndLogsOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		gone := fmt.Errorf("v4l2 source: open camera /dev/video0: %w: %w", v4l2.ErrDisconnected, syscall.ENODEV)
 		src := &failSource{err: gone}
-		var logBuf lockedBuf
+		var logBuf testutil.SyncBuffer
 		cam := NewCamera(CameraConfig{Name: "cam0"}, src, slog.New(slog.NewTextHandler(&logBuf, nil)))
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error, 1)
@@ -265,21 +265,4 @@ func TestCameraCountsRestartsAndCorruptFrames(t *testing.T) {
 		cancel()
 		<-done
 	})
-}
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/camrec/camrec/internal/mjpeg"
+	"github.com/camrec/camrec/internal/testutil"
 )
 
 // rtPublishStamped publishes the fixture frames with COM "camrec seq=N
@@ -251,7 +252,7 @@ func TestRecorderContinuous(t *testing.T) {
 func TestRecorderContinuousBadEncoderBacksOff(t *testing.T) {
 	t.Parallel()
 	ff, probe := rtNeedFFmpeg(t)
-	var logBuf rtSyncBuffer
+	var logBuf testutil.SyncBuffer
 	log := slog.New(slog.NewTextHandler(&logBuf, nil))
 	dir := t.TempDir()
 	cat := NewCatalog(dir, probe, log)
@@ -270,21 +271,4 @@ func TestRecorderContinuousBadEncoderBacksOff(t *testing.T) {
 	if attempts < 2 || attempts > 4 {
 		t.Errorf("%d attempts in 3.5 s, want 2-4 (1 s, 2 s, 4 s pauses)", attempts)
 	}
-}
-
-type rtSyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *rtSyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *rtSyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
