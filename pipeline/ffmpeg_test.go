@@ -101,7 +101,7 @@ func TestRecorderConfigValidate(t *testing.T) {
 		{"mp4 copy", func(c *RecorderConfig) { c.Codec = "copy" }, `codec "copy": container mp4 cannot store MJPEG as is`},
 		{"codec injection", func(c *RecorderConfig) { c.Codec = "-f null" }, `codec "-f null": want copy or an ffmpeg encoder name`},
 		{"preset", func(c *RecorderConfig) { c.Preset = "fastest" }, `preset "fastest": want one of ultrafast,`},
-		{"crf", func(c *RecorderConfig) { c.CRF = 60 }, `crf 60: want 1..51`},
+		{"crf", func(c *RecorderConfig) { c.CRF = 60 }, `crf 60: want 0-51`},
 		{"camera path", func(c *RecorderConfig) { c.Camera = "../x" }, `camera "../x": want 1-64 letters`},
 		{"camera empty", func(c *RecorderConfig) { c.Camera = "" }, `camera "": want 1-64 letters`},
 		{"dir", func(c *RecorderConfig) { c.Dir = "" }, `record dir: must be set`},

@@ -142,7 +142,7 @@ func ValidateEncoding(container, codec, preset string, crf int) error {
 		errs = append(errs, fmt.Errorf("preset %q: want one of %s", preset, strings.Join(x264Presets, ", ")))
 	}
 	if crf < 0 || crf > 51 {
-		errs = append(errs, fmt.Errorf("crf %d: want 1..51", crf))
+		errs = append(errs, fmt.Errorf("crf %d: want 0-51", crf))
 	}
 	return errors.Join(errs...)
 }
