@@ -288,9 +288,9 @@ func (c *Catalog) Delete(id string) error {
 	if e.meta.State == RecStateRecording {
 		return fmt.Errorf("recording %s is in progress: stop it first: %w", id, ErrConflict)
 	}
-	if e.busy {
-		return fmt.Errorf("recording %s is being finalized: try again in a moment: %w", id, ErrConflict)
-	}
+	// A recording being remuxed can go too: the remux reads a file that
+	// is no longer linked, and endRemux then finds the entry gone and
+	// throws its result away.
 	if err := os.Remove(e.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("delete recording %s: %w", id, err)
 	}
@@ -446,11 +446,14 @@ func (c *Catalog) endRemux(id, tmp string, err error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[id]
+	// Deleted meanwhile: the entry is gone, or (its name taken again by a
+	// new recording) is not the one being remuxed.
+	ok = ok && e.busy
 	if ok {
 		e.busy = false
 	}
 	if err == nil && !ok {
-		err = fmt.Errorf("recording %s: %w", id, ErrNotFound)
+		err = fmt.Errorf("recording %s was deleted while it was remuxed: %w", id, ErrNotFound)
 	}
 	if err == nil {
 		err = os.Rename(tmp, e.path)

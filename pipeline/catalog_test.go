@@ -265,8 +265,8 @@ func TestCatalogActiveRecording(t *testing.T) {
 	}
 }
 
-// TestCatalogRemuxReplacesFileOnlyOnSuccess: while a remux runs the
-// recording cannot be deleted; a failed remux leaves the original; a good one
+// TestCatalogRemuxReplacesFileOnlyOnSuccess: a failed remux leaves the
+// original; a recording deleted while it is remuxed stays deleted; a good one
 // replaces it atomically and updates size and sidecar; Scan removes a stale
 // temp.
 func TestCatalogRemuxReplacesFileOnlyOnSuccess(t *testing.T) {
@@ -285,9 +285,6 @@ func TestCatalogRemuxReplacesFileOnlyOnSuccess(t *testing.T) {
 
 	if !cat.beginRemux(id) || cat.beginRemux(id) {
 		t.Fatal("beginRemux: want true once, then false while busy")
-	}
-	if err := cat.Delete(id); !errors.Is(err, ErrConflict) {
-		t.Errorf("Delete while remuxing = %v, want ErrConflict", err)
 	}
 	rtWriteFile(t, tmp, "half")
 	if err := cat.endRemux(id, tmp, errors.New("ffmpeg failed")); err == nil {
@@ -326,5 +323,29 @@ func TestCatalogRemuxReplacesFileOnlyOnSuccess(t *testing.T) {
 	}
 	if err := cat.Delete(id); err != nil {
 		t.Errorf("Delete after remux: %v", err)
+	}
+
+	// Deleted while a remux runs: the delete wins.
+	if err := cat.put("cam0", id, path, meta, 10); err != nil {
+		t.Fatal(err)
+	}
+	rtWriteFile(t, path, "fragmented")
+	if !cat.beginRemux(id) {
+		t.Fatal("beginRemux: want true")
+	}
+	if err := cat.Delete(id); err != nil {
+		t.Fatalf("Delete while remuxing: %v", err)
+	}
+	rtWriteFile(t, tmp, "plain mp4")
+	if err := cat.endRemux(id, tmp, nil); !errors.Is(err, ErrNotFound) {
+		t.Errorf("endRemux after a delete = %v, want ErrNotFound", err)
+	}
+	for _, p := range []string{path, tmp} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s after delete during remux: %v", p, err)
+		}
+	}
+	if _, err := cat.Get(id); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get after delete during remux: %v", err)
 	}
 }

@@ -476,7 +476,7 @@ func (r *Recorder) prune() int {
 
 // remuxLater turns a finished fragmented MP4 into a plain one in the
 // background (see ffmpegArgs for why). The recording stays listed and
-// playable meanwhile; Delete answers ErrConflict until it is done.
+// playable meanwhile, and may be deleted (the remux is then thrown away).
 func (r *Recorder) remuxLater(ctx context.Context, id, path string) {
 	if !strings.HasSuffix(path, ".mp4") || r.cfg.FFmpeg == "" || !r.cat.beginRemux(id) {
 		return
