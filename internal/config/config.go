@@ -19,6 +19,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/camrec/camrec/internal/auth"
 	"github.com/camrec/camrec/pipeline"
 )
 
@@ -34,9 +35,13 @@ type Config struct {
 	MinFree MinFree  `yaml:"min_free"`
 	Cameras []Camera `yaml:"cameras"`
 
+	// Security holds users, tokens, TLS and exposure (security.go).
+	Security Security `yaml:",inline"`
+
 	// Command modes, from flags only.
 	ListDevices bool `yaml:"-"`
 	Version     bool `yaml:"-"`
+	Tool        Tool `yaml:"-"`
 }
 
 // IsV4L2 reports whether the camera's device is a V4L2 device path (not
@@ -129,6 +134,8 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	)
 	applyCapture := captureFlags(fs)
 	applyRecording := recordingFlags(fs)
+	var tool Tool
+	applySecurity := securityFlags(fs, &tool)
 	listDevices := fs.Bool("list-devices", false, "list video devices with their formats, sizes and rates, then exit")
 	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -147,7 +154,22 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 			return nil, err
 		}
 	}
-	cfg.ListDevices, cfg.Version = *listDevices, *version
+	cfg.ListDevices, cfg.Version, cfg.Tool = *listDevices, *version, tool
+	if tool.HashPassword || tool.NewToken {
+		// A tool mode needs no daemon config; check only its own flags.
+		if !nameRE.MatchString(tool.User) {
+			return nil, fmt.Errorf("user %q: want 1-32 characters a-z, 0-9, _ or -", tool.User)
+		}
+		if _, err := auth.ParseRole(tool.Role); err != nil {
+			return nil, err
+		}
+		return cfg, nil
+	}
+	applySecurity(&cfg.Security, set)
+	if err := cfg.Security.loadAuthFile(getenv); err != nil {
+		return nil, err
+	}
+	cfg.Security.AllowedHosts = sortedHosts(cfg.Security.AllowedHosts)
 
 	// Globals: flag if given, else file, else default.
 	pick := func(dst *string, flagName, flagVal, def string) {
@@ -219,6 +241,15 @@ func readFile(path string) (*Config, error) {
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
+	if cfg.Security.Enabled() {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return nil, fmt.Errorf("config file: %w", err)
+		}
+		if err := checkPrivate(path, fi); err != nil {
+			return nil, fmt.Errorf("config file has an auth: section: %w; or move the users to an auth_file", err)
+		}
+	}
 	return &cfg, nil
 }
 
@@ -239,6 +270,9 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if err := c.Security.validate(c.Listen, c.Cameras); err != nil {
+		return err
 	}
 	seen, devices := map[string]bool{}, map[string]string{}
 	for i := range c.Cameras {

@@ -51,7 +51,7 @@ func TestLoadStateDirectory(t *testing.T) {
 
 func TestLoadFileAndFlagsOverride(t *testing.T) {
 	path := filepath.Join("testdata", "two-cameras.yaml")
-	cfg, err := Load([]string{"-config", path, "-fps", "15", "-listen", ":9000"}, noEnv, io.Discard)
+	cfg, err := Load([]string{"-config", path, "-fps", "15", "-listen", ":9000", "-insecure-no-auth"}, noEnv, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
