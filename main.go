@@ -45,6 +45,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "camrec", version())
 		return 0
 	}
+	if cfg.Tool.HashPassword || cfg.Tool.NewToken {
+		return runTool(cfg.Tool, os.Stdin, stdout, stderr)
+	}
 	log := newLogger(stderr, cfg.LogLevel)
 	if cfg.ListDevices {
 		devs, err := v4l2.ListDevices(log)
@@ -58,7 +61,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, cfg, log); err != nil {
+	if err := serve(ctx, cfg, log); errors.Is(err, errConfig) {
+		log.Error("camrec cannot start", "error", err)
+		return 2
+	} else if err != nil {
 		log.Error("camrec stopped", "error", err)
 		return 1
 	}
@@ -111,21 +117,37 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		apiCams = append(apiCams, api.Camera{View: cam, Recorder: rec, Controls: controls})
 	}
 
-	ln, err := net.Listen("tcp", cfg.Listen)
+	sec, err := newSecurity(cfg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen(config.ListenNetwork(cfg.Listen), cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	gin.SetMode(gin.ReleaseMode)
-	srv := api.New(api.Config{Cameras: apiCams, Catalog: catalog, Log: log, Version: version()})
+	srv := api.New(api.Config{
+		Cameras: apiCams, Catalog: catalog, Log: log, Version: version(),
+		Auth: sec.auth, HostCheck: cfg.Security.HostCheck(), AllowedHosts: cfg.Security.AllowedHosts,
+		MaxClients: cfg.Security.MaxClients,
+	})
 
 	g, ctx := errgroup.WithContext(ctx)
 	for _, u := range units {
 		g.Go(func() error { return u.cam.Run(ctx) })
 		g.Go(func() error { return u.rec.Run(ctx) })
 	}
-	g.Go(func() error { return api.Serve(ctx, ln, srv.Handler(), log) })
+	g.Go(func() error { return api.Serve(ctx, ln, srv.Handler(), log, sec.tlsConfig()) })
+	if sec.tls != nil {
+		g.Go(func() error { return reloadOnHUP(ctx, sec.tls, log) })
+	}
 
-	log.Info("listening", "url", "http://"+ln.Addr().String()+"/", "record_dir", cfg.RecordDir, "cameras", len(units))
+	scheme := "http"
+	if sec.tls != nil {
+		scheme = "https"
+	}
+	log.Info("listening", "url", scheme+"://"+ln.Addr().String()+"/", "record_dir", cfg.RecordDir, "cameras", len(units))
+	sec.logExposure(ln.Addr(), cfg, log)
 	if err := sdnotify.Notify(os.Getenv("NOTIFY_SOCKET"), "READY=1"); err != nil {
 		log.Warn("systemd notify", "error", err)
 	}

@@ -71,7 +71,8 @@ func TestErrors(t *testing.T) {
 
 		{"fps zero", "GET", "/api/v1/cameras/cam0/stream.mjpg?fps=0", "", 400, "fps must be"},
 		{"fps negative", "GET", "/api/v1/cameras/cam0/stream.mjpg?fps=-5", "", 400, "fps must be"},
-		{"fps too high", "GET", "/api/v1/cameras/cam0/stream.mjpg?fps=121", "", 400, "at most 120"},
+		{"fps too high", "GET", "/api/v1/cameras/cam0/stream.mjpg?fps=121", "", 400, "from 0.01 to 120"},
+		{"fps tiny", "GET", "/api/v1/cameras/cam0/stream.mjpg?fps=1e-300", "", 400, "fps must be"},
 		{"fps not a number", "GET", "/api/v1/cameras/cam0/stream.mjpg?fps=fast", "", 400, `got "fast"`},
 		{"fps NaN", "GET", "/api/v1/cameras/cam0/stream.mjpg?fps=NaN", "", 400, "fps must be"},
 		{"fps Inf", "GET", "/stream.mjpg?fps=Inf", "", 400, "fps must be"},
@@ -112,8 +113,26 @@ func TestErrors(t *testing.T) {
 	t.Run("405 lists allowed methods", func(t *testing.T) {
 		resp := e.do("DELETE", rec, "")
 		resp.Body.Close()
-		if got := resp.Header.Get("Allow"); got != "GET, PUT, POST" {
+		if got := resp.Header.Get("Allow"); got != "GET, HEAD, POST, PUT" {
 			t.Errorf("Allow %q", got)
+		}
+	})
+	t.Run("JSON endpoints want application/json", func(t *testing.T) {
+		for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "", "application/jsonx"} {
+			resp := e.do("PUT", rec, `{"active":true}`, "Content-Type", ct)
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnsupportedMediaType || !strings.Contains(string(b), "application/json") {
+				t.Errorf("Content-Type %q: %d %s, want 415", ct, resp.StatusCode, b)
+			}
+		}
+		if e.recs["cam0"].calls() != 0 {
+			t.Errorf("recorder was switched %d times by refused requests", e.recs["cam0"].calls())
+		}
+		resp := e.do("PUT", rec, `{"active":false}`, "Content-Type", "application/json; charset=utf-8")
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("application/json; charset=utf-8: %d", resp.StatusCode)
 		}
 	})
 	t.Run("catalog never sees an id that escapes", func(t *testing.T) {

@@ -15,11 +15,13 @@ import (
 // status with its recording status.
 type cameraStatus struct {
 	pipeline.CameraStatus
-	Recording pipeline.RecordingStatus `json:"recording"`
+	// ClientsRefused counts preview streams refused at max_clients.
+	ClientsRefused uint64                   `json:"clients_refused"`
+	Recording      pipeline.RecordingStatus `json:"recording"`
 }
 
-func statusOf(cam Camera) cameraStatus {
-	st := cameraStatus{CameraStatus: cam.View.Status()}
+func (s *Server) statusOf(cam Camera) cameraStatus {
+	st := cameraStatus{CameraStatus: cam.View.Status(), ClientsRefused: s.streams[cam.View.Name()].refused.Load()}
 	if cam.Recorder != nil {
 		st.Recording = cam.Recorder.Status()
 	} else {
@@ -29,15 +31,16 @@ func statusOf(cam Camera) cameraStatus {
 }
 
 func (s *Server) listCameras(c *gin.Context) {
-	out := make([]cameraStatus, 0, len(s.cams))
-	for _, cam := range s.cams {
-		out = append(out, statusOf(cam))
+	cams := s.visibleCameras(c)
+	out := make([]cameraStatus, 0, len(cams))
+	for _, cam := range cams {
+		out = append(out, s.statusOf(cam))
 	}
 	c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) getCamera(c *gin.Context) {
-	c.JSON(http.StatusOK, statusOf(cameraOf(c)))
+	c.JSON(http.StatusOK, s.statusOf(cameraOf(c)))
 }
 
 // healthBody is the body of GET /healthz.
@@ -49,7 +52,8 @@ type healthBody struct {
 }
 
 // healthz answers 200 when every camera is streaming, else 503 naming the
-// cameras that are not.
+// cameras that are not. It is public (monitors, Docker-style health
+// checks); without auth only the status word is shown, not camera names.
 func (s *Server) healthz(c *gin.Context) {
 	bad := map[string]string{}
 	var names []string
@@ -62,6 +66,10 @@ func (s *Server) healthz(c *gin.Context) {
 	}
 	if len(bad) == 0 {
 		c.JSON(http.StatusOK, healthBody{Status: "ok"})
+		return
+	}
+	if identity(c) == nil {
+		c.JSON(http.StatusServiceUnavailable, healthBody{Status: "unhealthy"})
 		return
 	}
 	sort.Strings(names)
@@ -78,7 +86,7 @@ type setRecordingRequest struct {
 }
 
 func (s *Server) getRecording(c *gin.Context) {
-	c.JSON(http.StatusOK, statusOf(cameraOf(c)).Recording)
+	c.JSON(http.StatusOK, s.statusOf(cameraOf(c)).Recording)
 }
 
 func (s *Server) setRecording(c *gin.Context) {
@@ -101,6 +109,6 @@ func (s *Server) setRecording(c *gin.Context) {
 		abortWithError(c, s.log, fmt.Errorf("camera %q: %w", cam.View.Name(), err))
 		return
 	}
-	s.log.Info("recording switched", "camera", cam.View.Name(), "active", st.Active, "id", st.ID)
+	s.log.Info("recording switched", "camera", cam.View.Name(), "active", st.Active, "id", st.ID, "by", identity(c).Name)
 	c.JSON(http.StatusOK, st)
 }

@@ -125,6 +125,14 @@ type fakeRecorder struct {
 	st      pipeline.RecordingStatus
 	missing bool // ffmpeg cannot be run
 	n       int
+	setN    int // SetActive calls
+}
+
+// calls returns how many times SetActive was called.
+func (r *fakeRecorder) calls() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.setN
 }
 
 var _ Recorder = (*fakeRecorder)(nil)
@@ -134,6 +142,7 @@ const ffmpegMissingText = `exec: "ffmpeg": executable file not found in $PATH`
 func (r *fakeRecorder) SetActive(ctx context.Context, active bool) (pipeline.RecordingStatus, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.setN++
 	if r.missing {
 		r.st.Error = "ffmpeg not found: " + ffmpegMissingText
 		return r.st, fmt.Errorf("%w: %s", pipeline.ErrFFmpegMissing, ffmpegMissingText)
@@ -385,6 +394,9 @@ func (e *env) do(method, path string, body string, hdr ...string) *http.Response
 	req, err := http.NewRequest(method, e.url+path, rd)
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])

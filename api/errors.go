@@ -10,8 +10,17 @@ import (
 	"github.com/camrec/camrec/pipeline"
 )
 
-// errBadRequest marks errors in what the client sent (HTTP 400).
-var errBadRequest = errors.New("bad request")
+// Errors of the request itself, mapped below.
+var (
+	// errBadRequest marks errors in what the client sent (HTTP 400).
+	errBadRequest = errors.New("bad request")
+	// errBadCredentials: credentials that are malformed or wrong (401).
+	errBadCredentials = errors.New("authentication failed")
+	// errMediaType: a JSON endpoint got another Content-Type (415).
+	errMediaType = errors.New("unsupported media type")
+	// errTooManyClients: a camera serves its most preview streams (503).
+	errTooManyClients = errors.New("too many clients")
+)
 
 // errorStatus maps an error to its HTTP status code. It is the only place
 // where that mapping lives.
@@ -20,6 +29,12 @@ func errorStatus(err error) int {
 	switch {
 	case errors.Is(err, errBadRequest), errors.Is(err, pipeline.ErrInvalid):
 		return http.StatusBadRequest
+	case errors.Is(err, errBadCredentials):
+		return http.StatusUnauthorized
+	case errors.Is(err, errMediaType):
+		return http.StatusUnsupportedMediaType
+	case errors.Is(err, errTooManyClients):
+		return http.StatusServiceUnavailable
 	case errors.As(err, &tooLarge):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, pipeline.ErrNotFound):

@@ -50,6 +50,10 @@ func (s *Server) logRequests(c *gin.Context) {
 	switch {
 	case c.Request.URL.Path == "/healthz":
 		// Monitors poll it; a camera's trouble is logged where it happens.
+	case status == http.StatusUnauthorized, status == http.StatusForbidden,
+		status == http.StatusMisdirectedRequest, status == http.StatusTooManyRequests:
+		// Refusals cost an attacker nothing to repeat: a real credential
+		// failure is logged (at warn, throttled) where it is checked.
 	case status >= 500 && status != http.StatusServiceUnavailable:
 		level = slog.LevelWarn
 	case c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead, status >= 400:

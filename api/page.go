@@ -21,14 +21,14 @@ func (s *Server) index(c *gin.Context) {
 		abortWithError(c, s.log, fmt.Errorf("read embedded page: %w", err))
 		return
 	}
-	c.Header("Cache-Control", "no-cache")
+	pageHeaders(c)
 	c.Data(http.StatusOK, "text/html; charset=utf-8", b)
 }
 
 // static serves the page's other files (app.js, style.css) under /static/.
 func (s *Server) static(c *gin.Context) {
 	name := strings.TrimPrefix(path.Clean(c.Param("file")), "/")
-	if !fs.ValidPath(name) || name == "." || name == "index.html" {
+	if !fs.ValidPath(name) || name == "." || path.Ext(name) == ".html" {
 		abortWithError(c, s.log, fmt.Errorf("static file %q: %w", name, pipeline.ErrNotFound))
 		return
 	}

@@ -14,13 +14,16 @@ import (
 
 func (s *Server) listRecordings(c *gin.Context) {
 	camera := c.Query("camera")
-	if _, ok := s.byName[camera]; camera != "" && !ok {
+	id := identity(c)
+	if _, ok := s.byName[camera]; camera != "" && (!ok || !id.CanSee(camera)) {
 		abortWithError(c, s.log, fmt.Errorf("camera %q: %w", camera, pipeline.ErrNotFound))
 		return
 	}
-	list := s.catalog.List(camera)
-	if list == nil {
-		list = []pipeline.Recording{} // [] rather than null
+	list := []pipeline.Recording{} // [] rather than null
+	for _, rec := range s.catalog.List(camera) {
+		if id.CanSee(rec.Camera) {
+			list = append(list, rec)
+		}
 	}
 	c.JSON(http.StatusOK, list)
 }
@@ -34,12 +37,18 @@ func (s *Server) checkRecordingID(c *gin.Context) {
 		abortWithError(c, s.log, fmt.Errorf("recording %q: %w", id, pipeline.ErrNotFound))
 		return
 	}
+	// A recording of a camera the caller may not see does not exist for
+	// them.
+	if rec, err := s.catalog.Get(id); err == nil && !identity(c).CanSee(rec.Camera) {
+		abortWithError(c, s.log, fmt.Errorf("recording %q: %w", id, pipeline.ErrNotFound))
+		return
+	}
 }
 
 func (s *Server) getRecordingEntry(c *gin.Context) {
 	rec, err := s.catalog.Get(c.Param("id"))
 	if err != nil {
-		abortWithError(c, s.log, fmt.Errorf("recording %q: %w", c.Param("id"), err))
+		abortWithError(c, s.log, err) // the catalogue's error names the id
 		return
 	}
 	c.JSON(http.StatusOK, rec)
@@ -48,10 +57,10 @@ func (s *Server) getRecordingEntry(c *gin.Context) {
 func (s *Server) deleteRecording(c *gin.Context) {
 	id := c.Param("id")
 	if err := s.catalog.Delete(id); err != nil {
-		abortWithError(c, s.log, fmt.Errorf("delete recording %q: %w", id, err))
+		abortWithError(c, s.log, fmt.Errorf("delete: %w", err))
 		return
 	}
-	s.log.Info("recording deleted", "id", id)
+	s.log.Info("recording deleted", "id", id, "by", identity(c).Name)
 	c.Status(http.StatusNoContent)
 }
 
@@ -75,7 +84,7 @@ func (s *Server) recordingFile(c *gin.Context) {
 	id := c.Param("id")
 	f, rec, err := s.catalog.Open(id)
 	if err != nil {
-		abortWithError(c, s.log, fmt.Errorf("recording %q: %w", id, err))
+		abortWithError(c, s.log, err)
 		return
 	}
 	defer f.Close()

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,27 +14,52 @@ import (
 // shutdownTimeout bounds the graceful shutdown of Serve.
 const shutdownTimeout = 5 * time.Second
 
+// Connection limits of Serve.
+const (
+	// ReadHeaderTimeout: a client has this long to send its request
+	// headers.
+	ReadHeaderTimeout = 5 * time.Second
+	// IdleTimeout closes keep-alive connections that send nothing.
+	IdleTimeout = 60 * time.Second
+	// MaxHeaderBytes bounds the request line and headers.
+	MaxHeaderBytes = 16 << 10
+)
+
 // Serve serves h on ln until ctx is done, then shuts down gracefully: it
 // stops accepting, ends open MJPEG streams at once (their request contexts
 // are cancelled) and waits up to 5 s for other requests. It returns nil after
 // a clean shutdown.
 //
 // There is no server-wide write timeout, which would cut long streams; the
-// stream handler sets a deadline per part instead.
-func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+// stream handler sets a deadline per part instead. There is no server-wide
+// read timeout either (it would end streams too): headers must arrive
+// within ReadHeaderTimeout, bodies within the handler's read deadline, and
+// an idle keep-alive connection is closed after IdleTimeout, so a slowloris
+// client cannot hold connections.
+//
+// With tlsConfig (GetCertificate set) it serves HTTPS.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, tlsConfig *tls.Config) error {
 	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		TLSConfig:         tlsConfig,
 		BaseContext:       func(net.Listener) context.Context { return base },
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug), // TLS handshake noise from scanners
 	}
 	srv.RegisterOnShutdown(cancelBase)
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if tlsConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	log.Info("http listening", "addr", ln.Addr().String())
 
 	select {

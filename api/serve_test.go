@@ -22,7 +22,7 @@ func TestServeShutdown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, srv.Handler(), slog.New(slog.DiscardHandler)) }()
+	go func() { done <- Serve(ctx, ln, srv.Handler(), slog.New(slog.DiscardHandler), nil) }()
 
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()

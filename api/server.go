@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/camrec/camrec/internal/auth"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/web"
 )
@@ -70,6 +72,16 @@ type Config struct {
 	StreamWriteTimeout time.Duration
 	// Web is the page's file system; nil means web.FS().
 	Web fs.FS
+
+	// Auth checks users, tokens and sessions; nil means auth is off and
+	// every request acts as an operator (loopback, or a trusted proxy).
+	Auth *auth.Authenticator
+	// HostCheck refuses requests whose Host is not an IP literal,
+	// localhost or one of AllowedHosts (DNS rebinding).
+	HostCheck    bool
+	AllowedHosts []string
+	// MaxClients is the most preview streams per camera; 0 means 32.
+	MaxClients int
 }
 
 // Server routes the HTTP API.
@@ -82,6 +94,14 @@ type Server struct {
 	writeTimeout time.Duration
 	web          fs.FS
 	engine       *gin.Engine
+
+	auth         *auth.Authenticator
+	rules        map[string]rule // "METHOD /full/path" → access rule
+	hostCheck    bool
+	allowedHosts []string
+	crossOrigin  *http.CrossOriginProtection
+	maxClients   int
+	streams      map[string]*streamLimit // by camera name
 }
 
 const (
@@ -93,6 +113,9 @@ const (
 	streamQueueDepth = 2
 	maxBodyBytes     = 4 << 10
 	maxStreamFPS     = 120
+	// minStreamFPS: one frame every 100 s is the slowest cap.
+	minStreamFPS      = 0.01
+	defaultMaxClients = 32
 )
 
 // New builds the router. It panics if two cameras share a name (a
@@ -106,6 +129,18 @@ func New(cfg Config) *Server {
 		version:      cfg.Version,
 		writeTimeout: cfg.StreamWriteTimeout,
 		web:          cfg.Web,
+		auth:         cfg.Auth,
+		rules:        map[string]rule{},
+		hostCheck:    cfg.HostCheck,
+		crossOrigin:  http.NewCrossOriginProtection(),
+		maxClients:   cfg.MaxClients,
+		streams:      map[string]*streamLimit{},
+	}
+	for _, h := range cfg.AllowedHosts {
+		s.allowedHosts = append(s.allowedHosts, strings.ToLower(strings.TrimSuffix(h, ".")))
+	}
+	if s.maxClients <= 0 {
+		s.maxClients = defaultMaxClients
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -122,6 +157,7 @@ func New(cfg Config) *Server {
 			panic(fmt.Sprintf("api: two cameras named %q", name))
 		}
 		s.byName[name] = c
+		s.streams[name] = &streamLimit{}
 	}
 	s.engine = s.routes()
 	return s
@@ -136,7 +172,7 @@ func (s *Server) routes() *gin.Engine {
 	if err := r.SetTrustedProxies(nil); err != nil {
 		panic(err) // only fails on malformed proxy lists; nil is not one
 	}
-	r.Use(s.recovery, s.logRequests)
+	r.Use(s.recovery, s.logRequests, s.guard)
 	r.NoRoute(func(c *gin.Context) {
 		c.AbortWithStatusJSON(http.StatusNotFound, errorBody{Error: "no such endpoint: " + c.Request.URL.Path})
 	})
@@ -144,55 +180,91 @@ func (s *Server) routes() *gin.Engine {
 		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, errorBody{Error: "method " + c.Request.Method + " not allowed on " + c.Request.URL.Path})
 	})
 
-	r.GET("/", s.index)
-	r.GET("/static/*file", s.static)
-	r.GET("/healthz", s.healthz)
-	r.GET("/stream.mjpg", s.firstCamera, s.stream)
-	r.GET("/snapshot.jpg", s.firstCamera, s.snapshot)
+	public := rule{need: accessPublic}
+	viewer := rule{need: accessViewer}
+	operator := rule{need: accessOperator}
+	media := rule{need: accessViewer, queryToken: tokenInQuery}
+	// read registers GET and HEAD (monitors use HEAD; net/http sends no
+	// body for it).
+	read := func(g gin.IRoutes, base, p string, ru rule, h ...gin.HandlerFunc) {
+		s.handle(g, base, http.MethodGet, p, ru, h...)
+		s.handle(g, base, http.MethodHead, p, ru, h...)
+	}
 
-	v1 := r.Group("/api/v1")
-	v1.GET("/version", s.versionInfo)
-	v1.GET("/cameras", s.listCameras)
+	read(r, "/", "/", viewer, s.index)
+	read(r, "/", "/login", public, s.loginPage)
+	s.handle(r, "/", http.MethodPost, "/login", public, s.login)
+	s.handle(r, "/", http.MethodPost, "/logout", public, s.logout)
+	read(r, "/", "/static/*file", public, s.static)
+	read(r, "/", "/healthz", public, s.healthz)
+	s.handle(r, "/", http.MethodGet, "/stream.mjpg", media, s.firstCamera, s.stream)
+	s.handle(r, "/", http.MethodHead, "/stream.mjpg", media, s.firstCamera, s.streamHead)
+	read(r, "/", "/snapshot.jpg", media, s.firstCamera, s.snapshot)
+
+	const v1Base = "/api/v1"
+	v1 := r.Group(v1Base)
+	read(v1, v1Base, "/version", viewer, s.versionInfo)
+	read(v1, v1Base, "/me", viewer, s.me)
+	read(v1, v1Base, "/cameras", viewer, s.listCameras)
+	const camBase = v1Base + "/cameras/:cam"
 	cam := v1.Group("/cameras/:cam", s.namedCamera)
-	cam.GET("", s.getCamera)
-	cam.GET("/stream.mjpg", s.stream)
-	cam.GET("/snapshot.jpg", s.snapshot)
-	cam.GET("/recording", s.getRecording)
-	cam.PUT("/recording", s.setRecording)
-	cam.POST("/recording", s.setRecording)
-	cam.GET("/controls", s.listControls)
-	cam.PUT("/controls", s.setControl)
+	read(cam, camBase, "", viewer, s.getCamera)
+	s.handle(cam, camBase, http.MethodGet, "/stream.mjpg", media, s.stream)
+	s.handle(cam, camBase, http.MethodHead, "/stream.mjpg", media, s.streamHead)
+	read(cam, camBase, "/snapshot.jpg", media, s.snapshot)
+	read(cam, camBase, "/recording", viewer, s.getRecording)
+	s.handle(cam, camBase, http.MethodPut, "/recording", operator, s.setRecording)
+	s.handle(cam, camBase, http.MethodPost, "/recording", operator, s.setRecording)
+	read(cam, camBase, "/controls", viewer, s.listControls)
+	s.handle(cam, camBase, http.MethodPut, "/controls", operator, s.setControl)
 
-	v1.GET("/recordings", s.listRecordings)
+	read(v1, v1Base, "/recordings", viewer, s.listRecordings)
+	const recBase = v1Base + "/recordings/:id"
 	rec := v1.Group("/recordings/:id", s.checkRecordingID)
-	rec.GET("", s.getRecordingEntry)
-	rec.GET("/file", s.recordingFile)
-	rec.HEAD("/file", s.recordingFile)
-	rec.DELETE("", s.deleteRecording)
+	read(rec, recBase, "", viewer, s.getRecordingEntry)
+	read(rec, recBase, "/file", viewer, s.recordingFile)
+	s.handle(rec, recBase, http.MethodDelete, "", operator, s.deleteRecording)
 	return r
 }
 
 // cameraKey is the gin context key of the camera a request is about.
 const cameraKey = "camrec.camera"
 
-// namedCamera resolves :cam, answering 404 for an unknown name.
+// namedCamera resolves :cam, answering 404 for an unknown name and for a
+// camera the caller may not see (its existence is not revealed).
 func (s *Server) namedCamera(c *gin.Context) {
 	name := c.Param("cam")
 	cam, ok := s.byName[name]
-	if !ok {
+	if !ok || !identity(c).CanSee(name) {
 		abortWithError(c, s.log, fmt.Errorf("camera %q: %w", name, pipeline.ErrNotFound))
 		return
 	}
 	c.Set(cameraKey, cam)
 }
 
-// firstCamera selects the first camera for the short aliases.
+// firstCamera selects the first camera the caller may see for the short
+// aliases.
 func (s *Server) firstCamera(c *gin.Context) {
-	if len(s.cams) == 0 {
-		abortWithError(c, s.log, fmt.Errorf("no camera configured: %w", pipeline.ErrNotFound))
-		return
+	id := identity(c)
+	for _, cam := range s.cams {
+		if id.CanSee(cam.View.Name()) {
+			c.Set(cameraKey, cam)
+			return
+		}
 	}
-	c.Set(cameraKey, s.cams[0])
+	abortWithError(c, s.log, fmt.Errorf("no camera configured: %w", pipeline.ErrNotFound))
+}
+
+// visibleCameras returns the cameras the caller may see, in order.
+func (s *Server) visibleCameras(c *gin.Context) []Camera {
+	id := identity(c)
+	out := make([]Camera, 0, len(s.cams))
+	for _, cam := range s.cams {
+		if id.CanSee(cam.View.Name()) {
+			out = append(out, cam)
+		}
+	}
+	return out
 }
 
 func cameraOf(c *gin.Context) Camera {

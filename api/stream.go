@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -28,6 +29,13 @@ func (s *Server) stream(c *gin.Context) {
 		abortWithError(c, s.log, err)
 		return
 	}
+	limit := s.streams[cam.View.Name()]
+	if !limit.acquire(s.maxClients) {
+		abortWithError(c, s.log, fmt.Errorf("camera %q already serves %d preview streams, the most allowed (max_clients): %w",
+			cam.View.Name(), s.maxClients, errTooManyClients))
+		return
+	}
+	defer limit.release()
 	ctx := c.Request.Context()
 	hub := cam.View.Hub()
 	sub := hub.SubscribeClient(streamQueueDepth)
@@ -57,7 +65,9 @@ func (s *Server) stream(c *gin.Context) {
 		endReason string
 	)
 	defer func() {
-		log.Info("stream client closed", "frames_sent", sent, "frames_dropped", sub.Dropped(),
+		// Debug, like the connect: a dashboard reconnecting in a loop
+		// must not flood the journal.
+		log.Debug("stream client closed", "frames_sent", sent, "frames_dropped", sub.Dropped(),
 			"frames_skipped", skipped, "duration_s", time.Since(started).Round(time.Millisecond).Seconds(), "reason", endReason)
 	}()
 
@@ -116,6 +126,37 @@ func (s *Server) stream(c *gin.Context) {
 	}
 }
 
+// streamHead answers HEAD on a stream with the stream's headers and no
+// body (a GET would never end).
+func (s *Server) streamHead(c *gin.Context) {
+	if _, err := parseFPS(c.Query("fps")); err != nil {
+		abortWithError(c, s.log, err)
+		return
+	}
+	h := c.Writer.Header()
+	h.Set("Content-Type", "multipart/x-mixed-replace; boundary="+streamBoundary)
+	h.Set("Cache-Control", "no-store")
+	c.Status(http.StatusOK)
+}
+
+// streamLimit counts one camera's open preview streams.
+type streamLimit struct {
+	open    atomic.Int64
+	refused atomic.Uint64
+}
+
+// acquire takes a place if fewer than max are open, else counts a refusal.
+func (l *streamLimit) acquire(max int) bool {
+	if l.open.Add(1) > int64(max) {
+		l.open.Add(-1)
+		l.refused.Add(1)
+		return false
+	}
+	return true
+}
+
+func (l *streamLimit) release() { l.open.Add(-1) }
+
 // appendPart appends one multipart part holding the JPEG data to b.
 func appendPart(b, data []byte) []byte {
 	b = append(b, "--"+streamBoundary+"\r\nContent-Type: image/jpeg\r\nContent-Length: "...)
@@ -132,8 +173,8 @@ func parseFPS(q string) (time.Duration, error) {
 		return 0, nil
 	}
 	fps, err := strconv.ParseFloat(q, 64)
-	if err != nil || !(fps > 0 && fps <= maxStreamFPS) { // also rejects NaN
-		return 0, fmt.Errorf("%w: fps must be a number above 0 and at most %d, got %q", errBadRequest, maxStreamFPS, q)
+	if err != nil || !(fps >= minStreamFPS && fps <= maxStreamFPS) { // also rejects NaN
+		return 0, fmt.Errorf("%w: fps must be a number from %g to %d, got %q", errBadRequest, minStreamFPS, maxStreamFPS, q)
 	}
 	return time.Duration(float64(time.Second) / fps), nil
 }

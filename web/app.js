@@ -19,6 +19,11 @@
       opts.body = JSON.stringify(body);
     }
     const res = await fetch(url, opts);
+    if (res.status === 401) {
+      // The session ended (logout elsewhere, expiry, restart): log in again.
+      location.assign(`/login?next=${enc(location.pathname)}`);
+      throw new Error("logged out");
+    }
     if (res.status === 204) return null;
     let data = null;
     try { data = await res.json(); } catch { /* not JSON */ }
@@ -305,7 +310,7 @@
     input.title = ctl.type === "button" ? ctl.name : `default ${ctl.default}`;
     const apply = (c) => {
       update(c);
-      if ("disabled" in input) input.disabled = hasFlag(c, "read_only") || hasFlag(c, "disabled");
+      if ("disabled" in input) input.disabled = !canOperate() || hasFlag(c, "read_only") || hasFlag(c, "disabled");
       row.classList.toggle("inactive", hasFlag(c, "inactive"));
     };
     apply(ctl);
@@ -507,6 +512,29 @@
 
   $("#refresh-recordings").addEventListener("click", () => refreshRecordings());
 
-  pollCameras();
-  pollRecordings();
+  // ---- who is logged in ----
+  // GET /api/v1/me says who we are; a viewer gets no record, delete or
+  // control buttons (the server refuses them anyway).
+  let role = "viewer";
+  function canOperate() { return role === "operator"; }
+
+  async function loadMe() {
+    try {
+      const me = await api("GET", "/api/v1/me");
+      role = me.role;
+      document.body.dataset.role = me.role;
+      if (me.auth) {
+        $("#user-name").textContent = me.name;
+        $("#user-role").textContent = me.role;
+        $("#user").hidden = false;
+      }
+    } catch {
+      document.body.dataset.role = role; // least power until known
+    }
+  }
+
+  loadMe().then(() => {
+    pollCameras();
+    pollRecordings();
+  });
 })();

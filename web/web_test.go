@@ -27,7 +27,7 @@ func TestFS(t *testing.T) {
 			t.Errorf("index.html lacks %s", needle)
 		}
 	}
-	for _, name := range []string{"index.html", "app.js", "style.css"} {
+	for _, name := range []string{"index.html", "login.html", "app.js", "style.css"} {
 		b, _ := fs.ReadFile(FS(), name)
 		for _, ext := range []string{"http://", "https://"} {
 			if i := strings.Index(string(b), ext); i >= 0 && !strings.HasPrefix(string(b[i:]), "http://www.w3.org/2000/svg") {

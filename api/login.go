@@ -1,0 +1,160 @@
+package api
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/camrec/camrec/internal/auth"
+)
+
+// pageCSP is the Content-Security-Policy of camrec's pages: everything
+// from camrec itself, nothing inline, no framing (clickjacking).
+const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
+	"media-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// pageHeaders sets the headers of an HTML page.
+func pageHeaders(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("Content-Security-Policy", pageCSP)
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cache-Control", "no-store")
+}
+
+// loginView is what login.html shows.
+type loginView struct {
+	Error string
+	Next  string
+	User  string
+}
+
+// renderLogin answers with the login form.
+func (s *Server) renderLogin(c *gin.Context, code int, v loginView) {
+	tmpl, err := template.ParseFS(s.web, "login.html")
+	if err != nil {
+		abortWithError(c, s.log, fmt.Errorf("login page: %w", err))
+		return
+	}
+	var b bytes.Buffer
+	if err := tmpl.Execute(&b, v); err != nil {
+		abortWithError(c, s.log, fmt.Errorf("login page: %w", err))
+		return
+	}
+	pageHeaders(c)
+	c.Data(code, "text/html; charset=utf-8", b.Bytes())
+}
+
+// loginPage serves GET /login: the form, or the page itself for someone
+// already logged in (or when auth is off).
+func (s *Server) loginPage(c *gin.Context) {
+	next := auth.SafeNext(c.Query("next"))
+	if s.auth == nil || identity(c) != nil {
+		c.Redirect(http.StatusSeeOther, next)
+		return
+	}
+	s.renderLogin(c, http.StatusOK, loginView{Next: next})
+}
+
+// login serves POST /login: checks the form under the per-address
+// throttle, opens a session and sets its cookie.
+func (s *Server) login(c *gin.Context) {
+	if s.auth == nil {
+		c.Redirect(http.StatusSeeOther, "/")
+		return
+	}
+	ct := c.Request.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/x-www-form-urlencoded" {
+		abortWithError(c, s.log, fmt.Errorf("%w: Content-Type %q: the login form is application/x-www-form-urlencoded", errMediaType, ct))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, auth.MaxFormBytes))
+	if err != nil {
+		s.renderLogin(c, http.StatusBadRequest, loginView{Error: "The form could not be read.", Next: "/"})
+		return
+	}
+	form, err := auth.ParseLoginForm(body)
+	if err != nil {
+		s.renderLogin(c, http.StatusBadRequest, loginView{Error: "Enter a user name and a password.", Next: "/"})
+		return
+	}
+	var (
+		sid     string
+		expires time.Time
+	)
+	id, err := s.checkCredential(c, form.User, "login_form", func() (*auth.Identity, error) {
+		id, s1, exp, err := s.auth.Login(form.User, form.Password)
+		sid, expires = s1, exp
+		return id, err
+	})
+	var wait throttled
+	switch {
+	case errors.As(err, &wait):
+		secs := retryAfter(c, wait)
+		s.renderLogin(c, http.StatusTooManyRequests, loginView{
+			Error: fmt.Sprintf("Too many failed logins from your address. Try again in %d s.", secs), Next: form.Next, User: form.User})
+		return
+	case errors.Is(err, auth.ErrBadCredentials):
+		s.renderLogin(c, http.StatusUnauthorized, loginView{Error: "Wrong user name or password.", Next: form.Next, User: form.User})
+		return
+	case err != nil:
+		abortWithError(c, s.log, err)
+		return
+	}
+	addr := clientAddr(c.Request)
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name:     sessionCookie,
+		Value:    sid,
+		Path:     "/",
+		Expires:  expires,
+		MaxAge:   int(time.Until(expires).Seconds()),
+		HttpOnly: true,
+		Secure:   c.Request.TLS != nil,
+		SameSite: http.SameSiteStrictMode,
+	})
+	s.log.Info("logged in", "user", id.Name, "role", id.Role.String(), "client", addr.String())
+	c.Redirect(http.StatusSeeOther, form.Next)
+}
+
+// logout serves POST /logout: ends the session on the server (the cookie
+// is useless afterwards, even if kept) and clears the cookie.
+func (s *Server) logout(c *gin.Context) {
+	if s.auth != nil {
+		if ck, err := c.Request.Cookie(sessionCookie); err == nil {
+			if id, ok := s.auth.Sessions.Lookup(ck.Value); ok {
+				s.log.Info("logged out", "user", id.Name, "client", clientAddr(c.Request).String())
+			}
+			s.auth.Sessions.End(ck.Value)
+		}
+	}
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: c.Request.TLS != nil, SameSite: http.SameSiteStrictMode,
+	})
+	c.Redirect(http.StatusSeeOther, "/login")
+}
+
+// meBody is the body of GET /api/v1/me.
+type meBody struct {
+	// Auth is false when camrec runs without users (everyone operates).
+	Auth bool   `json:"auth"`
+	Name string `json:"name"`
+	Role string `json:"role"`
+	// Via: basic, bearer, token_query, session or none.
+	Via string `json:"via"`
+	// Cameras limits the caller to these cameras; null means all.
+	Cameras []string `json:"cameras"`
+}
+
+// me answers who the caller is, for the page (user name, which buttons to
+// show) and for checking a token.
+func (s *Server) me(c *gin.Context) {
+	id := identity(c)
+	c.JSON(http.StatusOK, meBody{Auth: s.auth != nil, Name: id.Name, Role: id.Role.String(), Via: id.Via, Cameras: id.Cameras})
+}
