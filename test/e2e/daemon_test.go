@@ -60,7 +60,7 @@ type Daemon struct {
 	exitErr   error
 }
 
-var urlRE = regexp.MustCompile(`msg=listening url=(http://[^ ]+)/`)
+var urlRE = regexp.MustCompile(`msg=listening url=(https?://[^ ]+)/`)
 
 // startCamrec starts camrec with args plus "-listen 127.0.0.1:0" and a
 // fresh record dir unless args name them, waits until it listens, and
