@@ -6,7 +6,7 @@ GO    ?= go
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS  ?= -device test:
 
-.PHONY: run build test vet deps test-deps bench bench-cpu test-vm clean
+.PHONY: run build test vet deps test-deps bench bench-cpu bench-auth test-vm clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o camrec .
@@ -41,6 +41,10 @@ bench:
 # camrec's own CPU serving 10 preview clients, 1280x720 at 30 fps from test:, for 30 s.
 bench-cpu: build
 	$(GO) run ./test/bench/previewcpu -camrec ./camrec -clients 10 -duration 30s
+
+# The same with and without auth (every client logs in with HTTP Basic), in one run.
+bench-auth: build
+	$(GO) run ./test/bench/previewcpu -camrec ./camrec -clients 10 -duration 20s -compare-auth
 
 # Real V4L2 drivers (vivid, v4l2loopback) in a qemu VM; needs root. See test/vm/README.md.
 test-vm:

@@ -24,6 +24,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 func main() {
@@ -32,22 +34,65 @@ func main() {
 	dur := flag.Duration("duration", 30*time.Second, "measurement window")
 	size := flag.String("size", "1280x720", "frame size")
 	fps := flag.String("fps", "30", "frame rate")
+	compareAuth := flag.Bool("compare-auth", false, "run twice, without auth and with every client logging in (HTTP Basic, bcrypt cost 12), and print the ratio")
 	flag.Parse()
-	if err := run(*bin, *clients, *dur, *size, *fps); err != nil {
-		fmt.Fprintln(os.Stderr, "previewcpu:", err)
-		os.Exit(1)
+	modes := []bool{false}
+	if *compareAuth {
+		modes = []bool{false, true}
+	}
+	var used []time.Duration
+	for _, withAuth := range modes {
+		u, err := run(*bin, *clients, *dur, *size, *fps, withAuth)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "previewcpu:", err)
+			os.Exit(1)
+		}
+		used = append(used, u)
+	}
+	if len(used) == 2 {
+		fmt.Printf("auth/no-auth CPU ratio: %.2f\n", used[1].Seconds()/used[0].Seconds())
 	}
 }
 
-func run(bin string, clients int, dur time.Duration, size, fps string) error {
-	cmd := exec.Command(bin, "-device", "test:", "-size", size, "-fps", fps, "-listen", "127.0.0.1:0",
-		"-record-dir", os.TempDir()+"/previewcpu-rec", "-log-level", "info")
+// benchUser and benchPass log the clients in when auth is on.
+const (
+	benchUser = "bench"
+	benchPass = "bench-password-1"
+)
+
+// authFile writes an auth file with one operator at bcrypt cost 12.
+func authFile() (string, error) {
+	hash, err := bcrypt.GenerateFromPassword([]byte(benchPass), 12)
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "previewcpu-auth")
+	if err != nil {
+		return "", err
+	}
+	p := dir + "/auth.yaml"
+	body := fmt.Sprintf("users:\n  - {name: %s, password_hash: %q, role: viewer}\n", benchUser, hash)
+	return p, os.WriteFile(p, []byte(body), 0o600)
+}
+
+func run(bin string, clients int, dur time.Duration, size, fps string, withAuth bool) (time.Duration, error) {
+	args := []string{"-device", "test:", "-size", size, "-fps", fps, "-listen", "127.0.0.1:0",
+		"-record-dir", os.TempDir() + "/previewcpu-rec", "-log-level", "info"}
+	if withAuth {
+		p, err := authFile()
+		if err != nil {
+			return 0, err
+		}
+		defer os.RemoveAll(p[:strings.LastIndexByte(p, '/')])
+		args = append(args, "-auth-file", p)
+	}
+	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := cmd.Start(); err != nil {
-		return err
+		return 0, err
 	}
 	defer func() {
 		cmd.Process.Signal(syscall.SIGTERM)
@@ -55,7 +100,7 @@ func run(bin string, clients int, dur time.Duration, size, fps string) error {
 	}()
 	url, err := waitURL(stderr)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	go io.Copy(io.Discard, stderr)
 
@@ -67,7 +112,7 @@ func run(bin string, clients int, dur time.Duration, size, fps string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := client(ctx, url+"/stream.mjpg", &frames, &bytes); err != nil && ctx.Err() == nil {
+			if err := client(ctx, url+"/stream.mjpg", withAuth, &frames, &bytes); err != nil && ctx.Err() == nil {
 				fmt.Fprintln(os.Stderr, "client:", err)
 			}
 		}()
@@ -81,11 +126,15 @@ func run(bin string, clients int, dur time.Duration, size, fps string) error {
 	cancel()
 	wg.Wait()
 	used := t1 - t0
-	fmt.Printf("camrec test: %s@%s fps, %d preview clients, %v window\n", size, fps, clients, wall.Round(time.Millisecond))
+	mode := "no auth"
+	if withAuth {
+		mode = "HTTP Basic auth"
+	}
+	fmt.Printf("camrec test: %s@%s fps, %d preview clients (%s), %v window\n", size, fps, clients, mode, wall.Round(time.Millisecond))
 	fmt.Printf("frames delivered: %d (%.1f fps per client), %.1f MB/s\n",
 		f1-f0, float64(f1-f0)/wall.Seconds()/float64(clients), float64(b1-b0)/wall.Seconds()/1e6)
 	fmt.Printf("camrec CPU: %v = %.2f%% of one core\n", used.Round(time.Millisecond), 100*used.Seconds()/wall.Seconds())
-	return nil
+	return used, nil
 }
 
 var urlRE = regexp.MustCompile(`url=(http://[^ ]+)/`)
@@ -100,13 +149,19 @@ func waitURL(r io.Reader) (string, error) {
 	return "", fmt.Errorf("camrec exited before listening")
 }
 
-func client(ctx context.Context, url string, frames, bytes *atomic.Int64) error {
+func client(ctx context.Context, url string, withAuth bool, frames, bytes *atomic.Int64) error {
 	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if withAuth {
+		req.SetBasicAuth(benchUser, benchPass)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("stream: %s", resp.Status)
+	}
 	_, params, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if err != nil {
 		return err
