@@ -88,7 +88,13 @@ func (s *Server) guard(c *gin.Context) {
 	}
 
 	ru, ok := s.rules[r.Method+" "+c.FullPath()]
-	if !ok {
+	switch {
+	case !ok && c.FullPath() != "":
+		// A route registered without a rule: deny (a test walks the
+		// routes so this never ships).
+		c.AbortWithStatusJSON(http.StatusForbidden, errorBody{Error: "no access rule for " + r.Method + " " + c.FullPath()})
+		return
+	case !ok:
 		// Unknown endpoints and methods: answered by NoRoute/NoMethod,
 		// but only to a caller who may see the API at all.
 		ru = rule{need: accessViewer}

@@ -396,3 +396,42 @@ func readFile(t *testing.T, name string) []byte {
 	}
 	return b
 }
+
+// TestEveryRouteHasAnAccessRule: the guard denies a route without a rule,
+// so every registered route must have one, and only the login form, the
+// page's assets and /healthz may be public.
+func TestEveryRouteHasAnAccessRule(t *testing.T) {
+	srv := New(Config{Catalog: newFakeCatalog(t)})
+	publicOK := map[string]bool{
+		"GET /login": true, "HEAD /login": true, "POST /login": true, "POST /logout": true,
+		"GET /static/*file": true, "HEAD /static/*file": true, "GET /healthz": true, "HEAD /healthz": true,
+	}
+	routes := srv.engine.Routes()
+	if len(routes) < 30 {
+		t.Fatalf("only %d routes", len(routes))
+	}
+	for _, r := range routes {
+		key := r.Method + " " + r.Path
+		ru, ok := srv.rules[key]
+		if !ok {
+			t.Errorf("%s has no access rule", key)
+			continue
+		}
+		if ru.need == accessPublic && !publicOK[key] {
+			t.Errorf("%s is public", key)
+		}
+		if ru.need != accessPublic && publicOK[key] {
+			t.Errorf("%s should be public", key)
+		}
+		if ru.queryToken && (r.Method != "GET" && r.Method != "HEAD" || !strings.HasSuffix(r.Path, "stream.mjpg") && !strings.HasSuffix(r.Path, "snapshot.jpg")) {
+			t.Errorf("%s accepts ?token=", key)
+		}
+		write := r.Method != "GET" && r.Method != "HEAD"
+		if write && ru.need != accessOperator && !publicOK[key] {
+			t.Errorf("%s changes state but needs only %v", key, ru.need)
+		}
+	}
+	if len(srv.rules) != len(routes) {
+		t.Errorf("%d rules for %d routes", len(srv.rules), len(routes))
+	}
+}
