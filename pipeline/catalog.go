@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Layout of the record dir:
@@ -255,25 +257,94 @@ func (c *Catalog) Get(id string) (Recording, error) {
 
 // Open opens the recording's file for reading (http.ServeContent). The caller
 // closes it. A recording in progress can be opened; it is still growing.
+// Only a regular file at <dir>/<camera>/<id> is served: a symlink in place of
+// the file or of its camera folder, or anything else that is not a regular
+// file, is ErrNotFound.
 func (c *Catalog) Open(id string) (*os.File, Recording, error) {
 	c.mu.Lock()
 	e, err := c.lookupLocked(id)
 	var rec Recording
+	var cam, path string
 	if err == nil {
-		rec = e.recording()
+		rec, cam, path = e.recording(), e.camera, e.path
 	}
 	c.mu.Unlock()
 	if err != nil {
 		return nil, Recording{}, err
 	}
-	f, err := os.Open(e.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, Recording{}, fmt.Errorf("recording %s: file is gone: %w", id, ErrNotFound)
-	}
+	f, err := c.openRegular(id, cam, path)
 	if err != nil {
-		return nil, Recording{}, fmt.Errorf("open recording %s: %w", id, err)
+		return nil, Recording{}, err
 	}
 	return f, rec, nil
+}
+
+// openRegular opens the recording id of camera, at path, read-only without
+// following symlinks. The camera folder is opened relative to the record dir
+// and the file relative to the folder, both with O_NOFOLLOW, so that
+// swapping either for a link, even between the checks, cannot make camrec
+// serve a file from elsewhere. The record dir itself may be a link (it is
+// configured, not written by camrec).
+func (c *Catalog) openRegular(id, cam, path string) (*os.File, error) {
+	rel, err := filepath.Rel(c.dir, path)
+	if err != nil || rel != filepath.Join(cam, id) {
+		return nil, fmt.Errorf("recording %s: path %s is not inside the record dir %s: %w", id, path, c.dir, ErrNotFound)
+	}
+	gone := func() error { return fmt.Errorf("recording %s: file is gone: %w", id, ErrNotFound) }
+	dirFD, err := openat(unix.AT_FDCWD, c.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	if errors.Is(err, unix.ENOENT) {
+		return nil, gone()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open recording %s: record dir: %w", id, &fs.PathError{Op: "open", Path: c.dir, Err: err})
+	}
+	defer unix.Close(dirFD)
+	camFD, err := openat(dirFD, cam, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return nil, gone()
+	case errors.Is(err, unix.ELOOP), errors.Is(err, unix.ENOTDIR):
+		return nil, fmt.Errorf("recording %s: camera folder %s is not a directory: %w", id, filepath.Dir(path), ErrNotFound)
+	case err != nil:
+		return nil, fmt.Errorf("open recording %s: %w", id, &fs.PathError{Op: "open", Path: filepath.Dir(path), Err: err})
+	}
+	defer unix.Close(camFD)
+	// O_NONBLOCK: a FIFO planted in the file's place must not block the
+	// request until a writer comes; it is refused below.
+	fd, err := openat(camFD, id, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY)
+	notRegular := func() error { return fmt.Errorf("recording %s: file is not a regular file: %w", id, ErrNotFound) }
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return nil, gone()
+	case errors.Is(err, unix.ELOOP):
+		return nil, notRegular()
+	case err != nil:
+		return nil, fmt.Errorf("open recording %s: %w", id, &fs.PathError{Op: "open", Path: path, Err: err})
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("open recording %s: %w", id, &fs.PathError{Op: "fstat", Path: path, Err: err})
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, notRegular()
+	}
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("open recording %s: %w", id, &fs.PathError{Op: "fcntl", Path: path, Err: err})
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// openat is unix.Openat retried on EINTR (as package os does).
+func openat(dirFD int, name string, flags int) (int, error) {
+	for {
+		fd, err := unix.Openat(dirFD, name, flags, 0)
+		if err != unix.EINTR {
+			return fd, err
+		}
+	}
 }
 
 // Delete removes the recording's file and sidecar. A recording in progress is
@@ -345,10 +416,12 @@ func (e *entry) recording() Recording {
 // reserve creates Dir/<camera>/ and an empty file for a new recording named
 // after t, never reusing a name (-2, -3 ... are appended). The file is
 // created with O_EXCL, so two recorders cannot pick the same name either.
+// Its errors wrap ErrUnavailable (cannot record now) and the cause
+// (permission denied, read-only file system, no space left on device...).
 func (c *Catalog) reserve(camera, container string, t time.Time) (id, path string, err error) {
 	dir := filepath.Join(c.dir, camera)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", "", fmt.Errorf("create record dir %s (uid %d): %w", dir, os.Geteuid(), err)
+		return "", "", cannotRecord(fmt.Errorf("create record dir %s (uid %d): %w", dir, os.Geteuid(), err))
 	}
 	base := camera + "-" + t.Format("20060102-150405")
 	for n := 1; n < 10000; n++ {
@@ -365,15 +438,25 @@ func (c *Catalog) reserve(camera, container string, t time.Time) (id, path strin
 			continue
 		}
 		if err != nil {
-			return "", "", fmt.Errorf("record dir %s is not writable by uid %d: %w", dir, os.Geteuid(), err)
+			return "", "", cannotRecord(fmt.Errorf("record dir %s is not writable by uid %d: %w", dir, os.Geteuid(), err))
 		}
 		if err := f.Close(); err != nil {
-			return "", "", fmt.Errorf("create %s: %w", path, err)
+			return "", "", cannotRecord(fmt.Errorf("create %s: %w", path, err))
 		}
 		return id, path, nil
 	}
-	return "", "", fmt.Errorf("record dir %s: no free name for %s", dir, base)
+	return "", "", cannotRecord(fmt.Errorf("record dir %s: no free name for %s", dir, base))
 }
+
+// unavailableError says why a recording cannot start now (the record dir
+// cannot be written). It wraps its cause and ErrUnavailable (HTTP 503)
+// without repeating the latter's text.
+type unavailableError struct{ err error }
+
+func cannotRecord(err error) error { return &unavailableError{err} }
+
+func (e *unavailableError) Error() string   { return "cannot record now: " + e.err.Error() }
+func (e *unavailableError) Unwrap() []error { return []error{e.err, ErrUnavailable} }
 
 // put adds or replaces a recording made by this process and writes its
 // sidecar. bytes is the file size for finished recordings.
@@ -439,21 +522,27 @@ func (c *Catalog) fragmented(camera string) map[string]string {
 	return out
 }
 
+// errRemuxDiscarded: the recording was deleted while it was remuxed, so the
+// remux's result (or failure) was thrown away. It wraps ErrNotFound.
+var errRemuxDiscarded = fmt.Errorf("remux result discarded: %w", ErrNotFound)
+
 // endRemux ends what beginRemux started: when err is nil the remuxed tmp
 // replaces the recording's file (atomically, by rename), else tmp is removed
-// and the original stays as it is.
+// and the original stays as it is. A recording deleted meanwhile stays
+// deleted, whatever the remux did: the error then wraps errRemuxDiscarded.
 func (c *Catalog) endRemux(id, tmp string, err error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[id]
 	// Deleted meanwhile: the entry is gone, or (its name taken again by a
-	// new recording) is not the one being remuxed.
+	// new recording) is not the one being remuxed. The remux may also have
+	// failed for it (its input vanished before ffmpeg opened it).
 	ok = ok && e.busy
 	if ok {
 		e.busy = false
 	}
-	if err == nil && !ok {
-		err = fmt.Errorf("recording %s was deleted while it was remuxed: %w", id, ErrNotFound)
+	if !ok {
+		err = fmt.Errorf("recording %s was deleted while it was remuxed: %w", id, errRemuxDiscarded)
 	}
 	if err == nil {
 		err = os.Rename(tmp, e.path)

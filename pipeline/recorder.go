@@ -481,24 +481,38 @@ func (r *Recorder) remuxLater(ctx context.Context, id, path string) {
 	if !strings.HasSuffix(path, ".mp4") || r.cfg.FFmpeg == "" || !r.cat.beginRemux(id) {
 		return
 	}
-	r.post.Add(1)
-	go func() {
-		defer r.post.Done()
+	r.post.Go(func() {
 		t0 := time.Now()
 		tmp := remuxTemp(path)
-		err := r.cat.endRemux(id, tmp, remuxMP4(ctx, r.cfg.FFmpeg, path, tmp))
-		if err != nil {
-			r.log.Warn("remux recording: keeping the fragmented MP4", "recording_id", id, "path", path, "error", err.Error())
-			return
+		r.remuxEnded(id, path, t0, remuxMP4(ctx, r.cfg.FFmpeg, path, tmp))
+	})
+}
+
+// remuxEnded hands the outcome of the remux of id (started at t0) to the
+// catalogue and logs what became of the recording.
+func (r *Recorder) remuxEnded(id, path string, t0 time.Time, remuxErr error) {
+	err := r.cat.endRemux(id, remuxTemp(path), remuxErr)
+	switch {
+	case errors.Is(err, errRemuxDiscarded):
+		// A delete (the user's or retention's) won: nothing is left to keep.
+		attrs := []any{"recording_id", id, "path", path}
+		if remuxErr != nil {
+			attrs = append(attrs, "remux_error", remuxErr.Error())
 		}
+		r.log.Info("recording deleted during remux; remux result discarded", attrs...)
+	case err != nil:
+		r.log.Warn("remux recording: keeping the fragmented MP4", "recording_id", id, "path", path, "error", err.Error())
+	default:
 		r.log.Info("recording remuxed", "recording_id", id, "path", path, "took_s", roundTo(time.Since(t0).Seconds(), 3))
-	}()
+	}
 }
 
 // SetActive starts (true) or stops (false) recording and returns the state
 // after the change. It is idempotent. Starting fails when ffmpeg is missing
 // (the error wraps ErrFFmpegMissing), the record dir is not writable, or
-// ffmpeg exits at once (its stderr is in the error). Stopping returns once
+// ffmpeg exits at once (its stderr is in the error). When the file cannot
+// be created (the record dir is read-only, full, or not a directory), the
+// error wraps ErrUnavailable and names the cause. Stopping returns once
 // ffmpeg has finished the file; a recording that failed is reported in
 // RecordingStatus.Error, not as an error.
 func (r *Recorder) SetActive(ctx context.Context, active bool) (RecordingStatus, error) {
