@@ -786,3 +786,52 @@ func TestNotFoundNamesTheIDOnce(t *testing.T) {
 		t.Errorf("DELETE: %d %s, want 404 naming the id once", code, body)
 	}
 }
+
+// TestHashPasswordAndNewToken: the two tool modes print entries that
+// camrec then accepts, and keep secrets off stdout's config snippet.
+func TestHashPasswordAndNewToken(t *testing.T) {
+	cmd := execCamrec("-hash-password", "-user", "carol", "-role", "viewer")
+	cmd.Stdin = strings.NewReader("carol-Secret-3\n")
+	users, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("-hash-password: %v", err)
+	}
+	if strings.Contains(string(users), "carol-Secret-3") || !strings.Contains(string(users), `password_hash: "$2a$12$`) {
+		t.Fatalf("-hash-password printed %q", users)
+	}
+	cmd = execCamrec("-new-token", "-user", "scripts")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	tokens, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("-new-token: %v", err)
+	}
+	tok := ""
+	for _, f := range strings.Fields(stderr.String()) {
+		if strings.HasPrefix(f, "camrec_") {
+			tok = f
+		}
+	}
+	if tok == "" || strings.Contains(string(tokens), tok) || !strings.Contains(string(tokens), `token_hash: "sha256:`) {
+		t.Fatalf("-new-token: stdout %q, stderr %q", tokens, stderr.String())
+	}
+	path := filepath.Join(t.TempDir(), "auth.yaml")
+	if err := os.WriteFile(path, []byte("users:\n"+string(users)+"tokens:\n"+string(tokens)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startCamrec(t, "-device", "test:", "-size", "320x240", "-auth-file", path)
+	var me struct{ Name, Role string }
+	_, _, b := d.request(t, "GET", "/api/v1/me", "", basicCred("carol", "carol-Secret-3"))
+	if json.Unmarshal(b, &me) != nil || me.Name != "carol" || me.Role != "viewer" {
+		t.Errorf("the printed user: %s", b)
+	}
+	_, _, b = d.request(t, "GET", "/api/v1/me", "", bearerCred("", tok))
+	if json.Unmarshal(b, &me) != nil || me.Name != "scripts" || me.Role != "operator" {
+		t.Errorf("the printed token: %s", b)
+	}
+	cmd = execCamrec("-hash-password")
+	cmd.Stdin = strings.NewReader("")
+	if out, err := cmd.CombinedOutput(); err == nil || cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(out), "no password") {
+		t.Errorf("-hash-password with nothing on stdin: %v %s", err, out)
+	}
+}
