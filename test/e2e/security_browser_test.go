@@ -349,6 +349,12 @@ func TestBrowserViewerSeesNoOperatorButtons(t *testing.T) {
 	if disp := eval[string](t, ctx, `getComputedStyle(document.querySelector('`+item+` .play')).display`); disp == "none" {
 		t.Error("a viewer cannot see the recording's Play button")
 	}
+	do(t, ctx, "screenshot of the viewer's page", capture(t, "CAMREC_SCREENSHOT_VIEWER"))
+	// The user and Log out in the top bar still fit a phone.
+	do(t, ctx, "phone viewport", chromedp.EmulateViewport(390, 844))
+	poll[bool](t, ctx, "the page to fit a phone", `document.documentElement.scrollWidth <= window.innerWidth && document.querySelector('#logout').getBoundingClientRect().right <= window.innerWidth`, 5*time.Second)
+	do(t, ctx, "phone screenshot of the viewer's page", capture(t, "CAMREC_SCREENSHOT_VIEWER_PHONE"))
+	do(t, ctx, "desktop viewport", chromedp.EmulateViewport(1280, 1000))
 
 	// The server refuses what the page hides: same-origin requests with
 	// the viewer's session.
