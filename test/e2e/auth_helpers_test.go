@@ -110,9 +110,20 @@ func bearerCred(name, tok string) cred {
 	return cred{name: name, header: [2]string{"Authorization", "Bearer " + tok}}
 }
 
-// request sends one request with credentials and headers and returns the
-// status, headers and body (bodies of streams are not read).
+// noRedirects is a client that shows redirects instead of following them.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// request sends one request with credentials and headers ("Host" sets the
+// Host header) and returns the status, headers and body (bodies of streams
+// are not read).
 func (d *Daemon) request(t *testing.T, method, path, body string, c cred, hdr ...string) (int, http.Header, []byte) {
+	t.Helper()
+	return d.requestVia(t, noRedirects, method, path, body, c, hdr...)
+}
+
+// requestVia is request through the given client (e.g. another source
+// address).
+func (d *Daemon) requestVia(t *testing.T, client *http.Client, method, path, body string, c cred, hdr ...string) (int, http.Header, []byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -148,7 +159,6 @@ func (d *Daemon) request(t *testing.T, method, path, body string, c cred, hdr ..
 		}
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
@@ -174,8 +184,7 @@ func (d *Daemon) login(t *testing.T, user, pass string, hdr ...string) (string, 
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Do(req)
+	resp, err := noRedirects.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,6 +49,24 @@ func recordBoth(t *testing.T, d *secured) (cam0ID, garageID string) {
 	return ids["cam0"], ids["garage"]
 }
 
+// recordOnce records a few frames on cam0 of a daemon without users and
+// returns the recording's id.
+func recordOnce(t *testing.T, d *Daemon) string {
+	t.Helper()
+	if code, _, b := d.request(t, "PUT", "/api/v1/cameras/cam0/recording", `{"active":true}`, cred{}); code != 200 {
+		t.Fatalf("start: %d %s", code, b)
+	}
+	var st recordingState
+	waitFor(t, 20*time.Second, "frames recorded", func() bool {
+		_, _, b := d.request(t, "GET", "/api/v1/cameras/cam0/recording", "", cred{})
+		return json.Unmarshal(b, &st) == nil && st.Frames >= 10
+	})
+	if code, _, b := d.request(t, "PUT", "/api/v1/cameras/cam0/recording", `{"active":false}`, cred{}); code != 200 {
+		t.Fatalf("stop: %d %s", code, b)
+	}
+	return st.ID
+}
+
 // diskState lists the record dir's files with their sizes.
 func diskState(t *testing.T, dir string) []string {
 	t.Helper()
@@ -178,7 +196,7 @@ func TestAccessMatrix(t *testing.T) {
 			var body []byte
 			var hdr http.Header
 			if c.name == "wrong password" {
-				got, hdr, body = d.requestWith(t, wrongClient, r.method, r.path, r.body, c)
+				got, hdr, body = d.requestVia(t, wrongClient, r.method, r.path, r.body, c)
 			} else {
 				got, hdr, body = d.request(t, r.method, r.path, r.body, c)
 			}
@@ -269,35 +287,6 @@ func TestAccessMatrix(t *testing.T) {
 	if !strings.Contains(log, `msg="authentication failed" client=127.0.0.3 user=alice via=basic`) {
 		t.Errorf("failed logins are not logged with address and user")
 	}
-}
-
-// requestWith is request through another client (another source address).
-func (d *Daemon) requestWith(t *testing.T, client *http.Client, method, path, body string, c cred) (int, http.Header, []byte) {
-	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, d.URL+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.header[0] != "" {
-		req.Header.Set(c.header[0], c.header[1])
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	var b []byte
-	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "multipart/") {
-		b, _ = io.ReadAll(resp.Body)
-	}
-	return resp.StatusCode, resp.Header, b
 }
 
 // TestLoginThrottle: the sixth wrong password within a minute is answered
@@ -442,16 +431,7 @@ func TestDNSRebinding(t *testing.T) {
 	requireTool(t, "ffmpeg")
 	d := startCamrec(t, "-device", "test:", "-size", "320x240", "-allowed-host", "camrec.test")
 	none := cred{}
-	if code, _, b := d.request(t, "PUT", "/api/v1/cameras/cam0/recording", `{"active":true}`, none); code != 200 {
-		t.Fatalf("start: %d %s", code, b)
-	}
-	var st recordingState
-	waitFor(t, 20*time.Second, "frames recorded", func() bool {
-		_, _, b := d.request(t, "GET", "/api/v1/cameras/cam0/recording", "", none)
-		return json.Unmarshal(b, &st) == nil && st.Frames >= 10
-	})
-	d.request(t, "PUT", "/api/v1/cameras/cam0/recording", `{"active":false}`, none)
-	id := st.ID
+	id := recordOnce(t, d)
 	for _, tc := range []struct {
 		method, path, host string
 		want               int
@@ -689,29 +669,21 @@ func TestRecordingFileSwappedForSymlink(t *testing.T) {
 	requireTool(t, "ffmpeg")
 	d := startCamrec(t, "-device", "test:", "-size", "320x240")
 	none := cred{}
-	if code, _, b := d.request(t, "PUT", "/api/v1/cameras/cam0/recording", `{"active":true}`, none); code != 200 {
-		t.Fatalf("start: %d %s", code, b)
-	}
-	var st recordingState
-	waitFor(t, 20*time.Second, "frames recorded", func() bool {
-		_, _, b := d.request(t, "GET", "/api/v1/cameras/cam0/recording", "", none)
-		return json.Unmarshal(b, &st) == nil && st.Frames >= 10
-	})
-	d.request(t, "PUT", "/api/v1/cameras/cam0/recording", `{"active":false}`, none)
+	id := recordOnce(t, d)
 	waitFor(t, 20*time.Second, "the remux", func() bool { return strings.Contains(d.Log(), `msg="recording remuxed"`) })
 
 	secret := filepath.Join(t.TempDir(), "secret.txt")
 	if err := os.WriteFile(secret, []byte("TOP-SECRET-CONTENT"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	file := filepath.Join(d.RecordDir, "cam0", st.ID)
+	file := filepath.Join(d.RecordDir, "cam0", id)
 	if err := os.Remove(file); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Symlink(secret, file); err != nil {
 		t.Fatal(err)
 	}
-	code, _, body := d.request(t, "GET", "/api/v1/recordings/"+st.ID+"/file", "", none)
+	code, _, body := d.request(t, "GET", "/api/v1/recordings/"+id+"/file", "", none)
 	if code != 404 || strings.Contains(string(body), "TOP-SECRET") {
 		t.Fatalf("symlinked recording: %d %.200s, want 404 without the target's content", code, body)
 	}
