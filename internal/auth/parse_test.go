@@ -49,8 +49,10 @@ func FuzzParseAuthorization(f *testing.F) {
 	f.Fuzz(func(t *testing.T, h string) {
 		c, err := ParseAuthorization(h)
 		if err != nil {
-			if strings.Contains(err.Error(), h) && h != "" {
-				t.Fatalf("error quotes the header: %v", err)
+			// Always the one fixed error: nothing of the header (which
+			// may hold a password) reaches an error text or a log.
+			if err != errMalformed {
+				t.Fatalf("error %v, want errMalformed", err)
 			}
 			if c != (Credentials{}) {
 				t.Fatalf("credentials %+v with error %v", c, err)
