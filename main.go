@@ -122,6 +122,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	ln, err := net.Listen(config.ListenNetwork(cfg.Listen), cfg.Listen)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("listen: %w: another program (or another camrec) uses %s; pick another address with -listen (e.g. -listen 127.0.0.1:8081)", err, cfg.Listen)
+	}
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
@@ -160,8 +163,16 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
-// version is the module version and VCS revision the binary was built from.
+// buildVersion is stamped by make build (-ldflags -X main.buildVersion=…,
+// from git describe); it is constant for the life of the process.
+var buildVersion string
+
+// version is the version camrec was built as: the stamped one, else the
+// module version and VCS revision from the build info.
 func version() string {
+	if buildVersion != "" {
+		return buildVersion
+	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return "unknown"

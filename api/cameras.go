@@ -104,11 +104,14 @@ func (s *Server) setRecording(c *gin.Context) {
 		abortWithError(c, s.log, fmt.Errorf("camera %q: recording is not configured: %w", cam.View.Name(), pipeline.ErrUnavailable))
 		return
 	}
+	was := cam.Recorder.Status().Active
 	st, err := cam.Recorder.SetActive(c.Request.Context(), *req.Active)
 	if err != nil {
 		abortWithError(c, s.log, fmt.Errorf("camera %q: %w", cam.View.Name(), err))
 		return
 	}
-	s.log.Info("recording switched", "camera", cam.View.Name(), "active", st.Active, "id", st.ID, "by", identity(c).Name)
+	if st.Active != was { // an idempotent PUT switches nothing
+		s.log.Info("recording switched", "camera", cam.View.Name(), "active", st.Active, "id", st.ID, "by", identity(c).Name)
+	}
 	c.JSON(http.StatusOK, st)
 }

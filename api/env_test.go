@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/camrec/camrec/internal/mjpeg"
+	"github.com/camrec/camrec/internal/testutil"
 	"github.com/camrec/camrec/pipeline"
 )
 
@@ -361,16 +362,10 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	return e
 }
 
-// await polls cond until it holds or the deadline passes.
+// await waits until cond holds (testutil.Eventually).
 func await(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, timeout, what, cond)
 }
 
 func (e *env) awaitState(cam, state string) {

@@ -59,12 +59,16 @@ func (s *Server) logRequests(c *gin.Context) {
 	case c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead, status >= 400:
 		level = slog.LevelInfo
 	}
-	s.log.Log(c.Request.Context(), level, "http request",
+	attrs := []any{
 		"method", c.Request.Method,
 		"path", c.Request.URL.Path,
 		"status", status,
-		"bytes", c.Writer.Size(),
-		"duration_ms", float64(time.Since(start).Microseconds())/1000,
+		"bytes", max(c.Writer.Size(), 0), // -1: nothing written
+		"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
 		"client", c.Request.RemoteAddr,
-	)
+	}
+	if id := identity(c); id != nil && id.Name != "" {
+		attrs = append(attrs, "user", id.Name) // who changed what
+	}
+	s.log.Log(c.Request.Context(), level, "http request", attrs...)
 }

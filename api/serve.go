@@ -60,7 +60,6 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logge
 		}
 		errc <- srv.Serve(ln)
 	}()
-	log.Info("http listening", "addr", ln.Addr().String())
 
 	select {
 	case err := <-errc:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -68,7 +69,7 @@ func (s *Server) stream(c *gin.Context) {
 		// Debug, like the connect: a dashboard reconnecting in a loop
 		// must not flood the journal.
 		log.Debug("stream client closed", "frames_sent", sent, "frames_dropped", sub.Dropped(),
-			"frames_skipped", skipped, "duration_s", time.Since(started).Round(time.Millisecond).Seconds(), "reason", endReason)
+			"frames_skipped", skipped, "duration_s", math.Round(time.Since(started).Seconds()*1000)/1000, "reason", endReason)
 	}()
 
 	send := func(f *pipeline.Frame) error {
@@ -91,7 +92,7 @@ func (s *Server) stream(c *gin.Context) {
 				next = t.Add(interval)
 			}
 		}
-		buf = appendPart(buf[:0], f.Data)
+		buf = appendPart(buf[:0], f)
 		if err := rc.SetWriteDeadline(time.Now().Add(s.writeTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			return fmt.Errorf("set write deadline: %w", err)
 		}
@@ -115,7 +116,10 @@ func (s *Server) stream(c *gin.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			endReason = "request ended: " + context.Cause(ctx).Error()
+			endReason = "client went away"
+			if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) {
+				endReason = "request ended: " + cause.Error()
+			}
 			return
 		case f := <-sub.Frames():
 			if err := send(f); err != nil {
@@ -157,12 +161,25 @@ func (l *streamLimit) acquire(max int) bool {
 
 func (l *streamLimit) release() { l.open.Add(-1) }
 
-// appendPart appends one multipart part holding the JPEG data to b.
-func appendPart(b, data []byte) []byte {
+// appendPart appends one multipart part holding the frame's JPEG to b. Its
+// X-Timestamp header is the capture time in seconds since the epoch (as IP
+// cameras send it), so clients can time frames from the camera rather
+// than assume 25 fps.
+func appendPart(b []byte, f *pipeline.Frame) []byte {
 	b = append(b, "--"+streamBoundary+"\r\nContent-Type: image/jpeg\r\nContent-Length: "...)
-	b = strconv.AppendInt(b, int64(len(data)), 10)
+	b = strconv.AppendInt(b, int64(len(f.Data)), 10)
+	if !f.Time.IsZero() {
+		b = append(b, "\r\nX-Timestamp: "...)
+		ns := f.Time.UnixNano()
+		b = strconv.AppendInt(b, ns/1e9, 10)
+		b = append(b, '.')
+		frac := ns % 1e9
+		for div := int64(1e8); div >= 1e3; div /= 10 { // microseconds, zero-padded
+			b = append(b, byte('0'+frac/div%10))
+		}
+	}
 	b = append(b, "\r\n\r\n"...)
-	b = append(b, data...)
+	b = append(b, f.Data...)
 	return append(b, "\r\n"...)
 }
 

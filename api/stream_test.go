@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"image/jpeg"
 	"io"
+	"math"
 	"mime"
 	"mime/multipart"
 	"net"
@@ -61,6 +62,15 @@ func (s *streamReader) next() ([]byte, error) {
 	}
 	if !bytes.HasPrefix(data, []byte{0xFF, 0xD8}) || !bytes.HasSuffix(data, []byte{0xFF, 0xD9}) {
 		return nil, fmt.Errorf("part is not a whole JPEG (%d bytes)", len(data))
+	}
+	// X-Timestamp is the frame's capture time (the source writes it into
+	// the JPEG too), to the microsecond.
+	secs, err := strconv.ParseFloat(p.Header.Get("X-Timestamp"), 64)
+	if err != nil {
+		return nil, fmt.Errorf("part X-Timestamp %q: %v", p.Header.Get("X-Timestamp"), err)
+	}
+	if _, ts := frameSeq(s.t, data); math.Abs(secs-float64(ts.UnixNano())/1e9) > 2e-6 {
+		return nil, fmt.Errorf("part X-Timestamp %q, frame captured at %d ns", p.Header.Get("X-Timestamp"), ts.UnixNano())
 	}
 	return data, nil
 }

@@ -63,12 +63,22 @@ func ParseSize(s string) (Size, error) {
 	return Size(v * mult), nil
 }
 
-// String implements flag.Value.
+// String implements flag.Value: the size in the largest binary unit that
+// divides it (64MiB), as the README and -h write it.
 func (z *Size) String() string {
-	if z == nil {
+	if z == nil || *z == 0 {
 		return "0"
 	}
-	return strconv.FormatInt(int64(*z), 10)
+	v := int64(*z)
+	for _, u := range []struct {
+		name  string
+		bytes int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if v%u.bytes == 0 {
+			return strconv.FormatInt(v/u.bytes, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(v, 10)
 }
 
 // Set implements flag.Value.

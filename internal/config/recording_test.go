@@ -125,3 +125,15 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+// TestSizeString: -h shows sizes as the README writes them.
+func TestSizeString(t *testing.T) {
+	for in, want := range map[Size]string{0: "0", 64 << 20: "64MiB", 5 << 30: "5GiB", 1536: "1536", 3 << 10: "3KiB", 2 << 40: "2TiB"} {
+		if got := in.String(); got != want {
+			t.Errorf("Size(%d).String() = %q, want %q", int64(in), got, want)
+		}
+		if back, err := ParseSize(want); err != nil || back != in {
+			t.Errorf("ParseSize(%q) = %d, %v", want, back, err)
+		}
+	}
+}

@@ -1,7 +1,8 @@
 // Package testutil holds the few helpers that camrec's end-to-end tests on
 // the host (test/e2e) and in the VM (test/vm/vmtest) share: finding the
-// external programs a test needs, reading a video file with ffprobe, and a
-// buffer a child process writes while the test reads it.
+// external programs a test needs, reading a video file with ffprobe, a
+// buffer a child process writes while the test reads it, and Eventually,
+// the one way tests wait for a condition.
 package testutil
 
 import (

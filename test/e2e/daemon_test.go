@@ -186,14 +186,8 @@ func (d *Daemon) do(t *testing.T, method, path, body string, out any) (int, []by
 	return resp.StatusCode, b
 }
 
-// waitFor polls cond every 50 ms until it is true or timeout passes.
+// waitFor waits until cond is true (testutil.Eventually).
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.Eventually(t, timeout, what, cond)
 }
