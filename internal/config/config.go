@@ -57,7 +57,10 @@ type Camera struct {
 	Container string  `yaml:"container"`
 	Codec     string  `yaml:"codec"`
 	Preset    string  `yaml:"preset"`
-	CRF       int     `yaml:"crf"`
+	// CRF is the x264 quality; 0 (lossless) is a value, so the YAML key
+	// is read through CRFSetting to tell it from "not given".
+	CRF        int  `yaml:"-"`
+	CRFSetting *int `yaml:"crf"`
 	// StallTimeout is how long without a frame makes the camera "stalled".
 	StallTimeout Duration `yaml:"stall_timeout"`
 
@@ -206,8 +209,11 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 		if set["fps"] || c.FPS == 0 {
 			c.FPS = *fps
 		}
-		if set["crf"] || c.CRF == 0 {
+		switch {
+		case set["crf"] || c.CRFSetting == nil:
 			c.CRF = *crf
+		default:
+			c.CRF = *c.CRFSetting
 		}
 		if set["stall-timeout"] || c.StallTimeout == 0 {
 			c.StallTimeout = Duration(*stall)

@@ -144,3 +144,25 @@ cameras:
 		t.Fatalf("the -keep flag must override every camera: %v %+v", err, cfg.Cameras[1].Recording)
 	}
 }
+
+// TestCRFZeroIsAValue: crf: 0 (lossless) in YAML is kept, not taken for
+// "not given"; a missing key gets the default; the flag wins.
+func TestCRFZeroIsAValue(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c.yaml")
+	body := "cameras:\n  - {name: a, device: \"test:\", crf: 0}\n  - {name: b, device: \"file:/x.mjpeg\"}\n  - {name: c, device: \"file:/y.mjpeg\", crf: 30}\n"
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load([]string{"-config", p}, noEnv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := []int{cfg.Cameras[0].CRF, cfg.Cameras[1].CRF, cfg.Cameras[2].CRF}; got[0] != 0 || got[1] != DefaultCRF || got[2] != 30 {
+		t.Fatalf("crf %v, want [0 %d 30]", got, DefaultCRF)
+	}
+	cfg, err = Load([]string{"-config", p, "-crf", "18"}, noEnv, io.Discard)
+	if err != nil || cfg.Cameras[0].CRF != 18 {
+		t.Fatalf("-crf 18 over the file: %v %+v", err, cfg.Cameras[0])
+	}
+}
