@@ -96,5 +96,14 @@ func (s *Server) setControl(c *gin.Context) {
 		abortWithError(c, s.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, got)
+	c.JSON(http.StatusOK, setControlAnswer{Control: got, Volatile: true})
+}
+
+// setControlAnswer is the body of a successful PUT: the control as the
+// driver reports it, and that the value is volatile: it is re-applied when
+// the camera reconnects, but lost when camrec restarts (lasting values
+// belong in controls: in the config file).
+type setControlAnswer struct {
+	pipeline.Control
+	Volatile bool `json:"volatile"`
 }

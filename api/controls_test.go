@@ -74,6 +74,7 @@ func TestControlsAPI(t *testing.T) {
 	}{
 		{"list", "GET", url, "", false, 200, `[{"id":9963776,"name":"Brightness","key":"brightness","type":"integer","min":0,"max":255,"step":1,"default":128,"value":128,"flags":["slider"]}]`, ""},
 		{"set by name", "PUT", url, `{"name":"brightness","value":200}`, false, 200, `"key":"brightness","type":"integer","min":0,"max":255,"step":1,"default":128,"value":200,`, "brightness=200"},
+		{"set says it is volatile", "PUT", url, `{"name":"brightness","value":201}`, false, 200, `"flags":["slider"],"volatile":true}`, "brightness=201"},
 		{"set by driver name", "PUT", url, `{"name":"Brightness","value":0}`, false, 200, `"value":0,`, "Brightness=0"},
 		{"set by id", "PUT", url, `{"id":9963776,"value":255}`, false, 200, `"value":255,`, "9963776=255"},
 		{"out of range", "PUT", url, `{"name":"brightness","value":256}`, false, 400, `{"error":"camera \"cam0\": invalid value for brightness: 256 is outside 0..255"}`, "brightness=256"},
