@@ -5,7 +5,13 @@
 (() => {
   const CAMERA_POLL_MS = 1000;
   const RECORDINGS_POLL_MS = 5000;
+  // A preview stream that breaks while the camera streams is reopened
+  // after 2 s, then 4, 8 … up to 30 s; a camera that does not stream gets no
+  // stream request at all (the server would hold it open, frameless, and
+  // keep the page loading): the status poll reopens it when the camera
+  // streams again.
   const STREAM_RETRY_MS = 2000;
+  const STREAM_RETRY_MAX_MS = 30000;
 
   const $ = (sel, root = document) => root.querySelector(sel);
   const enc = encodeURIComponent;
@@ -68,14 +74,76 @@
     return `/api/v1/cameras/${enc(name)}/stream.mjpg`;
   }
 
+  // startStream opens the preview stream, if the page is visible and the
+  // camera streams (as the last status poll said).
   function startStream(card) {
-    if (document.hidden) return;
+    clearTimeout(card.retry);
+    card.retry = 0;
+    if (document.hidden || card.lastState !== "streaming") return;
     card.img.src = `${streamURL(card.name)}?t=${Date.now()}`;
   }
 
   function stopStream(card) {
     clearTimeout(card.retry);
+    card.retry = 0;
     card.img.removeAttribute("src"); // closes the connection
+  }
+
+  // streamBroke handles the end of a preview stream (server restart, network
+  // loss, too many viewers): while the camera streams, it retries with
+  // backoff; otherwise it waits for the status poll to see it streaming.
+  function streamBroke(card) {
+    if (!card.img.getAttribute("src")) return;
+    card.img.removeAttribute("src");
+    clearTimeout(card.retry);
+    card.retry = 0;
+    if (card.lastState !== "streaming" || document.hidden) return;
+    const delay = card.retryDelay;
+    card.retryDelay = Math.min(delay * 2, STREAM_RETRY_MAX_MS);
+    card.retry = setTimeout(() => startStream(card), delay);
+  }
+
+  // What the overlay says over the preview for each state. The raw error
+  // (the whole chain, for a bug report) stays in the API and the overlay's
+  // tooltip.
+  const NOT_FOUND_RE = /no such file or directory|no such device|\bENOENT\b|\bENODEV\b|\bENXIO\b/i;
+  const BUSY_RE = /device or resource busy|\bEBUSY\b|another program is using/i;
+
+  function stateSentence(cam) {
+    const err = cam.error || "";
+    const camera = cam.device ? `Camera ${cam.device}` : "Camera";
+    switch (cam.state) {
+      case "streaming":
+        return "";
+      case "starting":
+        return "Starting…";
+      case "stalled":
+        return "No picture for a while — waiting for the camera";
+      case "disconnected":
+        return NOT_FOUND_RE.test(err) ? `${camera} not found (unplugged?) — retrying` : "Camera disconnected — retrying";
+      case "error":
+        return BUSY_RE.test(err) ? `${camera} is busy: another program is using it` : "Camera error — see the details";
+      default:
+        return `Camera ${cam.state || "unavailable"}`;
+    }
+  }
+
+  // Why Record is disabled, for its tooltip.
+  function recordBlockedReason(state) {
+    switch (state) {
+      case "starting": return "Record is available once the camera streams (it is starting)";
+      case "stalled": return "Record is unavailable: the camera sends no picture";
+      case "disconnected": return "Record is unavailable: the camera is disconnected";
+      case "error": return "Record is unavailable: the camera has an error";
+      default: return `Record is unavailable: the camera is ${state}`;
+    }
+  }
+
+  // The controls panel shows while the device can be asked for its
+  // controls: not while it is disconnected, failing or stalled. (While it
+  // starts the panel shows, and reads the controls again once it streams.)
+  function controlsUsable(state) {
+    return state === "streaming" || state === "starting";
   }
 
   function makeCard(cam) {
@@ -96,6 +164,7 @@
       busy: false,
       actionError: "",
       retry: 0,
+      retryDelay: STREAM_RETRY_MS,
       controls: {
         el: $(".controls", el),
         list: $(".controls-list", el),
@@ -103,17 +172,16 @@
         rows: new Map(), // key -> update(control)
         loading: null,
         error: "", // the last PUT's error, kept until the next PUT succeeds
+        available: null, // null: not asked yet; false: none (404)
+        usable: false, // the camera's state allows them (controlsUsable)
       },
-      lastState: cam.state,
+      lastState: "", // set by updateCard, which starts the stream
     };
     el.dataset.camera = cam.name;
     $(".cam-name", el).textContent = cam.name;
     card.img.alt = `Live preview of ${cam.name}`;
-    card.img.addEventListener("error", () => {
-      if (!card.img.getAttribute("src")) return;
-      clearTimeout(card.retry);
-      card.retry = setTimeout(() => startStream(card), STREAM_RETRY_MS);
-    });
+    card.img.addEventListener("error", () => streamBroke(card));
+    card.img.addEventListener("load", () => { card.retryDelay = STREAM_RETRY_MS; });
     card.snapshot.href = `/api/v1/cameras/${enc(cam.name)}/snapshot.jpg`;
     card.snapshot.addEventListener("click", () => {
       // A fresh URL each time so the browser does not show a cached image.
@@ -123,8 +191,8 @@
     card.controls.el.addEventListener("toggle", () => {
       if (card.controls.el.open) loadControls(card);
     });
-    startStream(card);
-    loadControls(card); // shows the panel if the camera has controls
+    // updateCard, called next, starts the stream and reads the controls
+    // once the camera's state allows them.
     return card;
   }
 
@@ -135,10 +203,10 @@
     card.state.textContent = cam.state;
     card.state.className = `badge state state-${cam.state}`;
 
-    let overlay = "";
-    if (cam.state === "starting") overlay = "Starting…";
-    else if (!streaming) overlay = `${cam.state[0].toUpperCase()}${cam.state.slice(1)}${cam.error ? ": " + cam.error : ""}`;
-    card.overlay.textContent = overlay;
+    const overlay = stateSentence(cam);
+    const detail = overlay ? cam.error || "" : "";
+    if (card.overlay.textContent !== overlay) card.overlay.textContent = overlay;
+    if (card.overlay.title !== detail) card.overlay.title = detail;
     card.overlay.hidden = !overlay;
 
     const parts = [];
@@ -153,7 +221,12 @@
     card.el.dataset.recording = card.active ? "on" : "off";
     card.recBadge.hidden = !card.active;
     card.toggle.classList.toggle("on", card.active);
-    card.toggle.disabled = card.busy;
+    // Nothing to record from a camera that does not stream; a recording in
+    // progress stays stoppable.
+    const canRecord = streaming || card.active;
+    card.toggle.disabled = card.busy || !canRecord;
+    card.toggle.classList.toggle("unavailable", !canRecord);
+    card.toggle.title = canRecord ? "" : recordBlockedReason(cam.state);
     card.toggle.setAttribute("aria-pressed", String(card.active));
     if (card.active) {
       const started = rec.started_at ? Date.parse(rec.started_at) : Date.now();
@@ -169,9 +242,32 @@
 
     if (wasActive !== card.active) refreshRecordings();
 
-    // Back from a disconnect: the device's controls are readable again.
-    if (streaming && card.lastState !== "streaming" && !card.controls.el.hidden) loadControls(card);
+    const wasStreaming = card.lastState === "streaming";
     card.lastState = cam.state;
+
+    // The preview: opened when the camera (again) streams, never retried
+    // while it does not.
+    if (streaming && (!wasStreaming || (!card.img.getAttribute("src") && !card.retry))) {
+      card.retryDelay = STREAM_RETRY_MS;
+      startStream(card);
+    } else if (!streaming) {
+      clearTimeout(card.retry);
+      card.retry = 0;
+    }
+
+    // The controls: hidden while the camera cannot be asked; read again when
+    // it can (back from a disconnect, or streaming after starting).
+    const c = card.controls;
+    const usable = controlsUsable(cam.state);
+    const reread = (usable && !c.usable) || (streaming && !wasStreaming);
+    c.usable = usable;
+    showControls(card);
+    if (reread && c.available !== false) loadControls(card);
+  }
+
+  function showControls(card) {
+    const c = card.controls;
+    c.el.hidden = !(c.usable && c.available);
   }
 
   // ---- camera controls ----
@@ -214,11 +310,9 @@
     } catch {
       return; // offline: the connection indicator says so
     }
-    if (res.status === 404) {
-      c.el.hidden = true;
-      return;
-    }
-    c.el.hidden = false;
+    c.available = res.status !== 404;
+    showControls(card);
+    if (!c.available) return;
     let data = null;
     try { data = await res.json(); } catch { /* not JSON */ }
     if (!res.ok) {
@@ -394,7 +488,11 @@
   // page is hidden.
   document.addEventListener("visibilitychange", () => {
     for (const card of cards.values()) {
-      if (document.hidden) stopStream(card); else startStream(card);
+      if (document.hidden) stopStream(card);
+      else {
+        card.retryDelay = STREAM_RETRY_MS;
+        startStream(card); // only if the camera streams
+      }
     }
   });
 
