@@ -107,7 +107,10 @@ func (s *Server) setRecording(c *gin.Context) {
 	was := cam.Recorder.Status().Active
 	st, err := cam.Recorder.SetActive(c.Request.Context(), *req.Active)
 	if err != nil {
-		abortWithError(c, s.log, fmt.Errorf("camera %q: %w", cam.View.Name(), err))
+		if name := fmt.Sprintf("camera %q", cam.View.Name()); !strings.Contains(err.Error(), name) {
+			err = fmt.Errorf("%s: %w", name, err)
+		}
+		abortWithError(c, s.log, err)
 		return
 	}
 	if st.Active != was { // an idempotent PUT switches nothing

@@ -40,8 +40,9 @@ type RecorderConfig struct {
 	// Preset is the x264 preset. Default ultrafast: measured on 2 cores,
 	// 1080p30 costs ~77% of one core with ultrafast and ~160% with superfast.
 	Preset string
-	// CRF is the x264 quality, 1..51; 0 means the default 23.
-	CRF int
+	// CRF is the x264 quality, 0 (lossless) to 51; nil means the
+	// default 23.
+	CRF *int
 	// FFmpeg is the path of ffmpeg (from LookFFmpeg), or "" when missing.
 	FFmpeg string
 	// FFmpegErr is non-nil when ffmpeg is missing: starting a recording
@@ -100,8 +101,9 @@ func (c RecorderConfig) withDefaults() RecorderConfig {
 	if c.Preset == "" {
 		c.Preset = defaultPreset
 	}
-	if c.CRF == 0 {
-		c.CRF = defaultCRF
+	if c.CRF == nil {
+		crf := defaultCRF
+		c.CRF = &crf
 	}
 	if c.PreRecordMaxBytes == 0 {
 		c.PreRecordMaxBytes = defaultPreRecordMaxBytes
@@ -157,7 +159,7 @@ func (c RecorderConfig) Validate() error {
 	if c.Dir == "" {
 		errs = append(errs, errors.New("record dir: must be set"))
 	}
-	if err := ValidateEncoding(c.Container, c.Codec, c.Preset, c.CRF); err != nil {
+	if err := ValidateEncoding(c.Container, c.Codec, c.Preset, *c.CRF); err != nil {
 		errs = append(errs, err)
 	}
 	if c.PreRecord < 0 {
@@ -214,8 +216,22 @@ func copyRawError(camera string, in inputSpec) error {
 // Timing of a recorder's ffmpeg.
 const (
 	// startTimeout bounds how long starting waits for the first frame and
-	// for ffmpeg to open its output.
+	// for ffmpeg to open its output, from the request's arrival: then the
+	// start answers with the recording running (state recording, frames
+	// 0 if ffmpeg has taken none yet).
 	startTimeout = 5 * time.Second
+	// answerTimeout bounds how long SetActive waits for the owner loop
+	// (which answers a start within startTimeout, a stop at once): past
+	// it, the caller gets an error wrapping ErrUnavailable rather than
+	// waiting past a typical HTTP client's patience (Home Assistant: 10 s).
+	answerTimeout = startTimeout + 2*time.Second
+	// stopAnswerGrace: a stop answers as soon as the recording is told to
+	// stop, with state finishing while its ffmpeg finishes the file in the
+	// background; if that is over within stopAnswerGrace (the usual case:
+	// 10-40 ms measured for copy and x264 at 720p30), the answer already
+	// says idle (or failed) and the catalogue entry is final, so that a
+	// client may delete or fetch it right away.
+	stopAnswerGrace = 500 * time.Millisecond
 	// stopDeadline bounds how long a stop waits for ffmpeg to finish the
 	// file after stdin is closed; then SIGINT, then after killGrace SIGKILL.
 	stopDeadline = 8 * time.Second
@@ -254,6 +270,9 @@ const (
 	RecorderRecording = "recording"
 	RecorderFailed    = "failed"  // the last recording failed; not recording
 	RecorderWaiting   = "waiting" // continuous: waiting to retry after a failure
+	// RecorderFinishing: not recording; a stopped recording's ffmpeg is
+	// still finishing its file (then idle, or failed).
+	RecorderFinishing = "finishing"
 )
 
 // Recorder records one camera: it owns the ffmpeg processes of its
@@ -286,21 +305,38 @@ type Recorder struct {
 	restarts atomic.Uint64
 	deleted  atomic.Uint64
 
-	mu      sync.Mutex
-	cur     *session // active recording; written by Run only
-	lastErr string
-	waiting bool // continuous: a retry is scheduled
+	// drains are the goroutines that wait for stopped sessions to finish
+	// their files (see finish); Run waits for them before it returns.
+	drains sync.WaitGroup
+
+	mu        sync.Mutex
+	cur       *session   // active recording; written by Run only
+	finishing []*session // stopped, their ffmpeg finishing the files
+	newest    *session   // the last session started: lastErr is its outcome
+	lastErr   string
+	waiting   bool // continuous: a retry is scheduled
 }
 
 type setRequest struct {
 	active bool
+	at     time.Time     // when the caller asked: the start's deadline counts from it
 	reply  chan setReply // buffered: Run never blocks on a caller that left
 }
 
 type setReply struct {
 	status RecordingStatus
 	err    error
+	// drained is closed when the recording this stop ended has finished
+	// its files (nil if the stop ended none).
+	drained <-chan struct{}
 }
+
+// unavailableErr is an error for the user that wraps ErrUnavailable (HTTP
+// 503) without adding to its message.
+type unavailableErr struct{ msg string }
+
+func (e *unavailableErr) Error() string { return e.msg }
+func (e *unavailableErr) Unwrap() error { return ErrUnavailable }
 
 // NewRecorder returns a recorder of src's frames into cat's dir. A config
 // that fails Validate makes every start fail with that error.
@@ -323,8 +359,8 @@ func NewRecorder(cfg RecorderConfig, src FrameSource, cat *Catalog, log *slog.Lo
 
 // Run serves SetActive until ctx is done. A recording still active then is
 // finished properly (stdin closed, ffmpeg waited for; at worst SIGINT then
-// SIGKILL after ~10 s) before Run returns nil; a remux in progress is
-// cancelled. Every goroutine and process the recorder started has ended
+// SIGKILL after ~10 s), and so are stopped recordings still finishing,
+// before Run returns nil; a remux in progress is cancelled. Every goroutine and process the recorder started has ended
 // when Run returns. Run may be called only once.
 func (r *Recorder) Run(ctx context.Context) error {
 	if !r.ran.CompareAndSwap(false, true) {
@@ -340,6 +376,10 @@ func (r *Recorder) Run(ctx context.Context) error {
 		r.post.Wait()
 		bg.Wait()
 	}()
+	// Stopped recordings whose ffmpeg is finishing the file: Run waits for
+	// them (at worst SIGINT then SIGKILL, ~10 s after their stop) before
+	// it cancels the remuxes they may have started.
+	defer r.drains.Wait()
 	if r.ring != nil {
 		ringCtx, stopRing := context.WithCancel(ctx)
 		defer stopRing()
@@ -376,7 +416,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 	}
 	defer unschedule()
 	if want {
-		if err := r.start(postCtx); err != nil {
+		if err := r.start(postCtx, time.Now().Add(startTimeout), false); err != nil {
 			r.log.Error("continuous recording: start failed", "error", err.Error())
 			if r.retryable() {
 				schedule()
@@ -403,19 +443,19 @@ func (r *Recorder) Run(ctx context.Context) error {
 			r.prune()
 		case <-ctx.Done():
 			if s != nil {
-				s.stop(endShutdown)
-				r.ended(s)
+				r.finish(s, endShutdown)
 			}
-			return nil
+			return nil // the deferred drains.Wait waits for the files
 		case req := <-r.reqs:
 			var rep setReply
 			want = req.active
 			unschedule()
 			if req.active {
-				rep.err = r.start(postCtx)
+				// Continuous recording waits for the camera's frames;
+				// a recording on request needs a camera that delivers.
+				rep.err = r.start(postCtx, req.at.Add(startTimeout), !r.cfg.Continuous)
 			} else if s != nil {
-				s.stop(endStop)
-				r.ended(s)
+				rep.drained = r.finish(s, endStop)
 			}
 			rep.status = r.Status()
 			req.reply <- rep
@@ -431,7 +471,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 		case <-retryC:
 			unschedule()
 			if want && r.cur == nil {
-				if err := r.start(postCtx); err != nil {
+				if err := r.start(postCtx, time.Now().Add(startTimeout), false); err != nil {
 					r.log.Error("continuous recording: start failed", "error", err.Error())
 					if r.retryable() {
 						schedule()
@@ -451,8 +491,38 @@ func (r *Recorder) retryable() bool {
 // ended takes the finished session s off the recorder. Called by Run.
 func (r *Recorder) ended(s *session) {
 	r.mu.Lock()
-	r.cur, r.lastErr = nil, s.errText
+	r.cur = nil
+	if s == r.newest {
+		r.lastErr = s.errText
+	}
 	r.mu.Unlock()
+}
+
+// finish tells the active session s to stop and returns at once: s stops
+// taking frames (it writes those captured before now) and its ffmpeg's
+// stdin is closed; s is then finishing (Status says so) until its ffmpeg
+// has finished the file, which a goroutine of r.drains waits for, with
+// the usual escalation (stdin closed after stopDeadline if ffmpeg does not
+// read, then SIGINT, then SIGKILL). The returned channel is closed when s
+// has finished everything and its outcome is in Status. Called by Run.
+func (r *Recorder) finish(s *session, why endReason) <-chan struct{} {
+	s.requestStop(why)
+	r.mu.Lock()
+	r.cur = nil
+	r.finishing = append(r.finishing, s)
+	r.mu.Unlock()
+	drained := make(chan struct{})
+	r.drains.Go(func() {
+		s.awaitStop()
+		r.mu.Lock()
+		r.finishing = slices.DeleteFunc(r.finishing, func(x *session) bool { return x == s })
+		if s == r.newest {
+			r.lastErr = s.errText
+		}
+		r.mu.Unlock()
+		close(drained)
+	})
+	return drained
 }
 
 // prune applies the retention rules and counts what they deleted.
@@ -478,13 +548,14 @@ func (r *Recorder) prune() int {
 // background (see ffmpegArgs for why). The recording stays listed and
 // playable meanwhile, and may be deleted (the remux is then thrown away).
 func (r *Recorder) remuxLater(ctx context.Context, id, path string) {
-	if !strings.HasSuffix(path, ".mp4") || r.cfg.FFmpeg == "" || !r.cat.beginRemux(id) {
+	// The catalogue refuses what needs no remux (a complete MKV or AVI).
+	if r.cfg.FFmpeg == "" || !r.cat.beginRemux(id) {
 		return
 	}
 	r.post.Go(func() {
 		t0 := time.Now()
 		tmp := remuxTemp(path)
-		r.remuxEnded(id, path, t0, remuxMP4(ctx, r.cfg.FFmpeg, path, tmp))
+		r.remuxEnded(id, path, t0, remuxRecording(ctx, r.cfg.FFmpeg, path, tmp))
 	})
 }
 
@@ -501,7 +572,7 @@ func (r *Recorder) remuxEnded(id, path string, t0 time.Time, remuxErr error) {
 		}
 		r.log.Info("recording deleted during remux; remux result discarded", attrs...)
 	case err != nil:
-		r.log.Warn("remux recording: keeping the fragmented MP4", "recording_id", id, "path", path, "error", err.Error())
+		r.log.Warn("remux recording failed: keeping the original file", "recording_id", id, "path", path, "error", err.Error())
 	default:
 		r.log.Info("recording remuxed", "recording_id", id, "path", path, "took_s", roundTo(time.Since(t0).Seconds(), 3))
 	}
@@ -512,34 +583,64 @@ func (r *Recorder) remuxEnded(id, path string, t0 time.Time, remuxErr error) {
 // (the error wraps ErrFFmpegMissing), the record dir is not writable, or
 // ffmpeg exits at once (its stderr is in the error). When the file cannot
 // be created (the record dir is read-only, full, or not a directory), the
-// error wraps ErrUnavailable and names the cause. Stopping returns once
-// ffmpeg has finished the file; a recording that failed is reported in
-// RecordingStatus.Error, not as an error.
+// error wraps ErrUnavailable and names the cause. Unless recording is
+// continuous (which waits for frames), starting also fails, wrapping
+// ErrUnavailable and saying the camera's state, when the camera delivers
+// nothing (no frame yet, disconnected, in error, stalled) and no
+// pre-record holds frames: such a recording would record nothing.
+//
+// A start answers once ffmpeg has taken the first frame and opened its
+// output, or with the recording running after startTimeout. A stop answers
+// as soon as the recording is told to stop: Active false, and state
+// finishing while its ffmpeg finishes the file in the background (idle or
+// failed if that took less than stopAnswerGrace). A recording that failed
+// is reported in RecordingStatus.Error, not as an error. Whatever the
+// owner loop is doing, SetActive returns within answerTimeout (the error
+// then wraps ErrUnavailable).
 func (r *Recorder) SetActive(ctx context.Context, active bool) (RecordingStatus, error) {
 	if active && r.cfg.FFmpegErr != nil {
 		return r.Status(), fmt.Errorf("start recording: %w", r.cfg.FFmpegErr)
 	}
-	req := setRequest{active: active, reply: make(chan setReply, 1)}
+	req := setRequest{active: active, at: time.Now(), reply: make(chan setReply, 1)}
+	bound := time.NewTimer(answerTimeout)
+	defer bound.Stop()
 	select {
 	case r.reqs <- req:
 	case <-ctx.Done():
 		return r.Status(), fmt.Errorf("set recording: %w", ctx.Err())
 	case <-r.done:
 		return r.Status(), errors.New("set recording: recorder is not running")
+	case <-bound.C:
+		return r.Status(), &unavailableErr{fmt.Sprintf("set recording: the recorder is busy (the request was not taken within %s): nothing changed, try again", answerTimeout)}
 	}
+	var rep setReply
 	select {
-	case rep := <-req.reply:
-		return rep.status, rep.err
+	case rep = <-req.reply:
 	case <-ctx.Done():
 		return r.Status(), fmt.Errorf("set recording: %w (the change goes on)", ctx.Err())
+	case <-bound.C:
+		return r.Status(), &unavailableErr{fmt.Sprintf("set recording: no answer within %s: the change goes on, see the recording's state", answerTimeout)}
 	}
+	if rep.drained != nil {
+		grace := time.NewTimer(stopAnswerGrace)
+		defer grace.Stop()
+		select {
+		case <-rep.drained:
+			rep.status = r.Status()
+		case <-grace.C:
+		case <-ctx.Done():
+		}
+	}
+	return rep.status, rep.err
 }
 
-// Status reports the active recording, or why the last one failed. It is
-// cheap and safe from any goroutine.
+// Status reports the active recording; else finishing while a stopped
+// recording's ffmpeg finishes its file, waiting while continuous recording
+// waits to retry, or failed (with why) when the last recording failed. It
+// is cheap and safe from any goroutine.
 func (r *Recorder) Status() RecordingStatus {
 	r.mu.Lock()
-	s, lastErr, waiting := r.cur, r.lastErr, r.waiting
+	s, lastErr, waiting, finishing := r.cur, r.lastErr, r.waiting, len(r.finishing) > 0
 	r.mu.Unlock()
 	st := RecordingStatus{Restarts: r.restarts.Load(), RetentionDeleted: r.deleted.Load(), State: RecorderIdle}
 	if s == nil {
@@ -548,6 +649,8 @@ func (r *Recorder) Status() RecordingStatus {
 		}
 		st.Error = lastErr
 		switch {
+		case finishing:
+			st.State = RecorderFinishing
 		case waiting:
 			st.State = RecorderWaiting
 		case lastErr != "":
@@ -626,6 +729,7 @@ type session struct {
 	stopAt time.Time     // set by stop before closing stopCh
 	why    endReason     // idem
 	stopCh chan struct{} // asks the writer to fill up to stopAt and end
+	wrote  chan struct{} // closed when the writer has written its last frame
 
 	done    chan struct{} // closed when the writer has ended everything
 	errText string        // why the session failed, "" if not; after done
@@ -699,8 +803,12 @@ func (s *session) slotTime(k int64) time.Time {
 
 func (s *session) ranFor() time.Duration { return s.endedAt.Sub(s.requested) }
 
-// start launches a recording unless one is active. Called by Run.
-func (r *Recorder) start(ctx context.Context) error {
+// start launches a recording unless one is active, and waits until
+// deadline at most for ffmpeg to take the first frame and open its output.
+// With needFrames, a camera that delivers nothing (see cameraAbsent) and no
+// pre-record frames make it fail, wrapping ErrUnavailable, before any file
+// or ffmpeg is made. Called by Run.
+func (r *Recorder) start(ctx context.Context, deadline time.Time, needFrames bool) error {
 	if r.cur != nil {
 		return nil
 	}
@@ -728,6 +836,7 @@ func (r *Recorder) start(ctx context.Context) error {
 		firstFrame: make(chan struct{}),
 		respecced:  make(chan struct{}),
 		stopCh:     make(chan struct{}),
+		wrote:      make(chan struct{}),
 		done:       make(chan struct{}),
 	}
 	if cs, ok := r.src.(cameraStatuser); ok {
@@ -745,6 +854,13 @@ func (r *Recorder) start(ctx context.Context) error {
 	if r.ring != nil {
 		s.pre, s.cut = r.ring.preRecordFrames(r.src.FrameHub(), requested)
 	}
+	if needFrames && len(s.pre) == 0 {
+		if why := r.cameraAbsent(requested); why != "" {
+			s.sub.Close()
+			r.log.Warn("recording refused: the camera delivers nothing", "reason", why)
+			return &unavailableErr{why + ": nothing to record"}
+		}
+	}
 	f, err := r.openFile(s, 0, 0, requested, "", spec)
 	if err != nil {
 		s.sub.Close()
@@ -754,13 +870,17 @@ func (r *Recorder) start(ctx context.Context) error {
 	s.log = r.log
 	npre := len(s.pre)
 	r.mu.Lock()
-	r.cur, r.lastErr = s, ""
+	r.cur, r.newest, r.lastErr = s, s, ""
 	r.mu.Unlock()
+	// The writer's exit is s.done, which Run waits for: at once when the
+	// start fails below, else when s ends by itself or through finish.
 	go s.run(ctx)
 
 	// Wait until ffmpeg has taken the first frame and opened its output, so
-	// that a bad encoder or option fails the request with ffmpeg's words.
-	timeout := time.NewTimer(startTimeout)
+	// that a bad encoder or option fails the request with ffmpeg's words;
+	// the deadline counts from the request, so that the caller has an
+	// answer within startTimeout however long Run took to get to it.
+	timeout := time.NewTimer(time.Until(deadline))
 	defer timeout.Stop()
 	select {
 	case <-f.tail.Ready():
@@ -782,6 +902,43 @@ func (r *Recorder) start(ctx context.Context) error {
 	}
 	r.ended(s)
 	return fmt.Errorf("start recording %s: %s", f.id, s.errText)
+}
+
+// cameraAbsent says, for the user, why the camera has nothing to record at
+// now: it reports a state other than streaming (starting, disconnected,
+// error; stalled, unless its last frame is more recent than StallTimeout),
+// or, for a source without a state, it has delivered no frame yet or none
+// for StallTimeout. "" when it delivers.
+func (r *Recorder) cameraAbsent(now time.Time) string {
+	latest := r.src.FrameHub().Latest()
+	// A frame without a capture time (none of a Camera's) counts as recent.
+	recent := latest != nil && (latest.Time.IsZero() || now.Sub(latest.Time) < r.cfg.StallTimeout)
+	cs, ok := r.src.(cameraStatuser)
+	if !ok {
+		switch {
+		case latest == nil:
+			return fmt.Sprintf("camera %q has delivered no frame yet", r.cfg.Camera)
+		case !recent:
+			return fmt.Sprintf("camera %q has delivered no frame for %s", r.cfg.Camera, now.Sub(latest.Time).Round(time.Second))
+		}
+		return ""
+	}
+	st := cs.Status()
+	if st.State == StateStreaming || (st.State == StateStalled && recent) {
+		return ""
+	}
+	state := st.State
+	if state == "" {
+		state = "not streaming"
+	}
+	why := st.Error
+	if why == "" && latest == nil {
+		why = "no frame yet"
+	}
+	if why == "" {
+		return fmt.Sprintf("camera %q is %s", r.cfg.Camera, state)
+	}
+	return fmt.Sprintf("camera %q is %s (%s)", r.cfg.Camera, state, why)
 }
 
 // guessSpec is what ffmpeg will most likely read: the format of the
@@ -910,6 +1067,10 @@ func (s *session) run(ctx context.Context) {
 		syncWG.Go(func() { s.syncLoop(syncStop) })
 	}
 	err := s.writeLoop(ctx)
+	// The writer takes no more frames: leave the hub now, not once ffmpeg
+	// has finished the file (which may take seconds after a stop).
+	s.sub.Close()
+	close(s.wrote)
 	close(syncStop)
 	syncWG.Wait()
 
@@ -930,13 +1091,9 @@ func (s *session) run(ctx context.Context) {
 	f := s.file
 	s.mu.Unlock()
 	if f != nil {
-		deadline := time.Now().Add(stopDeadline)
+		deadline, why := time.Now().Add(stopDeadline), endStop
 		if s.stopping() {
-			deadline = s.stopAt.Add(stopDeadline)
-		}
-		why := s.why
-		if !s.stopping() {
-			why = endStop
+			deadline, why = s.stopAt.Add(stopDeadline), s.why
 		}
 		if text := s.finishFile(ctx, f, why, deadline, s.errText); text != "" && s.errText == "" {
 			s.errText = text
@@ -946,7 +1103,6 @@ func (s *session) run(ctx context.Context) {
 		s.mu.Unlock()
 	}
 	s.finals.Wait()
-	s.sub.Close()
 	s.endedAt = time.Now()
 }
 
@@ -959,25 +1115,32 @@ func (s *session) stopping() bool {
 	}
 }
 
-// stop asks the writer to end (filling up to now) and waits for it. If
-// ffmpeg does not take its input, its stdin is closed after stopDeadline.
-// Called by Run.
-func (s *session) stop(why endReason) {
+// requestStop asks the writer to end, filling up to now: it writes the
+// frames captured until now, then closes its ffmpeg's stdin and waits for
+// it to finish the file (see run). Called by Run, once.
+func (s *session) requestStop(why endReason) {
 	s.stopAt, s.why = time.Now(), why
 	close(s.stopCh)
+}
+
+// awaitStop waits for the writer, asked to stop, to end everything. If
+// ffmpeg does not take its input, its stdin is closed after stopDeadline
+// (finishFile then escalates to SIGINT and SIGKILL).
+func (s *session) awaitStop() {
 	t := time.NewTimer(stopDeadline)
 	defer t.Stop()
 	select {
-	case <-s.done:
-		return
+	case <-s.wrote:
+		// ffmpeg has its input's end: finishFile waits for it to finish
+		// the file (then SIGINT, SIGKILL).
 	case <-t.C:
+		s.log.Warn("ffmpeg does not take frames, closing its input")
+		s.mu.Lock()
+		if s.file != nil {
+			s.file.stdin.Close() // unblocks a writer stuck in Write
+		}
+		s.mu.Unlock()
 	}
-	s.log.Warn("ffmpeg does not take frames, closing its input")
-	s.mu.Lock()
-	if s.file != nil {
-		s.file.stdin.Close() // unblocks a writer stuck in Write
-	}
-	s.mu.Unlock()
 	<-s.done
 }
 

@@ -109,16 +109,17 @@ func TestRecorderRawYUYV(t *testing.T) {
 		if !streaming {
 			// The recorder starts ffmpeg for MJPEG (what Format says), then
 			// replaces it when raw frames arrive: continuous recording
-			// starts so, before the camera has negotiated.
-			name += " camera format unknown at start"
+			// starts so, before the camera has negotiated (a recording on
+			// request needs a camera that streams).
+			name += " continuous, camera format unknown at start"
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			_, probe := rtNeedFFmpeg(t)
 			src := &rtSource{hub: NewHub(), fps: fps}
-			r, cat := rtRecorderOf(t, RecorderConfig{}, src)
+			r, cat := rtRecorderOf(t, RecorderConfig{Continuous: !streaming}, src)
 			if streaming {
-				src.hub.Publish(mk(0)) // the camera streams before the request
+				src.hub.Publish(rtNow(mk(0))) // the camera streams before the request
 			}
 			ctx := rtCtx(t)
 			t0 := time.Now()
@@ -141,7 +142,7 @@ func TestRecorderRawYUYV(t *testing.T) {
 			}
 			<-published
 			ran := time.Since(t0)
-			st, err := r.SetActive(ctx, false)
+			st, err := rtStop(t, ctx, r)
 			if err != nil || st.Error != "" {
 				t.Fatalf("stop: %+v, %v", st, err)
 			}
@@ -167,7 +168,7 @@ func TestRecorderRawYUYV(t *testing.T) {
 		t.Parallel()
 		src := &rtSource{hub: NewHub(), fps: fps}
 		r, cat := rtRecorderOf(t, RecorderConfig{Container: "mkv", Codec: "copy"}, src)
-		src.hub.Publish(mk(0))
+		src.hub.Publish(rtNow(mk(0)))
 		st, err := r.SetActive(rtCtx(t), true)
 		const want = "codec copy stores the camera's MJPEG; camera cam0 delivers raw yuyv422: use an encoder such as libx264"
 		if err == nil || !strings.Contains(err.Error(), want) || st.Active {
@@ -226,7 +227,7 @@ func TestRecorderCameraAway(t *testing.T) {
 			r, cat := rtRecorderOf(t, RecorderConfig{Container: "mkv", Codec: "copy", StallTimeout: tt.stall}, src)
 			hub := base.hub
 			ctx := rtCtx(t)
-			hub.Publish(mk(0))
+			hub.Publish(rtNow(mk(0)))
 			published := rtGoPublishFor(hub, fps, before, 1, mk)
 			first, err := r.SetActive(ctx, true)
 			if err != nil {
@@ -251,7 +252,7 @@ func TestRecorderCameraAway(t *testing.T) {
 			t1 := time.Now()
 			rtPublishFor(hub, fps, after, seq, mk)
 			ran1 := time.Since(t1)
-			st, err := r.SetActive(ctx, false)
+			st, err := rtStop(t, ctx, r)
 			if err != nil || st.Error != "" {
 				t.Fatalf("stop: %+v, %v", st, err)
 			}

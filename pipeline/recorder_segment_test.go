@@ -22,18 +22,22 @@ func rtPublishStamped(t testing.TB, hub *Hub, fps float64) (stop func()) {
 	frames := rtFrames(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	period := time.Duration(float64(time.Second) / fps)
+	t0 := time.Now()
+	publish := func(seq uint64) {
+		at := t0.Add(time.Duration(seq) * period)
+		data := mjpeg.WithComment(frames[seq%uint64(len(frames))], mjpeg.FormatCamrecComment(seq, at.UnixNano()))
+		hub.Publish(&Frame{Data: data, Seq: seq, Time: at})
+	}
+	publish(0) // before returning: the camera streams, a recording may start
 	wg.Go(func() {
-		period := time.Duration(float64(time.Second) / fps)
-		t0 := time.Now()
-		for seq := uint64(0); ; seq++ {
-			at := t0.Add(time.Duration(seq) * period)
+		for seq := uint64(1); ; seq++ {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(time.Until(at)):
+			case <-time.After(time.Until(t0.Add(time.Duration(seq) * period))):
 			}
-			data := mjpeg.WithComment(frames[seq%uint64(len(frames))], mjpeg.FormatCamrecComment(seq, at.UnixNano()))
-			hub.Publish(&Frame{Data: data, Seq: seq, Time: at})
+			publish(seq)
 		}
 	})
 	var once sync.Once
@@ -75,7 +79,7 @@ func TestRecorderSegmentsHaveNoGapNorOverlap(t *testing.T) {
 		t.Fatal(err)
 	}
 	rtWaitFor(t, 10*time.Second, "3.5 s recorded", func() bool { return r.Status().Frames >= 105 })
-	if _, err := r.SetActive(ctx, false); err != nil {
+	if _, err := rtStop(t, ctx, r); err != nil {
 		t.Fatal(err)
 	}
 	chain := rtChain(t, cat, st.ID)
@@ -123,7 +127,7 @@ func TestRecorderX264Segments(t *testing.T) {
 		t.Fatal(err)
 	}
 	rtWaitFor(t, 10*time.Second, "2.5 s recorded", func() bool { return r.Status().Frames >= 75 })
-	stopped, err := r.SetActive(ctx, false)
+	stopped, err := rtStop(t, ctx, r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +165,7 @@ func TestRecorderPreRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	rtRecordFor(2*time.Second - time.Since(t0))
-	if _, err := r.SetActive(ctx, false); err != nil {
+	if _, err := rtStop(t, ctx, r); err != nil {
 		t.Fatal(err)
 	}
 	rec, err := cat.Get(st.ID)
@@ -235,12 +239,20 @@ func TestRecorderContinuous(t *testing.T) {
 	rtWaitFor(t, 10*time.Second, "a second segment", func() bool { return r.Status().Segment >= 1 })
 	ctx := rtCtx(t)
 	st, err := r.SetActive(ctx, false)
-	if err != nil || st.Active || st.State != RecorderIdle {
+	if err != nil || st.Active || (st.State != RecorderFinishing && st.State != RecorderIdle) {
 		t.Fatalf("pause: %+v, %v", st, err)
+	}
+	if st := rtFinished(t, r); st.State != RecorderIdle {
+		t.Fatalf("paused: %+v, want idle", st)
 	}
 	recs := cat.List("cam0")
 	if len(recs) < 2 {
 		t.Fatalf("catalogue %+v, want 2 segments or more", recs)
+	}
+	for _, rec := range recs {
+		if rec.State != RecStateComplete {
+			t.Errorf("%s: state %s, want complete", rec.ID, rec.State)
+		}
 	}
 	if st, err := r.SetActive(ctx, true); err != nil || !st.Active {
 		t.Fatalf("resume: %+v, %v", st, err)

@@ -123,6 +123,10 @@ func TestRecorderVariableRateKeepsRealTime(t *testing.T) {
 			ff, probe := rtNeedFFmpeg(t)
 			r, cat, src, _ := rtRecorder(t, RecorderConfig{Container: tt.container, Codec: tt.codec}, 30)
 			ctx := rtCtx(t)
+			// The camera streams before the request (a recording needs
+			// one that does); this frame, captured before the request, is
+			// not recorded.
+			src.hub.Publish(&Frame{Data: rtFrames(t)[0], Time: time.Now()})
 			started := make(chan error, 1)
 			go func() { _, err := r.SetActive(ctx, true); started <- err }()
 			rtWaitFor(t, 5*time.Second, "the recorder to subscribe", func() bool { return src.hub.Subscribers() == 1 })
@@ -130,7 +134,7 @@ func TestRecorderVariableRateKeepsRealTime(t *testing.T) {
 			if err := <-started; err != nil {
 				t.Fatal(err)
 			}
-			st, err := r.SetActive(ctx, false)
+			st, err := rtStop(t, ctx, r)
 			if err != nil || st.Error != "" {
 				t.Fatalf("stop: %+v, %v", st, err)
 			}

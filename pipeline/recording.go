@@ -24,7 +24,8 @@ type RecordingStatus struct {
 	// While recording, it is why the previous file ended badly (ffmpeg died
 	// and the recording went on in a new file).
 	Error string `json:"error"`
-	// State is "idle", "recording", "failed" (the last recording failed)
+	// State is "idle", "recording", "finishing" (a stopped recording's
+	// ffmpeg is finishing its file), "failed" (the last recording failed)
 	// or "waiting" (continuous recording retries after a failure).
 	State string `json:"state"`
 	// Segment is the index of the file being written in this recording
