@@ -12,7 +12,7 @@ func recorderConfig(c config.Camera, recordDir, ffmpegPath string, ffmpegErr err
 	r := c.Recording
 	return pipeline.RecorderConfig{
 		Camera: c.Name, Dir: recordDir, Container: c.Container, Codec: c.Codec,
-		Preset: c.Preset, CRF: c.CRF, FFmpeg: ffmpegPath, FFmpegErr: ffmpegErr,
+		Preset: c.Preset, CRF: &c.CRF, FFmpeg: ffmpegPath, FFmpegErr: ffmpegErr,
 		PreRecord:         time.Duration(r.PreRecord),
 		PreRecordMaxBytes: int64(r.PreRecordMaxBytes),
 		MaxDuration:       time.Duration(r.MaxDuration),

@@ -25,7 +25,7 @@ import (
 //
 //	<dir>/<camera>/<camera>-YYYYMMDD-HHMMSS[-N].<mp4|mkv|avi>   the recording
 //	<dir>/<camera>/.<recording file name>.json                    its sidecar
-//	<dir>/<camera>/.<recording file name>.remux.tmp               plain MP4 being made
+//	<dir>/<camera>/.<recording file name>.remux.tmp               its remux being made
 //
 // The recording's ID is its file name. The sidecar (hidden, next to the file)
 // holds what camrec knows about it: see sidecar. It is written when the
@@ -70,7 +70,13 @@ type sidecar struct {
 	// Fragmented is true for an MP4 still in its fragmented recording form
 	// (not yet remuxed to a plain MP4).
 	Fragmented bool `json:"fragmented,omitempty"`
-	// PrevID and NextID link the files of one recording.
+	// Truncated is true for an MKV cut short (camrec was killed, or the
+	// disk filled up, while it was written): it has no duration nor seek
+	// index until it is remuxed (see remuxRecording), which clears it.
+	Truncated bool `json:"truncated,omitempty"`
+	// PrevID and NextID link the files of one recording: NextID continues
+	// where this file ends. When a file is deleted its neighbours' links
+	// to it are cleared, not bridged: the files left are not contiguous.
 	PrevID string `json:"prev_id,omitempty"`
 	NextID string `json:"next_id,omitempty"`
 }
@@ -108,7 +114,9 @@ func (c *Catalog) Dir() string { return c.dir }
 
 // Scan rebuilds the catalogue from the files under Dir/<camera>/. A sidecar
 // still saying "recording" (camrec was killed) becomes "interrupted", with
-// duration from ffprobe. Files without a sidecar are probed. Recordings in
+// duration from ffprobe; such an MKV is marked Truncated, to be repaired by a
+// remux (fragmented lists it). Files without a sidecar are probed. Links
+// (prev_id, next_id) to recordings that are gone are cleared. Recordings in
 // progress in this process are kept as they are.
 func (c *Catalog) Scan(ctx context.Context) error {
 	cams, err := os.ReadDir(c.dir)
@@ -153,6 +161,7 @@ func (c *Catalog) Scan(ctx context.Context) error {
 		}
 	}
 	c.entries = found
+	c.dropDanglingLinksLocked()
 	n := len(found)
 	c.mu.Unlock()
 	c.log.Info("recordings scanned", "dir", c.dir, "recordings", n)
@@ -187,6 +196,10 @@ func (c *Catalog) load(ctx context.Context, cam, id string) *entry {
 		if e.meta.Error == "" {
 			e.meta.Error = "camrec stopped while recording"
 		}
+		// An MKV gets its duration and index when ffmpeg ends it; cut
+		// short, it has neither until it is remuxed. (An MP4 is already
+		// marked Fragmented, so remuxed too.)
+		e.meta.Truncated = container == "mkv"
 		c.probeInto(ctx, e)
 		if err := writeSidecar(sidecarPath(path), e.meta); err != nil {
 			c.log.Warn("update sidecar", "recording_id", id, "error", err.Error())
@@ -220,7 +233,10 @@ func (c *Catalog) probeInto(ctx context.Context, e *entry) {
 		}
 		return
 	}
-	e.meta.DurationS = p.DurationS
+	// A file cut short may have no duration (an MKV): keep the estimate.
+	if p.DurationS > 0 {
+		e.meta.DurationS = p.DurationS
+	}
 	e.meta.Codec, e.meta.Width, e.meta.Height = p.Codec, p.Width, p.Height
 }
 
@@ -347,8 +363,8 @@ func openat(dirFD int, name string, flags int) (int, error) {
 	}
 }
 
-// Delete removes the recording's file and sidecar. A recording in progress is
-// ErrConflict.
+// Delete removes the recording's file and sidecar, and clears its neighbours'
+// links to it (see removeLocked). A recording in progress is ErrConflict.
 func (c *Catalog) Delete(id string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -362,13 +378,9 @@ func (c *Catalog) Delete(id string) error {
 	// A recording being remuxed can go too: the remux reads a file that
 	// is no longer linked, and endRemux then finds the entry gone and
 	// throws its result away.
-	if err := os.Remove(e.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("delete recording %s: %w", id, err)
+	if err := c.removeLocked(e); err != nil {
+		return err
 	}
-	if err := os.Remove(sidecarPath(e.path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		c.log.Warn("delete sidecar", "recording_id", id, "error", err.Error())
-	}
-	delete(c.entries, id)
 	c.log.Info("recording deleted", "camera", e.camera, "recording_id", id)
 	return nil
 }
@@ -459,12 +471,18 @@ func (e *unavailableError) Error() string   { return "cannot record now: " + e.e
 func (e *unavailableError) Unwrap() []error { return []error{e.err, ErrUnavailable} }
 
 // put adds or replaces a recording made by this process and writes its
-// sidecar. bytes is the file size for finished recordings.
+// sidecar. bytes is the file size for finished recordings. A link in meta to
+// a recording no longer in the catalogue (deleted meanwhile) is dropped.
 func (c *Catalog) put(camera, id, path string, meta sidecar, bytes int64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := c.entries[id]; ok && meta.NextID == "" {
 		meta.NextID = old.meta.NextID // set by link meanwhile
+	}
+	for _, l := range []*string{&meta.PrevID, &meta.NextID} {
+		if _, ok := c.entries[*l]; *l != "" && !ok {
+			*l = ""
+		}
 	}
 	c.entries[id] = &entry{id: id, camera: camera, path: path, meta: meta, bytes: bytes, ours: true}
 	return writeSidecar(sidecarPath(path), meta)
@@ -476,17 +494,27 @@ func (c *Catalog) link(prev, next string) error {
 	defer c.mu.Unlock()
 	e, ok := c.entries[prev]
 	if !ok {
-		return nil // deleted meanwhile (retention)
+		// Deleted meanwhile (the user, retention) before it pointed at
+		// next, so that its removal could not clear next's link to it.
+		if n, ok := c.entries[next]; ok && n.meta.PrevID == prev {
+			n.meta.PrevID = ""
+			return writeSidecar(sidecarPath(n.path), n.meta)
+		}
+		return nil
 	}
 	e.meta.NextID = next
 	return writeSidecar(sidecarPath(e.path), e.meta)
 }
 
-// forget removes a recording from the catalogue and deletes its file and
-// sidecar. The recorder uses it only for a file that never received a frame.
+// forget removes a recording from the catalogue (clearing its neighbours'
+// links to it) and deletes its file and sidecar. The recorder uses it only
+// for a file that never received a frame.
 func (c *Catalog) forget(id, path string) {
 	c.mu.Lock()
-	delete(c.entries, id)
+	if e, ok := c.entries[id]; ok {
+		delete(c.entries, id)
+		c.unlinkLocked(e)
+	}
 	c.mu.Unlock()
 	for _, p := range []string{path, sidecarPath(path)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -496,26 +524,33 @@ func (c *Catalog) forget(id, path string) {
 }
 
 // beginRemux marks the recording busy while it is remuxed; false if it is
-// gone or already busy.
+// gone, already busy, or needs no remux (neither a fragmented MP4 nor a
+// truncated MKV: a finished MKV or AVI is final as ffmpeg wrote it).
 func (c *Catalog) beginRemux(id string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[id]
-	if !ok || e.busy {
+	if !ok || e.busy || !e.meta.needsRemux() {
 		return false
 	}
 	e.busy = true
 	return true
 }
 
-// fragmented lists camera's MP4 recordings still in their fragmented form
-// (left so by a shutdown or crash), with their paths.
+// needsRemux reports whether the file is not yet in its final form: an MP4
+// still fragmented, or an MKV cut short.
+func (s sidecar) needsRemux() bool { return s.Fragmented || s.Truncated }
+
+// fragmented lists camera's finished recordings that await a remux, with
+// their paths: MP4s still in their fragmented form (left so by a shutdown or
+// crash) and MKVs cut short by a crash (Truncated). The recorder remuxes them
+// when it starts (remuxRecording between beginRemux and endRemux).
 func (c *Catalog) fragmented(camera string) map[string]string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := map[string]string{}
 	for id, e := range c.entries {
-		if e.camera == camera && e.meta.Fragmented && e.meta.State != RecStateRecording && !e.busy {
+		if e.camera == camera && e.meta.needsRemux() && e.meta.State != RecStateRecording && !e.busy {
 			out[id] = e.path
 		}
 	}
@@ -528,9 +563,21 @@ var errRemuxDiscarded = fmt.Errorf("remux result discarded: %w", ErrNotFound)
 
 // endRemux ends what beginRemux started: when err is nil the remuxed tmp
 // replaces the recording's file (atomically, by rename), else tmp is removed
-// and the original stays as it is. A recording deleted meanwhile stays
+// and the original stays as it is. A truncated MKV, repaired, takes the
+// duration ffprobe reads in tmp. A recording deleted meanwhile stays
 // deleted, whatever the remux did: the error then wraps errRemuxDiscarded.
 func (c *Catalog) endRemux(id, tmp string, err error) error {
+	var repaired *probeResult
+	if err == nil && c.ffprobe != "" && c.truncated(id) {
+		// Probed before taking the lock: ffprobe takes a while.
+		p, perr := ffprobe(context.Background(), c.ffprobe, tmp)
+		switch {
+		case perr != nil:
+			c.log.Warn("probe remuxed recording", "recording_id", id, "error", perr.Error())
+		case p.DurationS > 0:
+			repaired = &p
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[id]
@@ -557,10 +604,67 @@ func (c *Catalog) endRemux(id, tmp string, err error) error {
 		e.bytes = st.Size()
 	}
 	e.meta.Fragmented = false
+	if e.meta.Truncated {
+		e.meta.Truncated = false
+		if repaired != nil {
+			e.meta.DurationS = repaired.DurationS
+		}
+	}
 	return writeSidecar(sidecarPath(e.path), e.meta)
 }
 
-// remuxTemp is where the plain MP4 of path is written before it replaces it.
+// truncated reports whether recording id is an MKV cut short, to be
+// repaired.
+func (c *Catalog) truncated(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[id]
+	return ok && e.meta.Truncated
+}
+
+// unlinkLocked clears the links of e's neighbours to e, which is leaving the
+// catalogue: the older one's NextID and the newer one's PrevID, in memory
+// and in their sidecars. The gap is left unlinked, not bridged: the files
+// on either side of it are no longer contiguous. Call with c.mu held, after
+// e was taken out of c.entries.
+func (c *Catalog) unlinkLocked(e *entry) {
+	if p, ok := c.entries[e.meta.PrevID]; ok && p.meta.NextID == e.id {
+		p.meta.NextID = ""
+		c.saveLocked(p)
+	}
+	if n, ok := c.entries[e.meta.NextID]; ok && n.meta.PrevID == e.id {
+		n.meta.PrevID = ""
+		c.saveLocked(n)
+	}
+}
+
+// dropDanglingLinksLocked clears every link to a recording that is not in
+// the catalogue (deleted by hand, or by a camrec stopped before it updated
+// the neighbours), in memory and in the sidecar. Call with c.mu held.
+func (c *Catalog) dropDanglingLinksLocked() {
+	for _, e := range c.entries {
+		changed := false
+		for _, l := range []*string{&e.meta.PrevID, &e.meta.NextID} {
+			if _, ok := c.entries[*l]; *l != "" && !ok {
+				*l, changed = "", true
+			}
+		}
+		if changed {
+			c.saveLocked(e)
+		}
+	}
+}
+
+// saveLocked rewrites e's sidecar after a change of its links. A failure is
+// logged: the catalogue holds the truth until the next Scan, which clears
+// the link again. Call with c.mu held.
+func (c *Catalog) saveLocked(e *entry) {
+	if err := writeSidecar(sidecarPath(e.path), e.meta); err != nil {
+		c.log.Warn("update sidecar links", "recording_id", e.id, "error", err.Error())
+	}
+}
+
+// remuxTemp is where the remux of path is written before it replaces it.
 func remuxTemp(path string) string {
 	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".remux.tmp")
 }

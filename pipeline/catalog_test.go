@@ -259,6 +259,7 @@ func TestCatalogActiveRecording(t *testing.T) {
 	if _, err := r.SetActive(ctx, false); err != nil {
 		t.Fatal(err)
 	}
+	rtFinished(t, r) // the stop answers at once; ffmpeg then finishes the file
 	if err := cat.Delete(st.ID); err != nil {
 		t.Errorf("Delete after stop: %v", err)
 	}

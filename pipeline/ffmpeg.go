@@ -165,7 +165,7 @@ func ffmpegArgs(cfg RecorderConfig, fps float64, in inputSpec, outPath string) [
 		}
 		if cfg.Codec == "libx264" {
 			out["preset"] = cfg.Preset
-			out["crf"] = strconv.Itoa(cfg.CRF)
+			out["crf"] = strconv.Itoa(*cfg.CRF)
 		}
 	}
 	return ffmpeg.Input("pipe:0", inArgs).
@@ -296,7 +296,37 @@ func remuxArgs(src, dst string) []string {
 // remuxMP4 runs ffmpeg to remux src into dst. Cancelling ctx kills it; dst
 // is then incomplete and src untouched.
 func remuxMP4(ctx context.Context, ffmpegPath, src, dst string) error {
-	cmd := exec.CommandContext(ctx, ffmpegPath, remuxArgs(src, dst)...)
+	return runRemux(ctx, ffmpegPath, src, remuxArgs(src, dst))
+}
+
+// remuxRecording rewrites the finished recording src into dst (its
+// remuxTemp) with ffmpeg copying the streams, in src's own container: a
+// fragmented MP4 becomes a plain one (remuxMP4); an MKV cut short gets the
+// duration, seek index and sizes ffmpeg writes when it ends a file.
+// Cancelling ctx kills ffmpeg; dst is then incomplete and src untouched.
+func remuxRecording(ctx context.Context, ffmpegPath, src, dst string) error {
+	switch filepath.Ext(src) {
+	case ".mp4":
+		return remuxMP4(ctx, ffmpegPath, src, dst)
+	case ".mkv":
+		return runRemux(ctx, ffmpegPath, src, remuxMKVArgs(src, dst))
+	}
+	return fmt.Errorf("remux %s: not an MP4 nor an MKV", src)
+}
+
+// remuxMKVArgs returns the arguments of the ffmpeg that copies the MKV src,
+// cut short, into a complete MKV dst.
+func remuxMKVArgs(src, dst string) []string {
+	return ffmpeg.Input(src).
+		Output(dst, ffmpeg.KwArgs{"format": "matroska", "c": "copy"}).
+		GlobalArgs("-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y").
+		GetArgs()
+}
+
+// runRemux runs ffmpeg with args, a remux of src, in its own process
+// group; its error carries the last lines ffmpeg printed.
+func runRemux(ctx context.Context, ffmpegPath, src string, args []string) error {
+	cmd := exec.CommandContext(ctx, ffmpegPath, args...)
 	tail := newTailWriter()
 	cmd.Stderr = tail
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

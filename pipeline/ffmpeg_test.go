@@ -29,12 +29,21 @@ func TestFFmpegArgs(t *testing.T) {
 		},
 		{
 			name: "mp4 x264 preset crf fractional rate",
-			cfg:  RecorderConfig{Preset: "superfast", CRF: 28},
+			cfg:  RecorderConfig{Preset: "superfast", CRF: ptr(28)},
 			fps:  29.97,
 			want: []string{"-f", "mjpeg", "-framerate", "29.97", "-i", "pipe:0",
 				"-f", "mp4", "-c:v", "libx264", "-crf", "28", "-flush_packets", "1", "-g", "30",
 				"-movflags", "+frag_keyframe+empty_moov+default_base_moof",
 				"-pix_fmt", "yuv420p", "-preset", "superfast", "/r/cam0/x.mp4"},
+		},
+		{
+			name: "crf 0 is lossless, not the default",
+			cfg:  RecorderConfig{CRF: ptr(0)},
+			fps:  30,
+			want: []string{"-f", "mjpeg", "-framerate", "30", "-i", "pipe:0",
+				"-f", "mp4", "-c:v", "libx264", "-crf", "0", "-flush_packets", "1", "-g", "30",
+				"-movflags", "+frag_keyframe+empty_moov+default_base_moof",
+				"-pix_fmt", "yuv420p", "-preset", "ultrafast", "/r/cam0/x.mp4"},
 		},
 		{
 			name: "mkv copy",
@@ -101,7 +110,7 @@ func TestRecorderConfigValidate(t *testing.T) {
 		{"mp4 copy", func(c *RecorderConfig) { c.Codec = "copy" }, `codec "copy": container mp4 cannot store MJPEG as is`},
 		{"codec injection", func(c *RecorderConfig) { c.Codec = "-f null" }, `codec "-f null": want copy or an ffmpeg encoder name`},
 		{"preset", func(c *RecorderConfig) { c.Preset = "fastest" }, `preset "fastest": want one of ultrafast,`},
-		{"crf", func(c *RecorderConfig) { c.CRF = 60 }, `crf 60: want 0-51`},
+		{"crf", func(c *RecorderConfig) { c.CRF = ptr(60) }, `crf 60: want 0-51`},
 		{"camera path", func(c *RecorderConfig) { c.Camera = "../x" }, `camera "../x": want 1-64 letters`},
 		{"camera empty", func(c *RecorderConfig) { c.Camera = "" }, `camera "": want 1-64 letters`},
 		{"dir", func(c *RecorderConfig) { c.Dir = "" }, `record dir: must be set`},
@@ -196,3 +205,5 @@ func TestTailWriterKeepsLastLinesAndSeesOutput(t *testing.T) {
 		t.Error("swscaler noise kept")
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

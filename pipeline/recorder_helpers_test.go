@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/camrec/camrec/internal/testutil"
 )
 
 // Helpers of the recorder and catalogue tests (prefix rt).
@@ -106,25 +108,27 @@ func (s *rtSource) Format() Format {
 }
 
 // rtPublish publishes the fixture frames to hub at a real-time pace of fps,
-// each stamped with its capture time, from a goroutine owned by the test. It
-// returns stop, which ends the goroutine and waits for it (also run at
-// cleanup).
+// each stamped with its capture time: the first before it returns (the
+// camera streams: a recording may start), the others from a goroutine owned
+// by the test. It returns stop, which ends the goroutine and waits for it
+// (also run at cleanup).
 func rtPublish(t testing.TB, hub *Hub, frames [][]byte, fps float64) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	period := time.Duration(float64(time.Second) / fps)
+	next := time.Now()
+	hub.Publish(&Frame{Data: frames[0], Seq: 0, Time: time.Now()})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		period := time.Duration(float64(time.Second) / fps)
-		next := time.Now()
-		for seq := uint64(0); ; seq++ {
-			hub.Publish(&Frame{Data: frames[seq%uint64(len(frames))], Seq: seq, Time: time.Now()})
+		for seq := uint64(1); ; seq++ {
 			next = next.Add(period)
 			select {
 			case <-ctx.Done():
 				return
 			case <-time.After(time.Until(next)):
 			}
+			hub.Publish(&Frame{Data: frames[seq%uint64(len(frames))], Seq: seq, Time: time.Now()})
 		}
 	}()
 	var once sync.Once
@@ -233,14 +237,44 @@ func rtPlainMP4(boxes []string) bool {
 // rtWaitFor polls cond until it is true or the deadline passes.
 func rtWaitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(t, within, what, cond)
 }
 
 // rtRecordFor waits d while a recording runs (the scenario is "record for d").
 func rtRecordFor(d time.Duration) { <-time.After(d) }
+
+// rtStop stops r's recording and waits until its files are finished: the
+// stop answers as soon as the recording is told to stop, possibly with
+// state finishing while ffmpeg finishes the file. It returns the status
+// once that is over (idle, or failed with the reason), and the stop's
+// error.
+func rtStop(t testing.TB, ctx context.Context, r *Recorder) (RecordingStatus, error) {
+	t.Helper()
+	st, err := r.SetActive(ctx, false)
+	if err != nil {
+		return st, err
+	}
+	if st.Active {
+		t.Errorf("stop answered %+v: still active", st)
+	}
+	return rtFinished(t, r), nil
+}
+
+// rtFinished waits until no stopped recording of r is finishing its files
+// and returns the status then.
+func rtFinished(t testing.TB, r *Recorder) RecordingStatus {
+	t.Helper()
+	var st RecordingStatus
+	rtWaitFor(t, stopDeadline+killGrace+5*time.Second, "the stopped recording's files to be finished", func() bool {
+		st = r.Status()
+		return st.State != RecorderFinishing
+	})
+	return st
+}
+
+// rtNow stamps f with the current time, as a camera stamps a frame it has
+// just captured, and returns it.
+func rtNow(f *Frame) *Frame {
+	f.Time = time.Now()
+	return f
+}

@@ -60,8 +60,10 @@ type Pruned struct {
 }
 
 // Prune deletes camera's oldest finished recordings until p holds (or none is
-// left to delete) and returns what it deleted. Errors are those of statfs
-// and of deletions; what was deleted before an error is returned too.
+// left to delete) and returns what it deleted. Each deletion clears the
+// neighbours' links to the recording deleted (see removeLocked). Errors are
+// those of statfs and of deletions; what was deleted before an error is
+// returned too.
 func (c *Catalog) Prune(camera string, p Retention, now time.Time) ([]Pruned, error) {
 	if !p.Enabled() {
 		return nil, nil
@@ -152,8 +154,8 @@ func (e *entry) size() int64 {
 	return e.bytes
 }
 
-// removeLocked deletes e's file and sidecar and forgets it. Call with c.mu
-// held.
+// removeLocked deletes e's file and sidecar and forgets it, clearing its
+// neighbours' links to it (unlinkLocked). Call with c.mu held.
 func (c *Catalog) removeLocked(e *entry) error {
 	if err := os.Remove(e.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("delete recording %s: %w", e.id, err)
@@ -162,6 +164,7 @@ func (c *Catalog) removeLocked(e *entry) error {
 		c.log.Warn("delete sidecar", "recording_id", e.id, "error", err.Error())
 	}
 	delete(c.entries, e.id)
+	c.unlinkLocked(e)
 	return nil
 }
 

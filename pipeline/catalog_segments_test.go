@@ -1,0 +1,447 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/camrec/camrec/internal/testutil"
+)
+
+// rtLinkedSegments writes three 1 s segments of one recording of cam0 under
+// root (real MP4s, from the fixture), linked by their sidecars, and returns
+// their IDs, oldest first. The oldest is still a fragmented MP4 (camrec was
+// stopped before remuxing it).
+func rtLinkedSegments(t *testing.T, root string) []string {
+	t.Helper()
+	start := time.Date(2026, 1, 2, 10, 0, 0, 0, time.Local)
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, "cam0-"+start.Add(time.Duration(i)*time.Second).Format("20060102-150405")+".mp4")
+	}
+	for i, id := range ids {
+		path := filepath.Join(root, "cam0", id)
+		rtCopyFixture(t, "recorder_1s.mp4", path)
+		started := start.Add(time.Duration(i) * time.Second)
+		ended := started.Add(time.Second)
+		s := sidecar{StartedAt: started, EndedAt: &ended, State: RecStateComplete, Codec: "h264",
+			Container: "mp4", Width: 160, Height: 120, Frames: 30, FPS: 30, DurationS: 1, Fragmented: i == 0}
+		if i > 0 {
+			s.PrevID = ids[i-1]
+		}
+		if i < len(ids)-1 {
+			s.NextID = ids[i+1]
+		}
+		rtSidecar(t, path, s)
+	}
+	return ids
+}
+
+// rtLinks returns the prev and next IDs of every recording, as the catalogue
+// lists them.
+func rtLinks(cat *Catalog) map[string][2]string {
+	out := map[string][2]string{}
+	for _, r := range cat.List("") {
+		out[r.ID] = [2]string{r.PrevID, r.NextID}
+	}
+	return out
+}
+
+// TestCatalogDeleteUnlinksNeighbours: deleting a segment of a recording,
+// through Delete or by retention, clears its neighbours' links to it, in the
+// catalogue and in their sidecars, so that neither points at a 404. The gap
+// is not bridged: the segments left are not contiguous. A file removed by
+// hand loses its links at the next Scan.
+func TestCatalogDeleteUnlinksNeighbours(t *testing.T) {
+	tests := []struct {
+		name string
+		// del deletes one of ids (oldest first) and returns its index.
+		del func(t *testing.T, cat *Catalog, ids []string) int
+	}{
+		{"Delete the middle one", func(t *testing.T, cat *Catalog, ids []string) int {
+			if err := cat.Delete(ids[1]); err != nil {
+				t.Fatal(err)
+			}
+			return 1
+		}},
+		{"retention deletes the middle one", func(t *testing.T, cat *Catalog, ids []string) int {
+			// The oldest is being remuxed (as at start-up): retention never
+			// takes it, so the middle one is the oldest it may delete.
+			if !cat.beginRemux(ids[0]) {
+				t.Fatal("beginRemux of the fragmented MP4: want true")
+			}
+			total := int64(0)
+			for _, r := range cat.List("cam0") {
+				total += r.Bytes
+			}
+			pruned, err := cat.Prune("cam0", Retention{MaxDisk: total - 1}, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(pruned) != 1 || pruned[0].Recording.ID != ids[1] {
+				t.Fatalf("retention deleted %+v, want only %s", pruned, ids[1])
+			}
+			return 1
+		}},
+		{"retention deletes the oldest one", func(t *testing.T, cat *Catalog, ids []string) int {
+			pruned, err := cat.Prune("cam0", Retention{Keep: time.Hour}, time.Date(2026, 1, 2, 11, 0, 1, 500e6, time.Local))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(pruned) != 1 || pruned[0].Recording.ID != ids[0] {
+				t.Fatalf("retention deleted %+v, want only %s", pruned, ids[0])
+			}
+			return 0
+		}},
+		{"removed by hand", func(t *testing.T, cat *Catalog, ids []string) int {
+			path := filepath.Join(cat.Dir(), "cam0", ids[1])
+			for _, p := range []string{path, sidecarPath(path)} {
+				if err := os.Remove(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := cat.Scan(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			return 1
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			ids := rtLinkedSegments(t, root)
+			cat := NewCatalog(root, "", rtLog(t))
+			if err := cat.Scan(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if got := rtLinks(cat); got[ids[1]] != [2]string{ids[0], ids[2]} {
+				t.Fatalf("before: links %v", got)
+			}
+			gone := tt.del(t, cat, ids)
+
+			// What is left: the links between kept neighbours stay, those
+			// to the deleted one are cleared; nothing is bridged.
+			want := map[string][2]string{}
+			for i, id := range ids {
+				if i == gone {
+					continue
+				}
+				var l [2]string
+				if i > 0 && i-1 != gone {
+					l[0] = ids[i-1]
+				}
+				if i < len(ids)-1 && i+1 != gone {
+					l[1] = ids[i+1]
+				}
+				want[id] = l
+			}
+			check := func(t *testing.T, cat *Catalog, when string) {
+				t.Helper()
+				got := rtLinks(cat)
+				if len(got) != len(want) {
+					t.Errorf("%s: recordings %v, want %v", when, got, want)
+				}
+				for id, l := range want {
+					if got[id] != l {
+						t.Errorf("%s: %s listed with prev, next = %q, want %q", when, id, got[id], l)
+					}
+					rec, err := cat.Get(id)
+					if err != nil || rec.PrevID != l[0] || rec.NextID != l[1] {
+						t.Errorf("%s: Get(%s) = prev %q next %q (%v), want %q", when, id, rec.PrevID, rec.NextID, err, l)
+					}
+					s, err := readSidecar(sidecarPath(filepath.Join(root, "cam0", id)))
+					if err != nil || s.PrevID != l[0] || s.NextID != l[1] {
+						t.Errorf("%s: sidecar of %s: prev %q next %q (%v), want %q", when, id, s.PrevID, s.NextID, err, l)
+					}
+				}
+				if _, err := cat.Get(ids[gone]); !errors.Is(err, ErrNotFound) {
+					t.Errorf("%s: Get of the deleted one = %v, want ErrNotFound", when, err)
+				}
+			}
+			check(t, cat, "after the delete")
+
+			fresh := NewCatalog(root, "", rtLog(t))
+			if err := fresh.Scan(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			check(t, fresh, "after a fresh scan")
+		})
+	}
+}
+
+// TestCatalogLinkToDeletedSegment: the recorder's own links never name a
+// recording deleted meanwhile, even when the delete comes between the put of
+// the next segment and its link, or before the next segment is put again.
+func TestCatalogLinkToDeletedSegment(t *testing.T) {
+	root := t.TempDir()
+	cat := NewCatalog(root, "", rtLog(t))
+	now := time.Now()
+	reserve := func(at time.Time) (string, string) {
+		id, path, err := cat.reserve("cam0", "mkv", at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rtWriteFile(t, path, "video")
+		return id, path
+	}
+	prev, prevPath := reserve(now)
+	ended := now.Add(time.Second)
+	if err := cat.put("cam0", prev, prevPath, sidecar{StartedAt: now, EndedAt: &ended, State: RecStateFailed, Container: "mkv"}, 5); err != nil {
+		t.Fatal(err)
+	}
+	// The recorder restarts ffmpeg into a new file continuing prev, and the
+	// user deletes prev before it is linked to the new one.
+	next, nextPath := reserve(ended)
+	if err := cat.put("cam0", next, nextPath, sidecar{StartedAt: ended, State: RecStateRecording, Container: "mkv", PrevID: prev}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.Delete(prev); err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.link(prev, next); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := cat.Get(next); rec.PrevID != "" {
+		t.Errorf("after link to a deleted file: prev_id %q", rec.PrevID)
+	}
+	// The next segment ends; the recorder puts it with the prev it knew.
+	end2 := ended.Add(time.Second)
+	if err := cat.put("cam0", next, nextPath, sidecar{StartedAt: ended, EndedAt: &end2, State: RecStateComplete, Container: "mkv", PrevID: prev}, 5); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := cat.Get(next); rec.PrevID != "" {
+		t.Errorf("after put naming a deleted file: prev_id %q", rec.PrevID)
+	}
+	if s, err := readSidecar(sidecarPath(nextPath)); err != nil || s.PrevID != "" {
+		t.Errorf("sidecar: prev_id %q (%v)", s.PrevID, err)
+	}
+
+	// A file that never got a frame is forgotten: its predecessor no longer
+	// points at it.
+	empty, emptyPath := reserve(end2)
+	if err := cat.put("cam0", empty, emptyPath, sidecar{StartedAt: end2, State: RecStateRecording, Container: "mkv", PrevID: next}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.link(next, empty); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := cat.Get(next); rec.NextID != empty {
+		t.Fatalf("link: next_id %q, want %q", rec.NextID, empty)
+	}
+	cat.forget(empty, emptyPath)
+	if rec, _ := cat.Get(next); rec.NextID != "" {
+		t.Errorf("after forget: next_id %q", rec.NextID)
+	}
+	if s, err := readSidecar(sidecarPath(nextPath)); err != nil || s.NextID != "" {
+		t.Errorf("sidecar after forget: next_id %q (%v)", s.NextID, err)
+	}
+}
+
+// rtCountFrames counts the video frames ffprobe can read in path, 0 when it
+// reads none (yet).
+func rtCountFrames(ffprobePath, path string) int {
+	out, err := exec.Command(ffprobePath, "-v", "quiet", "-count_frames", "-select_streams", "v:0",
+		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+	return n
+}
+
+// rtCrashedMKV records an MKV as camrec does (MJPEG frames on ffmpeg's
+// stdin, copied into Matroska) and SIGKILLs ffmpeg while it is recording,
+// once at least minFrames frames are in the file. The file then has no
+// duration, as after a crash or a power cut.
+func rtCrashedMKV(t *testing.T, ff, probe, path string, minFrames int) {
+	t.Helper()
+	const fps = 30
+	// 6 s of test pattern: more than ffmpeg buffers before writing.
+	frames, err := exec.Command(ff, "-hide_banner", "-loglevel", "error", "-nostdin",
+		"-f", "lavfi", "-i", "testsrc=size=320x240:rate=30", "-frames:v", "180",
+		"-c:v", "mjpeg", "-f", "mjpeg", "pipe:1").Output()
+	if err != nil {
+		t.Fatalf("make test frames: %v", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(ff, ffmpegArgs(RecorderConfig{Container: "mkv", Codec: "copy"}, fps, inputSpec{}, path)...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr testutil.SyncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	killed := false
+	t.Cleanup(func() {
+		if !killed {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	// stdin stays open: ffmpeg is still recording when it is killed.
+	if _, err := stdin.Write(frames); err != nil {
+		t.Fatalf("feed ffmpeg: %v\n%s", err, stderr.String())
+	}
+	rtWaitFor(t, 30*time.Second, "frames in the MKV", func() bool {
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("ffmpeg exited before it was killed: %v\n%s", err, stderr.String())
+		default:
+		}
+		return rtCountFrames(probe, path) >= minFrames
+	})
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed = true
+	<-exited
+	stdin.Close()
+}
+
+// TestCatalogRepairsCrashedMKV: an MKV whose ffmpeg was killed has no
+// duration. At start-up Scan marks it interrupted and truncated, the repair
+// the recorder runs on what fragmented lists (beginRemux, remuxRecording,
+// endRemux) remuxes it in place, and ffprobe then reads the duration of the
+// frames it holds; the catalogue and the sidecar say it too.
+func TestCatalogRepairsCrashedMKV(t *testing.T) {
+	ff, probe := rtNeedFFmpeg(t)
+	root := t.TempDir()
+	started := time.Now().Add(-time.Minute).Truncate(time.Second)
+	id := "cam0-" + started.Format("20060102-150405") + ".mkv"
+	path := filepath.Join(root, "cam0", id)
+	rtCrashedMKV(t, ff, probe, path, 60)
+
+	before := testutil.Probe(t, probe, path)
+	if before.Duration != 0 || before.Frames < 60 {
+		t.Fatalf("crashed MKV: duration %g s, %d frames; want no duration and at least 60 frames", before.Duration, before.Frames)
+	}
+	frameDur := float64(before.Frames) / 30
+	rtSidecar(t, path, sidecar{StartedAt: started, State: RecStateRecording, Codec: "mjpeg", Container: "mkv", FPS: 30})
+
+	cat := NewCatalog(root, probe, rtLog(t))
+	ctx := rtCtx(t)
+	if err := cat.Scan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := cat.Get(id)
+	if err != nil || rec.State != RecStateInterrupted {
+		t.Fatalf("after Scan: %+v, %v; want interrupted", rec, err)
+	}
+	if s, err := readSidecar(sidecarPath(path)); err != nil || !s.Truncated || s.State != RecStateInterrupted {
+		t.Fatalf("sidecar after Scan: %+v, %v; want interrupted and truncated", s, err)
+	}
+	pending := cat.fragmented("cam0")
+	if len(pending) != 1 || pending[id] != path {
+		t.Fatalf("fragmented = %v, want the crashed MKV", pending)
+	}
+
+	// What the recorder does at start-up for each of them (remuxLater).
+	for pid, ppath := range pending {
+		if !cat.beginRemux(pid) {
+			t.Fatalf("beginRemux(%s): want true", pid)
+		}
+		tmp := remuxTemp(ppath)
+		if err := cat.endRemux(pid, tmp, remuxRecording(ctx, ff, ppath, tmp)); err != nil {
+			t.Fatalf("repair: %v", err)
+		}
+	}
+
+	after := testutil.Probe(t, probe, path)
+	if after.Frames != before.Frames || math.Abs(after.Duration-frameDur) > 0.5 || after.Codec != "mjpeg" {
+		t.Errorf("repaired MKV: %d frames, duration %g s; want %d frames, %g s", after.Frames, after.Duration, before.Frames, frameDur)
+	}
+	if after.Errors != "" {
+		t.Errorf("ffprobe still complains about the repaired MKV: %s", after.Errors)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := make([]byte, 4)
+	_, err = io.ReadFull(f, head)
+	f.Close()
+	if err != nil || string(head) != "\x1a\x45\xdf\xa3" {
+		t.Errorf("repaired file does not start with an EBML header: % x (%v)", head, err)
+	}
+	rec, err = cat.Get(id)
+	if err != nil || rec.State != RecStateInterrupted || math.Abs(rec.DurationS-frameDur) > 0.5 {
+		t.Errorf("catalogue after repair: %+v, %v; want interrupted, %g s", rec, err, frameDur)
+	}
+	s, err := readSidecar(sidecarPath(path))
+	if err != nil || s.Truncated || math.Abs(s.DurationS-frameDur) > 0.5 {
+		t.Errorf("sidecar after repair: %+v, %v", s, err)
+	}
+	if files, _ := filepath.Glob(filepath.Join(root, "cam0", "*.tmp")); len(files) != 0 {
+		t.Errorf("temp files left: %v", files)
+	}
+	// Nothing left to do, now or at the next start.
+	if cat.beginRemux(id) {
+		t.Error("beginRemux of the repaired MKV: want false (nothing to do)")
+	}
+	fresh := NewCatalog(root, probe, rtLog(t))
+	if err := fresh.Scan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p := fresh.fragmented("cam0"); len(p) != 0 {
+		t.Errorf("fragmented after a rescan = %v, want none", p)
+	}
+	if rec, err := fresh.Get(id); err != nil || math.Abs(rec.DurationS-frameDur) > 0.5 {
+		t.Errorf("rescan: %+v, %v", rec, err)
+	}
+}
+
+// TestCatalogRemuxOnlyWhatNeedsIt: beginRemux refuses a finished MKV (final
+// as ffmpeg wrote it), so a remux asked for every finished file touches only
+// fragmented MP4s and truncated MKVs; remuxRecording refuses other
+// containers.
+func TestCatalogRemuxOnlyWhatNeedsIt(t *testing.T) {
+	root := t.TempDir()
+	cat := NewCatalog(root, "", rtLog(t))
+	id, path, err := cat.reserve("cam0", "mkv", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := sidecar{StartedAt: time.Now(), State: RecStateComplete, Container: "mkv"}
+	if err := cat.put("cam0", id, path, meta, 0); err != nil {
+		t.Fatal(err)
+	}
+	if cat.beginRemux(id) {
+		t.Error("beginRemux of a finished MKV: want false")
+	}
+	if p := cat.fragmented("cam0"); len(p) != 0 {
+		t.Errorf("fragmented = %v, want none", p)
+	}
+	meta.Truncated = true
+	if err := cat.put("cam0", id, path, meta, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !cat.beginRemux(id) {
+		t.Error("beginRemux of a truncated MKV: want true")
+	}
+	if err := remuxRecording(context.Background(), "/nonexistent/ffmpeg", "x.avi", "y"); err == nil ||
+		!strings.Contains(err.Error(), "not an MP4 nor an MKV") {
+		t.Errorf("remux of an AVI: %v", err)
+	}
+	args := strings.Join(remuxMKVArgs("a.mkv", "b.tmp"), " ")
+	for _, want := range []string{"-i a.mkv", "-c copy", "-f matroska", " b.tmp"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("remuxMKVArgs = %q, want %q in it", args, want)
+		}
+	}
+}
