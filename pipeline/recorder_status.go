@@ -1,0 +1,83 @@
+// This file holds what a recorder reports: its states and Status.
+
+package pipeline
+
+import (
+	"os"
+	"time"
+)
+
+// Recorder states in RecordingStatus.State.
+const (
+	RecorderIdle      = "idle"
+	RecorderRecording = "recording"
+	RecorderFailed    = "failed"  // the last recording failed; not recording
+	RecorderWaiting   = "waiting" // continuous: waiting to retry after a failure
+	// RecorderFinishing: not recording; a stopped recording's ffmpeg is
+	// still finishing its file (then idle, or failed).
+	RecorderFinishing = "finishing"
+)
+
+// Status reports the active recording; else finishing while a stopped
+// recording's ffmpeg finishes its file, waiting while continuous recording
+// waits to retry, or failed (with why) when the last recording failed. It
+// is cheap and safe from any goroutine.
+func (r *Recorder) Status() RecordingStatus {
+	r.mu.Lock()
+	s, lastErr, waiting, finishing := r.cur, r.lastErr, r.waiting, len(r.finishing) > 0
+	r.mu.Unlock()
+	st := RecordingStatus{Restarts: r.restarts.Load(), RetentionDeleted: r.deleted.Load(), State: RecorderIdle}
+	if s == nil {
+		if lastErr == "" && r.cfg.FFmpegErr != nil {
+			lastErr = r.cfg.FFmpegErr.Error()
+		}
+		st.Error = lastErr
+		switch {
+		case finishing:
+			st.State = RecorderFinishing
+		case waiting:
+			st.State = RecorderWaiting
+		case lastErr != "":
+			st.State = RecorderFailed
+		}
+		return st
+	}
+	started := s.startedAt()
+	st.Active, st.State, st.StartedAt = true, RecorderRecording, &started
+	st.Frames = s.frames.Load()
+	st.Dropped = s.sub.Dropped()
+	if l := s.latency.Load(); l > 0 {
+		st.StartLatencyMS = roundTo(float64(l)/1e6, 1)
+	}
+	if n := s.syncedAt.Load(); n > 0 {
+		t := time.Unix(0, n)
+		st.SyncedAt = &t
+	}
+	s.mu.Lock()
+	f := s.file
+	st.Error = s.lastErr
+	s.mu.Unlock()
+	if f != nil {
+		st.ID, st.Segment = f.id, f.index
+		if fi, err := os.Stat(f.path); err == nil {
+			st.Bytes = fi.Size()
+		}
+	}
+	return st
+}
+
+// ffmpegPID returns the pid of the active ffmpeg, 0 if none (for tests).
+func (r *Recorder) ffmpegPID() int {
+	r.mu.Lock()
+	s := r.cur
+	r.mu.Unlock()
+	if s == nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.file == nil {
+		return 0
+	}
+	return s.file.cmd.Process.Pid
+}
