@@ -266,7 +266,7 @@ func TestRecordings(t *testing.T) {
 		t.Errorf("empty list is %s, want []", b)
 	}
 
-	var one pipeline.Recording
+	var one recordingBody
 	e.doJSON("GET", "/api/v1/recordings/cam0-20260301-120000.mp4", "", 200, &one)
 	if one.ID != "cam0-20260301-120000.mp4" || one.FileURL != "/api/v1/recordings/cam0-20260301-120000.mp4/file" {
 		t.Errorf("recording %+v", one)

@@ -191,7 +191,7 @@ func newFakeCatalog(t *testing.T) *fakeCatalog {
 		rec := pipeline.Recording{
 			ID: id, Camera: camera, StartedAt: at, DurationS: 1, Bytes: int64(len(b)),
 			Container: container, VideoCodec: "h264", Width: 160, Height: 120,
-			State: state, FileURL: "/api/v1/recordings/" + id + "/file",
+			State: state,
 		}
 		if state != pipeline.RecStateRecording {
 			end := at.Add(time.Second)

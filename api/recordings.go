@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 
@@ -12,6 +13,17 @@ import (
 	"github.com/camrec/camrec/pipeline"
 )
 
+// recordingBody is a recording as the API shows it: the catalogue's entry
+// and the URL of its file, which only the API knows.
+type recordingBody struct {
+	pipeline.Recording
+	FileURL string `json:"file_url"`
+}
+
+func bodyOf(r pipeline.Recording) recordingBody {
+	return recordingBody{Recording: r, FileURL: "/api/v1/recordings/" + url.PathEscape(r.ID) + "/file"}
+}
+
 func (s *Server) listRecordings(c *gin.Context) {
 	camera := c.Query("camera")
 	id := identity(c)
@@ -19,10 +31,10 @@ func (s *Server) listRecordings(c *gin.Context) {
 		abortWithError(c, s.log, fmt.Errorf("camera %q: %w", camera, pipeline.ErrNotFound))
 		return
 	}
-	list := []pipeline.Recording{} // [] rather than null
+	list := []recordingBody{} // [] rather than null
 	for _, rec := range s.catalog.List(camera) {
 		if id.CanSee(rec.Camera) {
-			list = append(list, rec)
+			list = append(list, bodyOf(rec))
 		}
 	}
 	c.JSON(http.StatusOK, list)
@@ -51,7 +63,7 @@ func (s *Server) getRecordingEntry(c *gin.Context) {
 		abortWithError(c, s.log, err) // the catalogue's error names the id
 		return
 	}
-	c.JSON(http.StatusOK, rec)
+	c.JSON(http.StatusOK, bodyOf(rec))
 }
 
 func (s *Server) deleteRecording(c *gin.Context) {

@@ -22,7 +22,7 @@ import (
 type CameraView interface {
 	Name() string
 	Status() pipeline.CameraStatus
-	Hub() *pipeline.Hub
+	PreviewHub() *pipeline.Hub
 	// Snapshot returns the latest frame as a JPEG (encoding it on demand
 	// for a raw camera); its error wraps pipeline.ErrUnavailable before the
 	// first frame.

@@ -38,7 +38,7 @@ func (s *Server) stream(c *gin.Context) {
 	}
 	defer limit.release()
 	ctx := c.Request.Context()
-	hub := cam.View.Hub()
+	hub := cam.View.PreviewHub()
 	sub := hub.SubscribeClient(streamQueueDepth)
 	defer sub.Close()
 

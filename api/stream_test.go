@@ -108,7 +108,7 @@ func TestStream(t *testing.T) {
 			}
 			s.close()
 			e.awaitClients(cam, 0)
-			if subs := e.cams[cam].Hub().Subscribers(); subs != 0 {
+			if subs := e.cams[cam].PreviewHub().Subscribers(); subs != 0 {
 				t.Errorf("%d subscribers left", subs)
 			}
 		})

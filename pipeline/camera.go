@@ -157,8 +157,8 @@ func NewCamera(cfg CameraConfig, src Source, log *slog.Logger) *Camera {
 // Name returns the camera's name.
 func (c *Camera) Name() string { return c.cfg.Name }
 
-// Hub returns the camera's preview hub: JPEG frames only (see Camera).
-func (c *Camera) Hub() *Hub { return c.hub }
+// PreviewHub returns the camera's preview hub: JPEG frames only (see Camera).
+func (c *Camera) PreviewHub() *Hub { return c.hub }
 
 // FrameHub returns the hub of every captured frame: JPEGs in Data for an
 // MJPEG camera, raw images in Raw (PixFmt, Width, Height) for a raw one.

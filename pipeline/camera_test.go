@@ -149,8 +149,8 @@ func TestCameraEncodesRawFramesOnlyForViewers(t *testing.T) {
 		time.Sleep(2 * time.Second)
 		synctest.Wait()
 		st := cam.Status()
-		if st.FramesEncoded != 0 || cam.Hub().Latest() != nil {
-			t.Fatalf("nobody watching: %d frames encoded, preview latest %v; want none", st.FramesEncoded, cam.Hub().Latest())
+		if st.FramesEncoded != 0 || cam.PreviewHub().Latest() != nil {
+			t.Fatalf("nobody watching: %d frames encoded, preview latest %v; want none", st.FramesEncoded, cam.PreviewHub().Latest())
 		}
 		if n := len(rec.Frames()); n < 55 {
 			t.Fatalf("frame hub got %d raw frames in 2 s, want all ~60", n)
@@ -173,7 +173,7 @@ func TestCameraEncodesRawFramesOnlyForViewers(t *testing.T) {
 		}
 
 		// A viewer gets JPEGs at the preview rate.
-		view := cam.Hub().SubscribeClient(100)
+		view := cam.PreviewHub().SubscribeClient(100)
 		time.Sleep(2 * time.Second)
 		synctest.Wait()
 		view.Close()

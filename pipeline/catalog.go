@@ -152,7 +152,6 @@ func (e *entry) recording() Recording {
 		Width:      e.meta.Width,
 		Height:     e.meta.Height,
 		State:      e.meta.State,
-		FileURL:    "/api/v1/recordings/" + e.id + "/file",
 		Error:      e.meta.Error,
 		PrevID:     e.meta.PrevID,
 		NextID:     e.meta.NextID,

@@ -105,7 +105,7 @@ func (c *Catalog) load(ctx context.Context, cam, id string) *entry {
 		if err := writeSidecar(sidecarPath(path), e.meta); err != nil {
 			c.log.Warn("update sidecar", "recording_id", id, "error", err.Error())
 		}
-		c.log.Info("recording interrupted", "camera", cam, "recording_id", id, "duration_s", e.meta.DurationS)
+		c.log.Info("recording interrupted", "camera", cam, "recording_id", id, "duration_s", roundTo(e.meta.DurationS, 3))
 	case errors.Is(err, fs.ErrNotExist):
 		// Not made by camrec (or its sidecar was removed): trust the name
 		// and ask ffprobe for the rest.

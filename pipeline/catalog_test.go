@@ -81,9 +81,6 @@ func TestCatalogScan(t *testing.T) {
 	byID := map[string]Recording{}
 	for _, r := range all {
 		byID[r.ID] = r
-		if r.FileURL != "/api/v1/recordings/"+r.ID+"/file" {
-			t.Errorf("%s: file_url %q", r.ID, r.FileURL)
-		}
 	}
 
 	probed := byID["cam0-20260101-100000.mp4"]

@@ -179,10 +179,10 @@ func (r *Recorder) Run(ctx context.Context) error {
 	defer close(r.done)
 	// Remuxes outlive the request that stopped their recording but not Run:
 	// at shutdown they are cancelled (the fragmented original stays).
-	postCtx, cancelPost := context.WithCancel(context.Background())
+	bgCtx, cancelBg := context.WithCancel(context.Background())
 	var bg sync.WaitGroup
 	defer func() {
-		cancelPost()
+		cancelBg()
 		r.post.Wait()
 		bg.Wait()
 	}()
@@ -198,7 +198,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 	}
 	// Finish the work a previous run left (found by Catalog.Scan).
 	for id, path := range r.cat.fragmented(r.cfg.Camera) {
-		r.remuxLater(postCtx, id, path)
+		r.remuxLater(bgCtx, id, path)
 	}
 	r.prune()
 
@@ -226,7 +226,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 	}
 	defer unschedule()
 	if want {
-		if err := r.start(postCtx, time.Now().Add(startTimeout), false); err != nil {
+		if err := r.start(bgCtx, time.Now().Add(startTimeout), false); err != nil {
 			r.log.Error("continuous recording: start failed", "error", err.Error())
 			if r.retryable() {
 				schedule()
@@ -263,7 +263,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 			if req.active {
 				// Continuous recording waits for the camera's frames;
 				// a recording on request needs a camera that delivers.
-				rep.err = r.start(postCtx, req.at.Add(startTimeout), !r.cfg.Continuous)
+				rep.err = r.start(bgCtx, req.at.Add(startTimeout), !r.cfg.Continuous)
 			} else if s != nil {
 				rep.drained = r.finish(s, endStop)
 			}
@@ -281,7 +281,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 		case <-retryC:
 			unschedule()
 			if want && r.cur == nil {
-				if err := r.start(postCtx, time.Now().Add(startTimeout), false); err != nil {
+				if err := r.start(bgCtx, time.Now().Add(startTimeout), false); err != nil {
 					r.log.Error("continuous recording: start failed", "error", err.Error())
 					if r.retryable() {
 						schedule()

@@ -63,15 +63,20 @@ type RecorderConfig struct {
 	StallTimeout time.Duration
 }
 
+// Defaults of the recording settings: the one place they are defined
+// (package config shows and applies these same values).
 const (
-	defaultContainer         = "mp4"
-	defaultCodec             = "libx264"
-	defaultPreset            = "ultrafast"
-	defaultCRF               = 23
-	defaultFPS               = 30
-	defaultPreRecordMaxBytes = 64 << 20
-	defaultContinuousSegment = 10 * time.Minute
-	defaultFsyncInterval     = 2 * time.Second
+	DefaultContainer = "mp4"
+	DefaultCodec     = "libx264"
+	// DefaultPreset keeps 1080p30 in real time on a 2-core machine
+	// (superfast took 162% of a core there: see the README).
+	DefaultPreset            = "ultrafast"
+	DefaultCRF               = 23
+	DefaultPreRecordMaxBytes = 64 << 20
+	// DefaultContinuousSegment is the segment length of continuous
+	// recording when no segment length is given.
+	DefaultContinuousSegment = 10 * time.Minute
+	DefaultFsyncInterval     = 2 * time.Second
 	minSegment               = time.Second
 )
 
@@ -82,26 +87,26 @@ var (
 
 func (c RecorderConfig) withDefaults() RecorderConfig {
 	if c.Container == "" {
-		c.Container = defaultContainer
+		c.Container = DefaultContainer
 	}
 	if c.Codec == "" {
-		c.Codec = defaultCodec
+		c.Codec = DefaultCodec
 	}
 	if c.Preset == "" {
-		c.Preset = defaultPreset
+		c.Preset = DefaultPreset
 	}
 	if c.CRF == nil {
-		crf := defaultCRF
+		crf := DefaultCRF
 		c.CRF = &crf
 	}
 	if c.PreRecordMaxBytes == 0 {
-		c.PreRecordMaxBytes = defaultPreRecordMaxBytes
+		c.PreRecordMaxBytes = DefaultPreRecordMaxBytes
 	}
 	if c.Continuous && c.Segment == 0 {
-		c.Segment = defaultContinuousSegment
+		c.Segment = DefaultContinuousSegment
 	}
 	if c.FsyncInterval == 0 {
-		c.FsyncInterval = defaultFsyncInterval
+		c.FsyncInterval = DefaultFsyncInterval
 	}
 	if c.Retention.Interval == 0 {
 		c.Retention.Interval = defaultRetentionInterval

@@ -58,7 +58,6 @@ type Recording struct {
 	Width      int        `json:"width"`
 	Height     int        `json:"height"`
 	State      string     `json:"state"`
-	FileURL    string     `json:"file_url"` // /api/v1/recordings/{id}/file
 	Error      string     `json:"error,omitempty"`
 	// PrevID and NextID link the files of one recording (segments, or the
 	// new file after ffmpeg died); "" at either end.

@@ -139,7 +139,7 @@ func (r *Recorder) start(ctx context.Context, deadline time.Time, needFrames boo
 	requested := time.Now()
 	fps := r.src.Format().FPS
 	if fps <= 0 {
-		fps = defaultFPS
+		fps = DefaultFPS
 	}
 	spec := r.guessSpec()
 	if spec.Raw() && r.cfg.Codec == "copy" {

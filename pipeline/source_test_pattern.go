@@ -19,7 +19,7 @@ import (
 	"github.com/camrec/camrec/internal/mjpeg"
 )
 
-// TestSource is the built-in test camera ("test:"): a moving colour pattern
+// PatternSource is the built-in test camera ("test:"): a moving colour pattern
 // with the frame number and the time written on it, as MJPEG at the
 // configured size and rate.
 //
@@ -29,16 +29,16 @@ import (
 // is decoded on its own (DC prediction restarts at every RSTn marker) and a
 // frame is the header followed by one tile per MCU, separated by RST0..RST7:
 // appends of prepared bytes, about 60 µs for 720p.
-type TestSource struct {
+type PatternSource struct {
 	opts SourceOptions
 	pat  *testPattern
 	seq  atomic.Uint64 // next frame number; keeps counting across Run calls
 }
 
-var _ Source = (*TestSource)(nil)
+var _ Source = (*PatternSource)(nil)
 
-// NewTestSource prepares the test camera's tiles (a few milliseconds).
-func NewTestSource(opts SourceOptions) (*TestSource, error) {
+// NewPatternSource prepares the test camera's tiles (a few milliseconds).
+func NewPatternSource(opts SourceOptions) (*PatternSource, error) {
 	opts = opts.withDefaults()
 	if opts.Width > 65535 || opts.Height > 65535 {
 		return nil, fmt.Errorf("test source: size %dx%d too large for JPEG", opts.Width, opts.Height)
@@ -47,14 +47,14 @@ func NewTestSource(opts SourceOptions) (*TestSource, error) {
 	if err != nil {
 		return nil, fmt.Errorf("test source: %w", err)
 	}
-	return &TestSource{opts: opts, pat: pat}, nil
+	return &PatternSource{opts: opts, pat: pat}, nil
 }
 
 // Run delivers frames at the configured rate until ctx is done, then
 // returns nil. Frames are scheduled at start + n*period: a late frame is
 // sent at once, and frames whose slot has passed entirely are skipped rather
 // than sent in a burst. Run must not be called concurrently with itself.
-func (s *TestSource) Run(ctx context.Context, sink Sink) error {
+func (s *PatternSource) Run(ctx context.Context, sink Sink) error {
 	sink.Negotiated(Format{Name: "mjpeg", Width: s.opts.Width, Height: s.opts.Height, FPS: s.opts.FPS})
 	log := s.opts.Log
 	log.Info("test source started", "width", s.opts.Width, "height", s.opts.Height, "fps", s.opts.FPS)

@@ -152,7 +152,7 @@ func decodeJPEG(t testing.TB, b []byte) image.Image {
 func TestTestSourceFrames(t *testing.T) {
 	for _, size := range []image.Point{{1280, 720}, {1920, 1080}, {642, 362}, {100, 40}} {
 		t.Run(size.String(), func(t *testing.T) {
-			src, err := NewTestSource(SourceOptions{Width: size.X, Height: size.Y, FPS: 100, Log: srcDiscardLog()})
+			src, err := NewPatternSource(SourceOptions{Width: size.X, Height: size.Y, FPS: 100, Log: srcDiscardLog()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -285,7 +285,7 @@ func lumaMean(a *image.YCbCr, r image.Rectangle) int {
 }
 
 func TestTestSourcePacing(t *testing.T) {
-	src, err := NewTestSource(SourceOptions{Width: 320, Height: 240, FPS: 50, Log: srcDiscardLog()})
+	src, err := NewPatternSource(SourceOptions{Width: 320, Height: 240, FPS: 50, Log: srcDiscardLog()})
 	if err != nil {
 		t.Fatal(err)
 	}

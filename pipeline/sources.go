@@ -15,7 +15,7 @@ func NewSource(device string, opts SourceOptions) (Source, error) {
 	)
 	switch {
 	case device == "test:":
-		src, err = NewTestSource(opts)
+		src, err = NewPatternSource(opts)
 	case strings.HasPrefix(device, "file:"):
 		src, err = NewFileSource(strings.TrimPrefix(device, "file:"), opts)
 	case strings.HasPrefix(device, "pipe:"):

@@ -90,18 +90,17 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 
 // Defaults for settings left unset.
 const (
-	DefaultListen    = "127.0.0.1:8080"
-	DefaultName      = "cam0"
-	DefaultDevice    = "test:"
-	DefaultSize      = "1280x720"
-	DefaultFPS       = 30
-	DefaultContainer = "mp4"
-	DefaultCodec     = "libx264"
-	// DefaultPreset keeps 1080p30 in real time on a 2-core machine
-	// (superfast took 162% of a core there: see the README).
-	DefaultPreset = "ultrafast"
-	DefaultCRF    = 23
-	DefaultStall  = 3 * time.Second
+	DefaultListen = "127.0.0.1:8080"
+	DefaultName   = "cam0"
+	DefaultDevice = "test:"
+	DefaultSize   = "1280x720"
+	// The camera and recording defaults are pipeline's, defined there once.
+	DefaultFPS       = pipeline.DefaultFPS
+	DefaultContainer = pipeline.DefaultContainer
+	DefaultCodec     = pipeline.DefaultCodec
+	DefaultPreset    = pipeline.DefaultPreset
+	DefaultCRF       = pipeline.DefaultCRF
+	DefaultStall     = pipeline.DefaultStallAfter
 )
 
 // ErrHelp is returned for -h/-help after the usage was printed.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/camrec/camrec/pipeline"
 	"gopkg.in/yaml.v3"
 )
 
@@ -36,13 +37,11 @@ type Recording struct {
 	FsyncInterval Duration `yaml:"fsync_interval"`
 }
 
-// Defaults of the recording settings.
+// Defaults of the recording settings: pipeline's, defined there once.
 const (
-	DefaultPreRecordMaxBytes = 64 << 20
-	DefaultFsyncInterval     = 2 * time.Second
-	// DefaultContinuousSegment is the segment length of -continuous when
-	// -segment is not given.
-	DefaultContinuousSegment = 10 * time.Minute
+	DefaultPreRecordMaxBytes = pipeline.DefaultPreRecordMaxBytes
+	DefaultFsyncInterval     = pipeline.DefaultFsyncInterval
+	DefaultContinuousSegment = pipeline.DefaultContinuousSegment
 )
 
 // Size is a byte count that reads "64MiB", "500M", "2G", "1.5GB" or

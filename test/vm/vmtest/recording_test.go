@@ -65,7 +65,7 @@ func TestMJPEGCameraRecording(t *testing.T) {
 				t.Fatalf("after stop: %+v", st)
 			}
 
-			var rec pipeline.Recording
+			var rec apiRecording
 			deadline := time.Now().Add(30 * time.Second)
 			for {
 				doJSON(t, http.MethodGet, base+"/api/v1/recordings/"+id, nil, http.StatusOK, &rec)

@@ -79,11 +79,17 @@ func lastID(t *testing.T, addr string) string {
 	return newest.ID
 }
 
+// apiRecording is a catalogue entry as the API shows it.
+type apiRecording struct {
+	pipeline.Recording
+	FileURL string `json:"file_url"`
+}
+
 // finished waits until the catalogue says recording id is no longer being
 // written and returns its entry.
-func finished(t *testing.T, addr, id string) pipeline.Recording {
+func finished(t *testing.T, addr, id string) apiRecording {
 	t.Helper()
-	var rec pipeline.Recording
+	var rec apiRecording
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		doJSON(t, http.MethodGet, "http://"+addr+"/api/v1/recordings/"+id, nil, http.StatusOK, &rec)
@@ -98,7 +104,7 @@ func finished(t *testing.T, addr, id string) pipeline.Recording {
 }
 
 // probeRecording downloads recording rec through the API and probes it.
-func probeRecording(t *testing.T, v vm, addr string, rec pipeline.Recording) probed {
+func probeRecording(t *testing.T, v vm, addr string, rec apiRecording) probed {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), rec.ID) // under /tmp: the same path for the chrooted ffprobe
 	download(t, "http://"+addr+rec.FileURL, file)
