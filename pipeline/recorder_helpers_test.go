@@ -4,17 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"image"
 	"image/jpeg"
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -164,38 +161,14 @@ func rtRun(t testing.TB, r *Recorder) (stop func() time.Duration) {
 type rtProbe struct {
 	Codec, PixFmt string
 	Width, Height int
-	Packets       int
+	Packets       int // frames ffprobe reads (one packet each)
 	DurationS     float64
 }
 
 func rtProbeFile(t testing.TB, ffprobePath, path string) rtProbe {
 	t.Helper()
-	out, err := exec.Command(ffprobePath, "-v", "error", "-select_streams", "v:0", "-count_packets",
-		"-show_entries", "stream=codec_name,pix_fmt,width,height,nb_read_packets:format=duration",
-		"-of", "json", path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v: %s", path, err, out)
-	}
-	var doc struct {
-		Streams []struct {
-			CodecName string `json:"codec_name"`
-			PixFmt    string `json:"pix_fmt"`
-			Width     int    `json:"width"`
-			Height    int    `json:"height"`
-			Packets   string `json:"nb_read_packets"`
-		} `json:"streams"`
-		Format struct {
-			Duration string `json:"duration"`
-		} `json:"format"`
-	}
-	if err := json.Unmarshal(out, &doc); err != nil || len(doc.Streams) != 1 {
-		t.Fatalf("ffprobe %s: %v: %s", path, err, out)
-	}
-	s := doc.Streams[0]
-	p := rtProbe{Codec: s.CodecName, PixFmt: s.PixFmt, Width: s.Width, Height: s.Height}
-	p.Packets, _ = strconv.Atoi(s.Packets)
-	p.DurationS, _ = strconv.ParseFloat(doc.Format.Duration, 64)
-	return p
+	v := testutil.Probe(t, ffprobePath, path)
+	return rtProbe{Codec: v.Codec, PixFmt: v.PixFmt, Width: v.Width, Height: v.Height, Packets: v.Frames, DurationS: v.Duration}
 }
 
 // rtTopBoxes lists the top-level box types of an MP4 file.
