@@ -323,7 +323,7 @@ func (c *Camera) Run(ctx context.Context) error {
 	}()
 	defer wg.Wait()
 
-	var backoff time.Duration
+	var wait backoff
 	for {
 		started, before := time.Now(), c.frames.Load()
 		err := c.src.Run(ctx, c)
@@ -338,17 +338,16 @@ func (c *Camera) Run(ctx context.Context) error {
 			c.restart.Add(1)
 		}
 		if time.Since(started) > backoffReset {
-			backoff = 0
+			wait.Reset()
 		}
-		first, most := retryFirst, retryMax
+		wait.First, wait.Max = retryFirst, retryMax
 		if errors.Is(err, v4l2.ErrDisconnected) {
-			first, most = reconnectFirst, reconnectMax
+			wait.First, wait.Max = reconnectFirst, reconnectMax
 			c.setState(StateDisconnected, err.Error())
 		} else {
 			c.setState(StateError, err.Error())
 		}
-		backoff = min(max(backoff*2, first), most)
-		t := time.NewTimer(backoff)
+		t := time.NewTimer(wait.Next())
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -205,15 +205,15 @@ func (r *Recorder) Run(ctx context.Context) error {
 	want := r.cfg.Continuous
 	var retry *time.Timer
 	var retryC <-chan time.Time
-	backoff := time.Duration(0)
+	retryWait := backoff{First: restartBackoff, Max: maxBackoff}
 	schedule := func() {
-		backoff = min(max(2*backoff, time.Second), maxBackoff)
-		retry = time.NewTimer(backoff)
+		wait := retryWait.Next()
+		retry = time.NewTimer(wait)
 		retryC = retry.C
 		r.mu.Lock()
 		r.waiting = true
 		r.mu.Unlock()
-		r.log.Info("continuous recording: retrying later", "in_s", backoff.Seconds())
+		r.log.Info("continuous recording: retrying later", "in_s", wait.Seconds())
 	}
 	unschedule := func() {
 		if retry != nil {
@@ -274,7 +274,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 			r.ended(s)
 			if want && r.cfg.Continuous {
 				if s.ranFor() > 2*maxBackoff {
-					backoff = 0
+					retryWait.Reset()
 				}
 				schedule()
 			}

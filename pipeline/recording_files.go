@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,14 +104,8 @@ func setPipeSize(f *os.File, size int) error {
 
 // discardLater ends the ffmpeg of f, which got no frame, and removes f.
 func (s *session) discardLater(f *segFile) {
-	f.stdin.Close()
 	s.finals.Go(func() {
-		select {
-		case <-f.exited:
-		case <-time.After(killGrace):
-			_ = syscall.Kill(-f.cmd.Process.Pid, syscall.SIGKILL)
-			<-f.exited
-		}
+		f.end(time.Now().Add(killGrace), false, s.log)
 		s.r.cat.forget(f.id, f.path)
 	})
 }
@@ -162,13 +157,7 @@ func (s *session) replace(ctx context.Context, k int64) error {
 	}
 	if old := s.file; old != nil {
 		s.setFile(nil)
-		old.stdin.Close()
-		select {
-		case <-old.exited:
-		case <-time.After(killGrace):
-			_ = syscall.Kill(-old.cmd.Process.Pid, syscall.SIGKILL)
-			<-old.exited
-		}
+		old.end(time.Now().Add(killGrace), false, s.log) // it died: reap it
 		text := fileFailure(old, "")
 		lastText = text
 		noSpace := isNoSpace(old)
@@ -187,6 +176,7 @@ func (s *session) replace(ctx context.Context, k int64) error {
 		}
 		if healthy {
 			s.failures = 0
+			s.restart.Reset()
 		}
 		s.failures++
 		s.mu.Lock()
@@ -198,7 +188,7 @@ func (s *session) replace(ctx context.Context, k int64) error {
 			return &sessionFailure{fmt.Sprintf("ffmpeg failed %d times in a row, giving up: %s", s.failures, lastText)}
 		}
 		if s.failures > 1 {
-			wait := min(restartBackoff<<(s.failures-2), maxBackoff)
+			wait := s.restart.Next()
 			s.log.Warn("restarting ffmpeg after a pause", "in_s", wait.Seconds(), "failures", s.failures)
 			t := time.NewTimer(wait)
 			select {
@@ -277,28 +267,41 @@ const (
 	endFailed                    // ffmpeg or the writer gave up
 )
 
+// end is the one way an ffmpeg of camrec's is stopped: it closes f's stdin
+// (ffmpeg then finishes the file by itself) and waits for the process to
+// exit until deadline; past it, when interrupt is set, it sends SIGINT and
+// waits killGrace more; then SIGKILL. It returns why it had to escalate,
+// "" when ffmpeg ended by itself in time.
+func (f *segFile) end(deadline time.Time, interrupt bool, log *slog.Logger) string {
+	f.stdin.Close()
+	select {
+	case <-f.exited:
+		return ""
+	case <-time.After(time.Until(deadline)):
+	}
+	why := fmt.Sprintf("ffmpeg did not finish within %s", stopDeadline)
+	if interrupt {
+		log.Warn(why + ", sending SIGINT")
+		_ = syscall.Kill(-f.cmd.Process.Pid, syscall.SIGINT)
+		select {
+		case <-f.exited:
+			return why
+		case <-time.After(killGrace):
+		}
+		log.Warn("ffmpeg ignored SIGINT, killing it")
+	}
+	_ = syscall.Kill(-f.cmd.Process.Pid, syscall.SIGKILL)
+	<-f.exited
+	return why
+}
+
 // finishFile waits (until deadline, then SIGINT, then SIGKILL) for f's
 // ffmpeg to finish the file after its stdin was closed, then records the
 // outcome in the catalogue and remuxes an MP4 (except at shutdown). errText
 // is a failure already known; the returned text is f's failure, "" if none.
 func (s *session) finishFile(ctx context.Context, f *segFile, why endReason, deadline time.Time, errText string) string {
 	r := s.r
-	f.stdin.Close()
-	var stopErr string
-	select {
-	case <-f.exited:
-	case <-time.After(time.Until(deadline)):
-		stopErr = fmt.Sprintf("ffmpeg did not finish within %s", stopDeadline)
-		s.log.Warn(stopErr + ", sending SIGINT")
-		_ = syscall.Kill(-f.cmd.Process.Pid, syscall.SIGINT)
-		select {
-		case <-f.exited:
-		case <-time.After(killGrace):
-			s.log.Warn("ffmpeg ignored SIGINT, killing it")
-			_ = syscall.Kill(-f.cmd.Process.Pid, syscall.SIGKILL)
-			<-f.exited
-		}
-	}
+	stopErr := f.end(deadline, true, s.log)
 	if errText == "" && (why == endFailed || f.waitErr != nil || stopErr != "") {
 		errText = fileFailure(f, stopErr)
 		if isNoSpace(f) {

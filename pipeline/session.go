@@ -56,9 +56,10 @@ type session struct {
 	finals sync.WaitGroup // files being finished in the background
 
 	// Used by the writer only.
-	lastID    string // the newest file's ID, for links
-	nextIndex int    // index of the next file
-	failures  int    // ffmpeg failures in a row
+	lastID    string  // the newest file's ID, for links
+	nextIndex int     // index of the next file
+	failures  int     // ffmpeg failures in a row
+	restart   backoff // the pause before restarting ffmpeg after the first failure
 	// Slot baseSlot stands for capture time baseTime: the first frame, and
 	// again the first frame after the camera was away (see pause).
 	baseSlot     int64
@@ -148,6 +149,7 @@ func (r *Recorder) start(ctx context.Context, deadline time.Time, needFrames boo
 	r.prune()
 	s := &session{
 		r:          r,
+		restart:    backoff{First: restartBackoff, Max: maxBackoff},
 		fps:        fps,
 		requested:  requested,
 		spec:       spec,
