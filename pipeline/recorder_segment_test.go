@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"math"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -260,7 +262,8 @@ func TestRecorderContinuous(t *testing.T) {
 }
 
 // TestRecorderContinuousBadEncoderBacksOff: ffmpeg failing at once is
-// retried with a growing pause, and the error is in status.
+// retried with a growing pause (the restart policy: 0.5 s, 1 s, 2 s …, as
+// the log announces each), and the error is in status.
 func TestRecorderContinuousBadEncoderBacksOff(t *testing.T) {
 	t.Parallel()
 	ff, probe := rtNeedFFmpeg(t)
@@ -271,16 +274,24 @@ func TestRecorderContinuousBadEncoderBacksOff(t *testing.T) {
 	src := &rtSource{hub: NewHub(), fps: 30}
 	r := NewRecorder(RecorderConfig{Camera: "cam0", Dir: dir, FFmpeg: ff, Container: "mkv", Codec: "nosuchenc", Continuous: true}, src, cat, log)
 	rtPublish(t, src.hub, rtFrames(t), 30)
-	t0 := time.Now()
 	rtRun(t, r)
 	rtWaitFor(t, 10*time.Second, "the error in status", func() bool {
 		st := r.Status()
 		return st.State == RecorderWaiting && strings.Contains(st.Error, "Unknown encoder 'nosuchenc'")
 	})
-	rtRecordFor(3500*time.Millisecond - time.Since(t0))
-	attempts := strings.Count(logBuf.String(), "continuous recording: start failed")
-	t.Logf("%d attempts in %s", attempts, time.Since(t0).Round(time.Millisecond))
-	if attempts < 2 || attempts > 4 {
-		t.Errorf("%d attempts in 3.5 s, want 2-4 (1 s, 2 s, 4 s pauses)", attempts)
+	waitRE := regexp.MustCompile(`msg="continuous recording: retrying later" camera=cam0 in_s=([0-9.]+)`)
+	var waits []string
+	rtWaitFor(t, 30*time.Second, "three retries announced", func() bool {
+		waits = nil
+		for _, m := range waitRE.FindAllStringSubmatch(logBuf.String(), -1) {
+			waits = append(waits, m[1])
+		}
+		return len(waits) >= 3
+	})
+	if want := []string{"0.5", "1", "2"}; !slices.Equal(waits[:3], want) {
+		t.Errorf("pauses %v s, want %v: doubling from restartBackoff", waits, want)
+	}
+	if n := strings.Count(logBuf.String(), "continuous recording: start failed"); n < 2 {
+		t.Errorf("%d failed starts logged, want one per retry", n)
 	}
 }

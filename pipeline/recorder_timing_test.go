@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -237,4 +238,35 @@ func BenchmarkRecorderStartLatency(b *testing.B) {
 		}
 	}
 	b.ReportMetric(total/float64(b.N), "start_ms")
+}
+
+// BenchmarkRecorderRestartGap measures how long a recording is without a
+// running ffmpeg when its ffmpeg is killed: from the SIGKILL to the new
+// file's ffmpeg running (gap_ms).
+// go test -run '^$' -bench RecorderRestartGap -benchtime 5x ./pipeline/
+func BenchmarkRecorderRestartGap(b *testing.B) {
+	r, _, src, _ := rtRecorder(b, RecorderConfig{Container: "mkv", Codec: "copy"}, 30)
+	rtPublish(b, src.hub, rtFrames(b), 30)
+	ctx := context.Background()
+	if _, err := r.SetActive(ctx, true); err != nil {
+		b.Fatal(err)
+	}
+	defer r.SetActive(ctx, false)
+	var total time.Duration
+	for b.Loop() {
+		rtWaitFor(b, 10*time.Second, "ffmpeg running a healthy while", func() bool {
+			return r.ffmpegPID() != 0 && r.Status().Frames > 0
+		})
+		// A file that ran healthyAfter restarts at once; one that died
+		// young waits the backoff, which is not what is measured here.
+		<-time.After(healthyAfter)
+		pid := r.ffmpegPID()
+		killed := time.Now()
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			b.Fatal(err)
+		}
+		rtWaitFor(b, 10*time.Second, "a new ffmpeg", func() bool { p := r.ffmpegPID(); return p != 0 && p != pid })
+		total += time.Since(killed)
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "gap_ms")
 }
