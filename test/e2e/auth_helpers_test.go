@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -169,6 +170,17 @@ func (d *Daemon) requestVia(t *testing.T, client *http.Client, method, path, bod
 		b, _ = io.ReadAll(resp.Body)
 	}
 	return resp.StatusCode, resp.Header, b
+}
+
+// awaitStreaming waits until camera cam streams, asking with c: a
+// recording can only start on a camera that delivers frames.
+func (d *Daemon) awaitStreaming(t *testing.T, cam string, c cred) {
+	t.Helper()
+	waitFor(t, 20*time.Second, cam+" streaming", func() bool {
+		var st cameraStatus
+		_, _, b := d.request(t, "GET", "/api/v1/cameras/"+cam, "", c)
+		return json.Unmarshal(b, &st) == nil && st.State == "streaming"
+	})
 }
 
 // login posts the login form and returns the session cookie's value ("" if

@@ -144,6 +144,7 @@ func TestBrowser(t *testing.T) {
 	poll[bool](t, ctx, "status line", `document.querySelector('`+card+` .meta').textContent.includes('1280×720')`, 5*time.Second)
 
 	// Record about two seconds, waiting on what the page shows.
+	poll[bool](t, ctx, "Record to be enabled", `!document.querySelector('`+card+` .record-toggle').disabled`, 20*time.Second)
 	do(t, ctx, "click Record", chromedp.Click(chromedp.CSS(card+" .record-toggle")))
 	poll[bool](t, ctx, "the button to show the recording",
 		`(() => { const b = document.querySelector('`+card+` .record-toggle'); return b.classList.contains('on') && /Stop · 0:0[2-9] · [0-9.]+ [KM]B/.test(b.textContent); })()`,

@@ -186,6 +186,7 @@ func cam0Recording(t *testing.T, d *secured) recordingState {
 func recordThroughAPI(t *testing.T, d *secured) string {
 	t.Helper()
 	op := basicCred(operatorUser, operatorPass)
+	d.awaitStreaming(t, "cam0", op)
 	code, _, b := d.request(t, "PUT", "/api/v1/cameras/cam0/recording", `{"active":true}`, op)
 	if code != 200 {
 		t.Fatalf("start recording as %s: %d %s", operatorUser, code, b)
@@ -273,7 +274,9 @@ func TestBrowserLoginRecordLogout(t *testing.T) {
 		t.Errorf("session cookie: HttpOnly %v, SameSite %q; want HttpOnly, Strict", ck.HTTPOnly, ck.SameSite)
 	}
 
-	// Record, as the API confirms, then stop once the page shows it.
+	// Record, as the API confirms, then stop once the page shows it. The
+	// button is enabled once the page has seen the camera stream.
+	poll[bool](t, ctx, "Record to be enabled", `!document.querySelector('`+card+` .record-toggle').disabled`, 20*time.Second)
 	do(t, ctx, "click Record", chromedp.Click(chromedp.CSS(card+" .record-toggle")))
 	var st recordingState
 	waitFor(t, 30*time.Second, "the API to say cam0 is recording", func() bool {

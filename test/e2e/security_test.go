@@ -29,6 +29,7 @@ func recordBoth(t *testing.T, d *secured) (cam0ID, garageID string) {
 	op := basicCred(operatorUser, operatorPass)
 	ids := map[string]string{}
 	for _, cam := range []string{"cam0", "garage"} {
+		d.awaitStreaming(t, cam, op)
 		code, _, b := d.request(t, "PUT", "/api/v1/cameras/"+cam+"/recording", `{"active": true}`, op)
 		var st recordingState
 		if code != 200 || json.Unmarshal(b, &st) != nil || !st.Active {
@@ -53,6 +54,7 @@ func recordBoth(t *testing.T, d *secured) (cam0ID, garageID string) {
 // returns the recording's id.
 func recordOnce(t *testing.T, d *Daemon) string {
 	t.Helper()
+	d.awaitStreaming(t, "cam0", cred{})
 	if code, _, b := d.request(t, "PUT", "/api/v1/cameras/cam0/recording", `{"active":true}`, cred{}); code != 200 {
 		t.Fatalf("start: %d %s", code, b)
 	}
