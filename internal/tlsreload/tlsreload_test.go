@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/camrec/camrec/internal/testutil"
 )
 
 var testHosts = []string{"127.0.0.1", "::1", "localhost"}
@@ -34,30 +36,12 @@ func newFakeClock() *fakeClock {
 func (c *fakeClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
 func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
-// syncBuffer is a log sink written by server goroutines and read by the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type fixture struct {
 	t                 *testing.T
 	dir               string
 	certFile, keyFile string
 	clock             *fakeClock
-	logs              *syncBuffer
+	logs              *testutil.SyncBuffer
 	r                 *Reloader
 	pool              *x509.CertPool // certificates the client trusts
 	addr              string
@@ -74,7 +58,7 @@ func newFixture(t *testing.T) *fixture {
 		certFile: filepath.Join(dir, "cert.pem"),
 		keyFile:  filepath.Join(dir, "key.pem"),
 		clock:    newFakeClock(),
-		logs:     &syncBuffer{},
+		logs:     &testutil.SyncBuffer{},
 		pool:     x509.NewCertPool(),
 	}
 	f.writePair(1)
