@@ -57,16 +57,47 @@ type Authenticator struct {
 	now      func() time.Time
 	verified *verifiedCache
 	// dummyHash is verified against when the user is unknown, so an
-	// unknown name costs as much as a wrong password.
+	// unknown name costs as much as a wrong password: dummyName's hash
+	// (nil without users: then no name is known at all).
+	dummyName string
 	dummyHash []byte
 
 	Sessions *Sessions
 	Throttle *Throttle
 }
 
-// New checks cfg (names unique, hashes well-formed) and returns an
-// Authenticator. Errors name the user or token at fault.
+// Validate checks cfg without building anything: names unique, password
+// hashes bcrypt, token hashes well-formed. Errors name the user or token at
+// fault and never quote a secret.
+func (cfg Config) Validate() error {
+	users := map[string]bool{}
+	for _, u := range cfg.Users {
+		if users[u.Name] {
+			return fmt.Errorf("user %q: defined twice", u.Name)
+		}
+		users[u.Name] = true
+		if err := checkPasswordHash(u.PasswordHash); err != nil {
+			return fmt.Errorf("user %q: %w", u.Name, err)
+		}
+	}
+	tokens := map[string]bool{}
+	for _, t := range cfg.Tokens {
+		if tokens[t.Name] {
+			return fmt.Errorf("token %q: defined twice", t.Name)
+		}
+		tokens[t.Name] = true
+		if _, err := parseTokenHash(t.TokenHash); err != nil {
+			return fmt.Errorf("token %q: %w", t.Name, err)
+		}
+	}
+	return nil
+}
+
+// New checks cfg (see Validate) and returns an Authenticator.
 func New(cfg Config) (*Authenticator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
@@ -79,50 +110,24 @@ func New(cfg Config) (*Authenticator, error) {
 	if err != nil {
 		return nil, err
 	}
-	sessions, err := newSessions(ttl, now)
-	if err != nil {
-		return nil, err
-	}
 	a := &Authenticator{
 		users:    make(map[string]User, len(cfg.Users)),
 		now:      now,
 		verified: vc,
-		Sessions: sessions,
+		Sessions: newSessions(ttl, now),
 		Throttle: NewThrottle(now),
 	}
 	for _, u := range cfg.Users {
-		if _, dup := a.users[u.Name]; dup {
-			return nil, fmt.Errorf("user %q: defined twice", u.Name)
-		}
-		if err := checkPasswordHash(u.PasswordHash); err != nil {
-			return nil, fmt.Errorf("user %q: %w", u.Name, err)
-		}
 		a.users[u.Name] = u
+		// An unknown name is checked against a real hash (the first
+		// user's by name), so it costs what a wrong password costs.
+		if a.dummyHash == nil || u.Name < a.dummyName {
+			a.dummyName, a.dummyHash = u.Name, []byte(u.PasswordHash)
+		}
 	}
-	seen := map[string]bool{}
 	for _, t := range cfg.Tokens {
-		if seen[t.Name] {
-			return nil, fmt.Errorf("token %q: defined twice", t.Name)
-		}
-		seen[t.Name] = true
-		d, err := parseTokenHash(t.TokenHash)
-		if err != nil {
-			return nil, fmt.Errorf("token %q: %w", t.Name, err)
-		}
+		d, _ := parseTokenHash(t.TokenHash) // checked by Validate
 		a.tokens = append(a.tokens, token{name: t.Name, digest: d, role: t.Role, cameras: t.Cameras})
-	}
-	// A hash of the cost real hashes have, so the dummy check takes as
-	// long as a real one.
-	cost := PasswordCost
-	for _, u := range a.users {
-		if c, err := bcrypt.Cost([]byte(u.PasswordHash)); err == nil {
-			cost = c
-			break
-		}
-	}
-	a.dummyHash, err = bcrypt.GenerateFromPassword([]byte("camrec-no-such-user"), cost)
-	if err != nil {
-		return nil, fmt.Errorf("dummy hash: %w", err)
 	}
 	return a, nil
 }

@@ -31,8 +31,8 @@ type session struct {
 	expires time.Time
 }
 
-func newSessions(ttl time.Duration, now func() time.Time) (*Sessions, error) {
-	return &Sessions{ttl: ttl, now: now, m: map[[sha256.Size]byte]session{}}, nil
+func newSessions(ttl time.Duration, now func() time.Time) *Sessions {
+	return &Sessions{ttl: ttl, now: now, m: map[[sha256.Size]byte]session{}}
 }
 
 // TTL is how long a session lasts.

@@ -254,7 +254,7 @@ func (s *Security) validate(listen string, cameras []Camera) error {
 		if ttl := time.Duration(s.Auth.SessionTTL); ttl != 0 && (ttl < time.Minute || ttl > 30*24*time.Hour) {
 			return fmt.Errorf("auth: session_ttl %v: want 1m to 720h", ttl)
 		}
-		if _, err := auth.New(s.AuthConfig()); err != nil {
+		if err := s.AuthConfig().Validate(); err != nil {
 			return fmt.Errorf("auth: %w", err)
 		}
 	}
