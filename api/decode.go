@@ -22,18 +22,17 @@ const bodyReadTimeout = 10 * time.Second
 // sites without asking first, but not JSON. Errors wrap errBadRequest or
 // errMediaType, or are *http.MaxBytesError for a body that is too large.
 func decodeStrict(c *gin.Context, v any) error {
-	ct := c.Request.Header.Get("Content-Type")
-	empty := ct == "" && c.Request.ContentLength == 0 // reported as an empty body below
-	if mt, _, err := mime.ParseMediaType(ct); !empty && (err != nil || mt != "application/json") {
-		return fmt.Errorf("%w: Content-Type %q: send the body as application/json", errMediaType, ct)
+	// An empty body without a type is reported as an empty body below.
+	if c.Request.Header.Get("Content-Type") != "" || c.Request.ContentLength != 0 {
+		if err := requireType(c.Request, "application/json"); err != nil {
+			return err
+		}
 	}
-	rc := http.NewResponseController(c.Writer)
-	if err := rc.SetReadDeadline(time.Now().Add(bodyReadTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return fmt.Errorf("set read deadline: %w", err)
+	lift, err := bodyDeadline(c)
+	if err != nil {
+		return err
 	}
-	// The server keeps reading in the background while the handler runs;
-	// a deadline left behind would end the request.
-	defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
+	defer lift()
 	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -55,4 +54,26 @@ func decodeStrict(c *gin.Context, v any) error {
 		return fmt.Errorf("%w: unexpected data after the JSON object", errBadRequest)
 	}
 	return nil
+}
+
+// requireType checks that the request's body is of media type want
+// (parameters such as charset aside); the error wraps errMediaType.
+func requireType(r *http.Request, want string) error {
+	ct := r.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != want {
+		return fmt.Errorf("%w: Content-Type %q: send the body as %s", errMediaType, ct, want)
+	}
+	return nil
+}
+
+// bodyDeadline gives the request's body bodyReadTimeout to arrive and
+// returns the function that lifts the deadline again: the server keeps
+// reading in the background while the handler runs, and a deadline left
+// behind would end the request.
+func bodyDeadline(c *gin.Context) (lift func(), err error) {
+	rc := http.NewResponseController(c.Writer)
+	if err := rc.SetReadDeadline(time.Now().Add(bodyReadTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return nil, fmt.Errorf("set read deadline: %w", err)
+	}
+	return func() { _ = rc.SetReadDeadline(time.Time{}) }, nil
 }

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"html/template"
 	"io"
-	"mime"
 	"net/http"
 	"time"
 
@@ -35,15 +33,14 @@ type loginView struct {
 	User  string
 }
 
-// renderLogin answers with the login form.
+// renderLogin answers with the login form (login.html, parsed once by New).
 func (s *Server) renderLogin(c *gin.Context, code int, v loginView) {
-	tmpl, err := template.ParseFS(s.web, "login.html")
-	if err != nil {
-		abortWithError(c, s.log, fmt.Errorf("login page: %w", err))
+	if s.loginTmpl == nil {
+		abortWithError(c, s.log, fmt.Errorf("login page: %w", s.loginTmplErr))
 		return
 	}
 	var b bytes.Buffer
-	if err := tmpl.Execute(&b, v); err != nil {
+	if err := s.loginTmpl.Execute(&b, v); err != nil {
 		abortWithError(c, s.log, fmt.Errorf("login page: %w", err))
 		return
 	}
@@ -69,12 +66,17 @@ func (s *Server) login(c *gin.Context) {
 		c.Redirect(http.StatusSeeOther, "/")
 		return
 	}
-	ct := c.Request.Header.Get("Content-Type")
-	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/x-www-form-urlencoded" {
-		abortWithError(c, s.log, fmt.Errorf("%w: Content-Type %q: the login form is application/x-www-form-urlencoded", errMediaType, ct))
+	if err := requireType(c.Request, "application/x-www-form-urlencoded"); err != nil {
+		abortWithError(c, s.log, err)
+		return
+	}
+	lift, err := bodyDeadline(c)
+	if err != nil {
+		abortWithError(c, s.log, err)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, auth.MaxFormBytes))
+	lift()
 	if err != nil {
 		s.renderLogin(c, http.StatusBadRequest, loginView{Error: "The form could not be read.", Next: "/"})
 		return

@@ -3,11 +3,11 @@ package api
 import (
 	"context"
 	"fmt"
+	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -32,8 +32,8 @@ type CameraView interface {
 // Recorder switches a camera's recording on and off.
 type Recorder interface {
 	// SetActive starts (true) or stops (false) recording and returns the
-	// resulting status. Errors wrap pipeline.ErrFFmpegMissing when ffmpeg
-	// cannot be run.
+	// resulting status. Errors name the camera, and wrap
+	// pipeline.ErrFFmpegMissing when ffmpeg cannot be run.
 	SetActive(ctx context.Context, active bool) (pipeline.RecordingStatus, error)
 	Status() pipeline.RecordingStatus
 }
@@ -77,7 +77,8 @@ type Config struct {
 	// every request acts as an operator (loopback, or a trusted proxy).
 	Auth *auth.Authenticator
 	// HostCheck refuses requests whose Host is not an IP literal,
-	// localhost or one of AllowedHosts (DNS rebinding).
+	// localhost or one of AllowedHosts (DNS rebinding): lower-case names
+	// without a trailing dot, as package config gives them.
 	HostCheck    bool
 	AllowedHosts []string
 	// MaxClients is the most preview streams per camera; 0 means 32.
@@ -102,6 +103,8 @@ type Server struct {
 	crossOrigin  *http.CrossOriginProtection
 	maxClients   int
 	streams      map[string]*streamLimit // by camera name
+	loginTmpl    *template.Template      // login.html of web; nil if it does not parse
+	loginTmplErr error
 }
 
 const (
@@ -132,12 +135,10 @@ func New(cfg Config) *Server {
 		auth:         cfg.Auth,
 		rules:        map[string]rule{},
 		hostCheck:    cfg.HostCheck,
+		allowedHosts: cfg.AllowedHosts,
 		crossOrigin:  http.NewCrossOriginProtection(),
 		maxClients:   cfg.MaxClients,
 		streams:      map[string]*streamLimit{},
-	}
-	for _, h := range cfg.AllowedHosts {
-		s.allowedHosts = append(s.allowedHosts, strings.ToLower(strings.TrimSuffix(h, ".")))
 	}
 	if s.maxClients <= 0 {
 		s.maxClients = defaultMaxClients
@@ -151,6 +152,7 @@ func New(cfg Config) *Server {
 	if s.web == nil {
 		s.web = web.FS()
 	}
+	s.loginTmpl, s.loginTmplErr = template.ParseFS(s.web, "login.html")
 	for _, c := range cfg.Cameras {
 		name := c.View.Name()
 		if _, dup := s.byName[name]; dup {
