@@ -107,10 +107,7 @@ func (s *Server) setRecording(c *gin.Context) {
 	was := cam.Recorder.Status().Active
 	st, err := cam.Recorder.SetActive(c.Request.Context(), *req.Active)
 	if err != nil {
-		if name := fmt.Sprintf("camera %q", cam.View.Name()); !strings.Contains(err.Error(), name) {
-			err = fmt.Errorf("%s: %w", name, err)
-		}
-		abortWithError(c, s.log, err)
+		abortWithError(c, s.log, err) // the recorder's errors name the camera
 		return
 	}
 	if st.Active != was { // an idempotent PUT switches nothing

@@ -389,7 +389,7 @@ func (r *Recorder) remuxEnded(id, path string, t0 time.Time, remuxErr error) {
 }
 
 // SetActive starts (true) or stops (false) recording and returns the state
-// after the change. It is idempotent. Starting fails when ffmpeg is missing
+// after the change. It is idempotent. Every error names the camera. Starting fails when ffmpeg is missing
 // (the error wraps ErrFFmpegMissing), the record dir is not writable, or
 // ffmpeg exits at once (its stderr is in the error). When the file cannot
 // be created (the record dir is read-only, full, or not a directory), the
@@ -409,7 +409,7 @@ func (r *Recorder) remuxEnded(id, path string, t0 time.Time, remuxErr error) {
 // then wraps ErrUnavailable).
 func (r *Recorder) SetActive(ctx context.Context, active bool) (RecordingStatus, error) {
 	if active && r.cfg.FFmpegErr != nil {
-		return r.Status(), fmt.Errorf("start recording: %w", r.cfg.FFmpegErr)
+		return r.Status(), fmt.Errorf("camera %q: start recording: %w", r.cfg.Camera, r.cfg.FFmpegErr)
 	}
 	req := setRequest{active: active, at: time.Now(), reply: make(chan setReply, 1)}
 	bound := time.NewTimer(answerTimeout)
@@ -417,19 +417,19 @@ func (r *Recorder) SetActive(ctx context.Context, active bool) (RecordingStatus,
 	select {
 	case r.reqs <- req:
 	case <-ctx.Done():
-		return r.Status(), fmt.Errorf("set recording: %w", ctx.Err())
+		return r.Status(), fmt.Errorf("camera %q: set recording: %w", r.cfg.Camera, ctx.Err())
 	case <-r.done:
-		return r.Status(), errors.New("set recording: recorder is not running")
+		return r.Status(), fmt.Errorf("camera %q: set recording: recorder is not running", r.cfg.Camera)
 	case <-bound.C:
-		return r.Status(), &unavailableErr{fmt.Sprintf("set recording: the recorder is busy (the request was not taken within %s): nothing changed, try again", answerTimeout)}
+		return r.Status(), &unavailableErr{fmt.Sprintf("camera %q: set recording: the recorder is busy (the request was not taken within %s): nothing changed, try again", r.cfg.Camera, answerTimeout)}
 	}
 	var rep setReply
 	select {
 	case rep = <-req.reply:
 	case <-ctx.Done():
-		return r.Status(), fmt.Errorf("set recording: %w (the change goes on)", ctx.Err())
+		return r.Status(), fmt.Errorf("camera %q: set recording: %w (the change goes on)", r.cfg.Camera, ctx.Err())
 	case <-bound.C:
-		return r.Status(), &unavailableErr{fmt.Sprintf("set recording: no answer within %s: the change goes on, see the recording's state", answerTimeout)}
+		return r.Status(), &unavailableErr{fmt.Sprintf("camera %q: set recording: no answer within %s: the change goes on, see the recording's state", r.cfg.Camera, answerTimeout)}
 	}
 	if rep.drained != nil {
 		grace := time.NewTimer(stopAnswerGrace)

@@ -132,10 +132,10 @@ func (r *Recorder) start(ctx context.Context, deadline time.Time, needFrames boo
 		return nil
 	}
 	if r.cfgErr != nil {
-		return fmt.Errorf("start recording: %w", r.cfgErr)
+		return fmt.Errorf("camera %q: start recording: %w", r.cfg.Camera, r.cfgErr)
 	}
 	if r.cfg.FFmpeg == "" {
-		return fmt.Errorf("start recording: %w", missingError("ffmpeg not found in PATH: install it (apt-get install ffmpeg) or set -ffmpeg"))
+		return fmt.Errorf("camera %q: start recording: %w", r.cfg.Camera, missingError("ffmpeg not found in PATH: install it (apt-get install ffmpeg) or set -ffmpeg"))
 	}
 	requested := time.Now()
 	fps := r.src.Format().FPS
@@ -144,7 +144,7 @@ func (r *Recorder) start(ctx context.Context, deadline time.Time, needFrames boo
 	}
 	spec := r.guessSpec()
 	if spec.Raw() && r.cfg.Codec == "copy" {
-		return fmt.Errorf("start recording: %w", copyRawError(r.cfg.Camera, spec))
+		return fmt.Errorf("camera %q: start recording: %w", r.cfg.Camera, copyRawError(r.cfg.Camera, spec))
 	}
 	r.prune()
 	s := &session{
@@ -184,7 +184,7 @@ func (r *Recorder) start(ctx context.Context, deadline time.Time, needFrames boo
 	f, err := r.openFile(s, 0, 0, requested, "", spec)
 	if err != nil {
 		s.sub.Close()
-		return fmt.Errorf("start recording: %w", err)
+		return fmt.Errorf("camera %q: start recording: %w", r.cfg.Camera, err)
 	}
 	s.setFile(f)
 	s.log = r.log
@@ -221,7 +221,7 @@ func (r *Recorder) start(ctx context.Context, deadline time.Time, needFrames boo
 		return nil
 	}
 	r.ended(s)
-	return fmt.Errorf("start recording %s: %s", f.id, s.errText)
+	return fmt.Errorf("camera %q: start recording %s: %s", r.cfg.Camera, f.id, s.errText)
 }
 
 // cameraAbsent says, for the user, why the camera has nothing to record at
