@@ -216,38 +216,16 @@ func (s *Security) validate(listen string, cameras []Camera) error {
 		for _, c := range cameras {
 			names[c.Name] = true
 		}
-		checkCams := func(who string, cams []string) error {
-			for _, c := range cams {
-				if !names[c] {
-					return fmt.Errorf("%s: cameras: no camera named %q", who, c)
-				}
-			}
-			return nil
-		}
 		for i, u := range s.Auth.Users {
-			who := fmt.Sprintf("auth: user %q", u.Name)
-			if !nameRE.MatchString(u.Name) {
-				return fmt.Errorf("auth: user #%d: name %q: want 1-32 characters a-z, 0-9, _ or -", i+1, u.Name)
-			}
-			if _, err := auth.ParseRole(u.Role); err != nil {
-				return fmt.Errorf("%s: %w", who, err)
+			if err := checkEntry("user", i, u.Name, u.Role, u.Cameras, names); err != nil {
+				return err
 			}
 			if u.PasswordHash == "" {
-				return fmt.Errorf("%s: password_hash is empty (make one with camrec -hash-password)", who)
-			}
-			if err := checkCams(who, u.Cameras); err != nil {
-				return err
+				return fmt.Errorf("auth: user %q: password_hash is empty (make one with camrec -hash-password)", u.Name)
 			}
 		}
 		for i, t := range s.Auth.Tokens {
-			who := fmt.Sprintf("auth: token %q", t.Name)
-			if !nameRE.MatchString(t.Name) {
-				return fmt.Errorf("auth: token #%d: name %q: want 1-32 characters a-z, 0-9, _ or -", i+1, t.Name)
-			}
-			if _, err := auth.ParseRole(t.Role); err != nil {
-				return fmt.Errorf("%s: %w", who, err)
-			}
-			if err := checkCams(who, t.Cameras); err != nil {
+			if err := checkEntry("token", i, t.Name, t.Role, t.Cameras, names); err != nil {
 				return err
 			}
 		}
@@ -275,6 +253,24 @@ func (s *Security) validate(listen string, cameras []Camera) error {
 			"  Add a user: camrec -hash-password -user NAME > users.yaml (reads the password from stdin),\n"+
 			"  put it under auth: users: in the config or in an auth_file (see the README, \"Security\"),\n"+
 			"  or listen on 127.0.0.1. Only behind a trusted proxy that authenticates: -insecure-no-auth", listen)
+	}
+	return nil
+}
+
+// checkEntry checks what users and tokens have in common: the name, the
+// role and the cameras (which must exist). i counts from 0.
+func checkEntry(kind string, i int, name, role string, cams []string, cameras map[string]bool) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("auth: %s #%d: name %q: want 1-32 characters a-z, 0-9, _ or -", kind, i+1, name)
+	}
+	who := fmt.Sprintf("auth: %s %q", kind, name)
+	if _, err := auth.ParseRole(role); err != nil {
+		return fmt.Errorf("%s: %w", who, err)
+	}
+	for _, c := range cams {
+		if !cameras[c] {
+			return fmt.Errorf("%s: cameras: no camera named %q", who, c)
+		}
 	}
 	return nil
 }
