@@ -346,7 +346,7 @@ func TestCatalogRepairsCrashedMKV(t *testing.T) {
 	if s, err := readSidecar(sidecarPath(path)); err != nil || !s.Truncated || s.State != RecStateInterrupted {
 		t.Fatalf("sidecar after Scan: %+v, %v; want interrupted and truncated", s, err)
 	}
-	pending := cat.fragmented("cam0")
+	pending := cat.awaitingRemux("cam0")
 	if len(pending) != 1 || pending[id] != path {
 		t.Fatalf("fragmented = %v, want the crashed MKV", pending)
 	}
@@ -398,7 +398,7 @@ func TestCatalogRepairsCrashedMKV(t *testing.T) {
 	if err := fresh.Scan(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if p := fresh.fragmented("cam0"); len(p) != 0 {
+	if p := fresh.awaitingRemux("cam0"); len(p) != 0 {
 		t.Errorf("fragmented after a rescan = %v, want none", p)
 	}
 	if rec, err := fresh.Get(id); err != nil || math.Abs(rec.DurationS-frameDur) > 0.5 {
@@ -424,7 +424,7 @@ func TestCatalogRemuxOnlyWhatNeedsIt(t *testing.T) {
 	if cat.beginRemux(id) {
 		t.Error("beginRemux of a finished MKV: want false")
 	}
-	if p := cat.fragmented("cam0"); len(p) != 0 {
+	if p := cat.awaitingRemux("cam0"); len(p) != 0 {
 		t.Errorf("fragmented = %v, want none", p)
 	}
 	meta.Truncated = true

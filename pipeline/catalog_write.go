@@ -133,11 +133,11 @@ func (c *Catalog) beginRemux(id string) bool {
 // still fragmented, or an MKV cut short.
 func (s sidecar) needsRemux() bool { return s.Fragmented || s.Truncated }
 
-// fragmented lists camera's finished recordings that await a remux, with
+// awaitingRemux lists camera's finished recordings that await a remux, with
 // their paths: MP4s still in their fragmented form (left so by a shutdown or
 // crash) and MKVs cut short by a crash (Truncated). The recorder remuxes them
 // when it starts (remuxRecording between beginRemux and endRemux).
-func (c *Catalog) fragmented(camera string) map[string]string {
+func (c *Catalog) awaitingRemux(camera string) map[string]string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := map[string]string{}

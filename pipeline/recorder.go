@@ -197,7 +197,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 		bg.Go(func() { r.ring.fill(ringCtx, sub) })
 	}
 	// Finish the work a previous run left (found by Catalog.Scan).
-	for id, path := range r.cat.fragmented(r.cfg.Camera) {
+	for id, path := range r.cat.awaitingRemux(r.cfg.Camera) {
 		r.remuxLater(bgCtx, id, path)
 	}
 	r.prune()

@@ -77,15 +77,18 @@
   // startStream opens the preview stream, if the page is visible and the
   // camera streams (as the last status poll said).
   function startStream(card) {
-    clearTimeout(card.retry);
-    card.retry = 0;
+    cancelRetry(card);
     if (document.hidden || card.lastState !== "streaming") return;
     card.img.src = `${streamURL(card.name)}?t=${Date.now()}`;
   }
 
-  function stopStream(card) {
+  function cancelRetry(card) {
     clearTimeout(card.retry);
     card.retry = 0;
+  }
+
+  function stopStream(card) {
+    cancelRetry(card);
     card.img.removeAttribute("src"); // closes the connection
   }
 
@@ -95,8 +98,7 @@
   function streamBroke(card) {
     if (!card.img.getAttribute("src")) return;
     card.img.removeAttribute("src");
-    clearTimeout(card.retry);
-    card.retry = 0;
+    cancelRetry(card);
     if (card.lastState !== "streaming" || document.hidden) return;
     const delay = card.retryDelay;
     card.retryDelay = Math.min(delay * 2, STREAM_RETRY_MAX_MS);
@@ -251,8 +253,7 @@
       card.retryDelay = STREAM_RETRY_MS;
       startStream(card);
     } else if (!streaming) {
-      clearTimeout(card.retry);
-      card.retry = 0;
+      cancelRetry(card);
     }
 
     // The controls: hidden while the camera cannot be asked; read again when
