@@ -45,8 +45,8 @@ const identityKey = "camrec.identity"
 // handle registers a route with its access rule. Every route goes through
 // here, so none can be added without one; the guard refuses a request
 // whose route has no rule.
-func (s *Server) handle(g gin.IRoutes, base, method, p string, r rule, h ...gin.HandlerFunc) {
-	full := path.Join(base, p)
+func (s *Server) handle(g *gin.RouterGroup, method, p string, r rule, h ...gin.HandlerFunc) {
+	full := path.Join(g.BasePath(), p)
 	if strings.HasSuffix(p, "/") && !strings.HasSuffix(full, "/") {
 		full += "/"
 	}

@@ -188,44 +188,42 @@ func (s *Server) routes() *gin.Engine {
 	media := rule{need: accessViewer, queryToken: tokenInQuery}
 	// read registers GET and HEAD (monitors use HEAD; net/http sends no
 	// body for it).
-	read := func(g gin.IRoutes, base, p string, ru rule, h ...gin.HandlerFunc) {
-		s.handle(g, base, http.MethodGet, p, ru, h...)
-		s.handle(g, base, http.MethodHead, p, ru, h...)
+	read := func(g *gin.RouterGroup, p string, ru rule, h ...gin.HandlerFunc) {
+		s.handle(g, http.MethodGet, p, ru, h...)
+		s.handle(g, http.MethodHead, p, ru, h...)
 	}
+	root := &r.RouterGroup
 
-	read(r, "/", "/", viewer, s.index)
-	read(r, "/", "/login", public, s.loginPage)
-	s.handle(r, "/", http.MethodPost, "/login", public, s.login)
-	s.handle(r, "/", http.MethodPost, "/logout", public, s.logout)
-	read(r, "/", "/static/*file", public, s.static)
-	read(r, "/", "/healthz", public, s.healthz)
-	s.handle(r, "/", http.MethodGet, "/stream.mjpg", media, s.firstCamera, s.stream)
-	s.handle(r, "/", http.MethodHead, "/stream.mjpg", media, s.firstCamera, s.streamHead)
-	read(r, "/", "/snapshot.jpg", media, s.firstCamera, s.snapshot)
+	read(root, "/", viewer, s.index)
+	read(root, "/login", public, s.loginPage)
+	s.handle(root, http.MethodPost, "/login", public, s.login)
+	s.handle(root, http.MethodPost, "/logout", public, s.logout)
+	read(root, "/static/*file", public, s.static)
+	read(root, "/healthz", public, s.healthz)
+	s.handle(root, http.MethodGet, "/stream.mjpg", media, s.firstCamera, s.stream)
+	s.handle(root, http.MethodHead, "/stream.mjpg", media, s.firstCamera, s.streamHead)
+	read(root, "/snapshot.jpg", media, s.firstCamera, s.snapshot)
 
-	const v1Base = "/api/v1"
-	v1 := r.Group(v1Base)
-	read(v1, v1Base, "/version", viewer, s.versionInfo)
-	read(v1, v1Base, "/me", viewer, s.me)
-	read(v1, v1Base, "/cameras", viewer, s.listCameras)
-	const camBase = v1Base + "/cameras/:cam"
+	v1 := r.Group("/api/v1")
+	read(v1, "/version", viewer, s.versionInfo)
+	read(v1, "/me", viewer, s.me)
+	read(v1, "/cameras", viewer, s.listCameras)
 	cam := v1.Group("/cameras/:cam", s.namedCamera)
-	read(cam, camBase, "", viewer, s.getCamera)
-	s.handle(cam, camBase, http.MethodGet, "/stream.mjpg", media, s.stream)
-	s.handle(cam, camBase, http.MethodHead, "/stream.mjpg", media, s.streamHead)
-	read(cam, camBase, "/snapshot.jpg", media, s.snapshot)
-	read(cam, camBase, "/recording", viewer, s.getRecording)
-	s.handle(cam, camBase, http.MethodPut, "/recording", operator, s.setRecording)
-	s.handle(cam, camBase, http.MethodPost, "/recording", operator, s.setRecording)
-	read(cam, camBase, "/controls", viewer, s.listControls)
-	s.handle(cam, camBase, http.MethodPut, "/controls", operator, s.setControl)
+	read(cam, "", viewer, s.getCamera)
+	s.handle(cam, http.MethodGet, "/stream.mjpg", media, s.stream)
+	s.handle(cam, http.MethodHead, "/stream.mjpg", media, s.streamHead)
+	read(cam, "/snapshot.jpg", media, s.snapshot)
+	read(cam, "/recording", viewer, s.getRecording)
+	s.handle(cam, http.MethodPut, "/recording", operator, s.setRecording)
+	s.handle(cam, http.MethodPost, "/recording", operator, s.setRecording)
+	read(cam, "/controls", viewer, s.listControls)
+	s.handle(cam, http.MethodPut, "/controls", operator, s.setControl)
 
-	read(v1, v1Base, "/recordings", viewer, s.listRecordings)
-	const recBase = v1Base + "/recordings/:id"
+	read(v1, "/recordings", viewer, s.listRecordings)
 	rec := v1.Group("/recordings/:id", s.checkRecordingID)
-	read(rec, recBase, "", viewer, s.getRecordingEntry)
-	read(rec, recBase, "/file", viewer, s.recordingFile)
-	s.handle(rec, recBase, http.MethodDelete, "", operator, s.deleteRecording)
+	read(rec, "", viewer, s.getRecordingEntry)
+	read(rec, "/file", viewer, s.recordingFile)
+	s.handle(rec, http.MethodDelete, "", operator, s.deleteRecording)
 	return r
 }
 
