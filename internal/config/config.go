@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -236,7 +235,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 }
 
 func readFile(path string) (*Config, error) {
-	b, err := os.ReadFile(path)
+	b, fi, err := readWithInfo(path)
 	if err != nil {
 		return nil, fmt.Errorf("config file: %w", err)
 	}
@@ -247,10 +246,6 @@ func readFile(path string) (*Config, error) {
 		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
 	if cfg.Security.Enabled() {
-		fi, err := os.Stat(path)
-		if err != nil {
-			return nil, fmt.Errorf("config file: %w", err)
-		}
 		if err := checkPrivate(path, fi); err != nil {
 			return nil, fmt.Errorf("config file has an auth: section: %w; or move the users to an auth_file", err)
 		}

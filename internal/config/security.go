@@ -186,19 +186,31 @@ func (s *Security) loadAuthFile(getenv func(string) string) error {
 // readPrivate reads a file that holds secrets, refusing one that other
 // users can read or write.
 func readPrivate(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
+	b, fi, err := readWithInfo(path)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkPrivate(path, fi); err != nil {
 		return nil, err
 	}
-	return io.ReadAll(io.LimitReader(f, 1<<20))
+	return b, nil
+}
+
+// readWithInfo reads a file (at most 1 MiB) and returns it with the mode
+// and size it had when opened: one open for both, so what is checked is
+// what was read.
+func readWithInfo(path string) ([]byte, os.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
+	return b, fi, err
 }
 
 func checkPrivate(path string, fi os.FileInfo) error {
