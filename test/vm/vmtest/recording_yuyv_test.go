@@ -151,11 +151,16 @@ func TestVividRecording(t *testing.T) {
 			}
 			win := recordFor(t, addr, 4*time.Second, during)
 			if tc.control != "" {
-				st, _ := waitCamera(t, addr, "streaming", time.Second, streaming)
-				t.Logf("camera with %s=%d: %.1f fps measured", tc.control, tc.value, st.FPSMeasured)
-				if tc.control == "percentage_of_dropped_buffers" && st.FPSMeasured > 0.75*fps {
-					t.Errorf("camera delivers %.1f fps with %d%% of its buffers dropped: the control had no effect", st.FPSMeasured, tc.value)
+				// fps_measured is one second's count: a single sample of
+				// randomly dropped buffers under an emulated CPU can miss
+				// (seen: 23 fps once). Wait for the drop to show instead.
+				want, what := streaming, "streaming"
+				if tc.control == "percentage_of_dropped_buffers" {
+					want = func(st pipeline.CameraStatus) bool { return streaming(st) && st.FPSMeasured <= 0.75*fps }
+					what = fmt.Sprintf("delivering at most 3/4 of %d fps with %d%% of its buffers dropped (the control has an effect)", fps, tc.value)
 				}
+				st, _ := waitCamera(t, addr, what, 15*time.Second, want)
+				t.Logf("camera with %s=%d: %.1f fps measured", tc.control, tc.value, st.FPSMeasured)
 			}
 			rec := finished(t, addr, win.id)
 			p := probeRecording(t, v, addr, rec)
