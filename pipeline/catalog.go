@@ -29,6 +29,10 @@ var idPattern = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9_-]{0,63})-([0-9]{8})
 // cameraNamePattern matches camera names usable in paths and IDs.
 var cameraNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 
+// ValidCameraName reports whether name can name a camera's directory and
+// the start of its recordings' IDs.
+func ValidCameraName(name string) bool { return cameraNamePattern.MatchString(name) }
+
 // parseID splits a recording ID into camera and start time (local, to the
 // second). ok is false for anything that is not an ID camrec would make.
 func parseID(id string) (camera string, started time.Time, container string, ok bool) {

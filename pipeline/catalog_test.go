@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/camrec/camrec/internal/testutil"
 )
 
 func rtCopyFixture(t *testing.T, fixture, dst string) {
@@ -20,7 +22,7 @@ func rtCopyFixture(t *testing.T, fixture, dst string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rtWriteFile(t, dst, string(b))
+	testutil.WriteFile(t, dst, string(b))
 }
 
 func rtSidecar(t *testing.T, path string, s sidecar) {
@@ -31,7 +33,7 @@ func rtSidecar(t *testing.T, path string, s sidecar) {
 }
 
 func TestCatalogScan(t *testing.T) {
-	_, probe := rtNeedFFmpeg(t)
+	probe := testutil.RequireTool(t, "ffprobe")
 	root := t.TempDir()
 	day := func(d, h int) time.Time { return time.Date(2026, 1, d, h, 0, 0, 0, time.Local) }
 	ended := day(2, 11)
@@ -48,19 +50,19 @@ func TestCatalogScan(t *testing.T) {
 	rtCopyFixture(t, "recorder_1s.mkv", killed)
 	rtSidecar(t, killed, sidecar{StartedAt: day(2, 12), State: RecStateRecording, Codec: "mjpeg", Container: "mkv", FPS: 30})
 	// Not a video: listed as failed with ffprobe's complaint.
-	rtWriteFile(t, filepath.Join(root, "cam1", "cam1-20260103-090000.avi"), "not a video")
+	testutil.WriteFile(t, filepath.Join(root, "cam1", "cam1-20260103-090000.avi"), "not a video")
 	// Ignored: not a recording name, camera part not matching its dir,
 	// orphan sidecar, dirs that are not camera names, files at the root.
-	rtWriteFile(t, filepath.Join(root, "cam0", "notes.txt"), "x")
-	rtWriteFile(t, filepath.Join(root, "cam0", "cam1-20260101-100000.mp4"), "x")
-	rtWriteFile(t, filepath.Join(root, "cam0", ".cam0-20251231-100000.mp4.json"), "{}")
-	rtWriteFile(t, filepath.Join(root, "bad dir", "bad dir-20260101-100000.mp4"), "x")
-	rtWriteFile(t, filepath.Join(root, "cam0-20260101-100000.mp4"), "x")
+	testutil.WriteFile(t, filepath.Join(root, "cam0", "notes.txt"), "x")
+	testutil.WriteFile(t, filepath.Join(root, "cam0", "cam1-20260101-100000.mp4"), "x")
+	testutil.WriteFile(t, filepath.Join(root, "cam0", ".cam0-20251231-100000.mp4.json"), "{}")
+	testutil.WriteFile(t, filepath.Join(root, "bad dir", "bad dir-20260101-100000.mp4"), "x")
+	testutil.WriteFile(t, filepath.Join(root, "cam0-20260101-100000.mp4"), "x")
 	if err := os.Mkdir(filepath.Join(root, "cam0", "cam0-20260104-100000.mp4"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 
-	cat := NewCatalog(root, probe, rtLog(t))
+	cat := NewCatalog(root, probe, testutil.Logger(t))
 	if err := cat.Scan(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -151,9 +153,9 @@ func TestCatalogScan(t *testing.T) {
 func TestCatalogRejectsPathTricks(t *testing.T) {
 	root := t.TempDir()
 	// Something an escaping ID might reach.
-	rtWriteFile(t, filepath.Join(root, "secret.mp4"), "secret")
-	rtWriteFile(t, filepath.Join(root, "cam0", "cam0-20260101-100000.mp4"), "video")
-	cat := NewCatalog(root, "", rtLog(t))
+	testutil.WriteFile(t, filepath.Join(root, "secret.mp4"), "secret")
+	testutil.WriteFile(t, filepath.Join(root, "cam0", "cam0-20260101-100000.mp4"), "video")
+	cat := NewCatalog(root, "", testutil.Logger(t))
 	if err := cat.Scan(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -190,12 +192,12 @@ func TestCatalogRejectsPathTricks(t *testing.T) {
 
 func TestCatalogNamesNeverOverwrite(t *testing.T) {
 	root := t.TempDir()
-	cat := NewCatalog(root, "", rtLog(t))
+	cat := NewCatalog(root, "", testutil.Logger(t))
 	at := time.Date(2026, 11, 25, 10, 53, 0, 0, time.Local)
 	existing := filepath.Join(root, "cam0", "cam0-20261125-105300.mp4")
-	rtWriteFile(t, existing, "keep me")
+	testutil.WriteFile(t, existing, "keep me")
 	// A sidecar whose file is gone keeps its name retired too.
-	rtWriteFile(t, filepath.Join(root, "cam0", ".cam0-20261125-105300-2.mp4.json"), "{}")
+	testutil.WriteFile(t, filepath.Join(root, "cam0", ".cam0-20261125-105300-2.mp4.json"), "{}")
 
 	var got []string
 	for range 3 {
@@ -227,56 +229,18 @@ func TestCatalogNamesNeverOverwrite(t *testing.T) {
 
 // TestCatalogActiveRecording: the recording in progress is listed with live
 // size and duration, cannot be deleted, and survives a rescan as "recording".
-func TestCatalogActiveRecording(t *testing.T) {
-	r, cat, src, _ := rtRecorder(t, RecorderConfig{Container: "mkv", Codec: "copy"}, 30)
-	rtPublish(t, src.hub, rtFrames(t), 30)
-	ctx := rtCtx(t)
-
-	st, err := r.SetActive(ctx, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rtWaitFor(t, 5*time.Second, "bytes on disk", func() bool {
-		rec, err := cat.Get(st.ID)
-		return err == nil && rec.Bytes > 0 && rec.DurationS > 0.2
-	})
-	rec, _ := cat.Get(st.ID)
-	if rec.State != RecStateRecording || rec.EndedAt != nil {
-		t.Errorf("active recording listed as %+v", rec)
-	}
-	if err := cat.Delete(st.ID); !errors.Is(err, ErrConflict) {
-		t.Errorf("Delete while recording = %v, want ErrConflict", err)
-	}
-	if err := cat.Scan(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if rec, err := cat.Get(st.ID); err != nil || rec.State != RecStateRecording {
-		t.Errorf("after rescan: %+v, %v; want still recording", rec, err)
-	}
-	if _, err := r.SetActive(ctx, false); err != nil {
-		t.Fatal(err)
-	}
-	rtFinished(t, r) // the stop answers at once; ffmpeg then finishes the file
-	if err := cat.Delete(st.ID); err != nil {
-		t.Errorf("Delete after stop: %v", err)
-	}
-	if files, _ := filepath.Glob(filepath.Join(cat.Dir(), "cam0", "*")); len(files) != 0 {
-		t.Errorf("files left after Delete: %v", files)
-	}
-}
-
 // TestCatalogRemuxReplacesFileOnlyOnSuccess: a failed remux leaves the
 // original; a recording deleted while it is remuxed stays deleted; a good one
 // replaces it atomically and updates size and sidecar; Scan removes a stale
 // temp.
 func TestCatalogRemuxReplacesFileOnlyOnSuccess(t *testing.T) {
 	root := t.TempDir()
-	cat := NewCatalog(root, "", rtLog(t))
+	cat := NewCatalog(root, "", testutil.Logger(t))
 	id, path, err := cat.reserve("cam0", "mp4", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	rtWriteFile(t, path, "fragmented")
+	testutil.WriteFile(t, path, "fragmented")
 	meta := sidecar{StartedAt: time.Now(), State: RecStateComplete, Container: "mp4", Fragmented: true}
 	if err := cat.put("cam0", id, path, meta, 10); err != nil {
 		t.Fatal(err)
@@ -286,7 +250,7 @@ func TestCatalogRemuxReplacesFileOnlyOnSuccess(t *testing.T) {
 	if !cat.beginRemux(id) || cat.beginRemux(id) {
 		t.Fatal("beginRemux: want true once, then false while busy")
 	}
-	rtWriteFile(t, tmp, "half")
+	testutil.WriteFile(t, tmp, "half")
 	if err := cat.endRemux(id, tmp, errors.New("ffmpeg failed")); err == nil {
 		t.Error("endRemux with an error returned nil")
 	}
@@ -300,7 +264,7 @@ func TestCatalogRemuxReplacesFileOnlyOnSuccess(t *testing.T) {
 	if !cat.beginRemux(id) {
 		t.Fatal("beginRemux after a failed one: want true")
 	}
-	rtWriteFile(t, tmp, "plain mp4")
+	testutil.WriteFile(t, tmp, "plain mp4")
 	if err := cat.endRemux(id, tmp, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +278,7 @@ func TestCatalogRemuxReplacesFileOnlyOnSuccess(t *testing.T) {
 		t.Errorf("sidecar after remux: %+v, %v", s, err)
 	}
 
-	rtWriteFile(t, tmp, "stale")
+	testutil.WriteFile(t, tmp, "stale")
 	if err := cat.Scan(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -329,14 +293,14 @@ func TestCatalogRemuxReplacesFileOnlyOnSuccess(t *testing.T) {
 	if err := cat.put("cam0", id, path, meta, 10); err != nil {
 		t.Fatal(err)
 	}
-	rtWriteFile(t, path, "fragmented")
+	testutil.WriteFile(t, path, "fragmented")
 	if !cat.beginRemux(id) {
 		t.Fatal("beginRemux: want true")
 	}
 	if err := cat.Delete(id); err != nil {
 		t.Fatalf("Delete while remuxing: %v", err)
 	}
-	rtWriteFile(t, tmp, "plain mp4")
+	testutil.WriteFile(t, tmp, "plain mp4")
 	if err := cat.endRemux(id, tmp, nil); !errors.Is(err, ErrNotFound) {
 		t.Errorf("endRemux after a delete = %v, want ErrNotFound", err)
 	}
@@ -358,16 +322,16 @@ func TestCatalogOpenRefusesLinks(t *testing.T) {
 	const id = "cam0-20260101-100000.mp4"
 	const secret = "SECRET: root:$6$hash:19000:0:99999:7:::"
 	outside := t.TempDir()
-	rtWriteFile(t, filepath.Join(outside, "shadow"), secret)
+	testutil.WriteFile(t, filepath.Join(outside, "shadow"), secret)
 	// What a camera folder pointing here would serve under the same name.
-	rtWriteFile(t, filepath.Join(outside, "cam0", id), secret)
+	testutil.WriteFile(t, filepath.Join(outside, "cam0", id), secret)
 
 	// setup returns a catalogue that listed the real file at path.
 	setup := func(t *testing.T) (cat *Catalog, root, path string) {
 		root = t.TempDir()
 		path = filepath.Join(root, "cam0", id)
-		rtWriteFile(t, path, "video")
-		cat = NewCatalog(root, "", rtLog(t))
+		testutil.WriteFile(t, path, "video")
+		cat = NewCatalog(root, "", testutil.Logger(t))
 		if err := cat.Scan(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -417,7 +381,7 @@ func TestCatalogOpenRefusesLinks(t *testing.T) {
 			replaceFile(t, path, func(p string) error { return os.Symlink(filepath.Join(outside, "shadow"), p) })
 		}, "file is not a regular file"},
 		{"file is a relative symlink inside", func(t *testing.T, root, path string) {
-			rtWriteFile(t, filepath.Join(root, "cam0", "other.mp4"), secret)
+			testutil.WriteFile(t, filepath.Join(root, "cam0", "other.mp4"), secret)
 			replaceFile(t, path, func(p string) error { return os.Symlink("other.mp4", p) })
 		}, "file is not a regular file"},
 		{"file is a FIFO", func(t *testing.T, _, path string) {

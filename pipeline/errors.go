@@ -20,3 +20,15 @@ var (
 	// wrong.
 	ErrInvalid = errors.New("invalid")
 )
+
+// errUnwrapAll returns the innermost error, so that "exec: "x": stat x: no
+// such file" reads as "no such file or directory".
+func errUnwrapAll(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		err = u
+	}
+}

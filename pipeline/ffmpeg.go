@@ -3,8 +3,6 @@ package pipeline
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 
 	ffmpeg "github.com/u2takey/ffmpeg-go"
 )
@@ -56,18 +53,6 @@ func LookFFprobe(ffmpegPath string) string {
 		return ""
 	}
 	return p
-}
-
-// errUnwrapAll returns the innermost error, so that "exec: "x": stat x: no
-// such file" reads as "no such file or directory".
-func errUnwrapAll(err error) error {
-	for {
-		u := errors.Unwrap(err)
-		if u == nil {
-			return err
-		}
-		err = u
-	}
 }
 
 // stderrTailLines is how many of ffmpeg's last stderr lines are kept for
@@ -338,51 +323,4 @@ func runRemux(ctx context.Context, ffmpegPath, src string, args []string) error 
 		return fmt.Errorf("remux %s: %w", src, err)
 	}
 	return nil
-}
-
-// probeResult is what ffprobe tells about a recording.
-type probeResult struct {
-	DurationS float64
-	Codec     string
-	Width     int
-	Height    int
-}
-
-// ffprobe reads duration, codec and size of the first video stream of path.
-func ffprobe(ctx context.Context, ffprobePath, path string) (probeResult, error) {
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, ffprobePath, "-v", "error", "-select_streams", "v:0",
-		"-show_entries", "format=duration:stream=codec_name,width,height,duration", "-of", "json", path)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return probeResult{}, fmt.Errorf("ffprobe %s: %w: %s", path, err, strings.TrimSpace(stderr.String()))
-	}
-	var doc struct {
-		Streams []struct {
-			CodecName string `json:"codec_name"`
-			Width     int    `json:"width"`
-			Height    int    `json:"height"`
-			Duration  string `json:"duration"`
-		} `json:"streams"`
-		Format struct {
-			Duration string `json:"duration"`
-		} `json:"format"`
-	}
-	if err := json.Unmarshal(out, &doc); err != nil {
-		return probeResult{}, fmt.Errorf("ffprobe %s: decode output: %w", path, err)
-	}
-	if len(doc.Streams) == 0 {
-		return probeResult{}, fmt.Errorf("ffprobe %s: no video stream", path)
-	}
-	s := doc.Streams[0]
-	r := probeResult{Codec: s.CodecName, Width: s.Width, Height: s.Height}
-	if d, err := strconv.ParseFloat(doc.Format.Duration, 64); err == nil {
-		r.DurationS = d
-	} else if d, err := strconv.ParseFloat(s.Duration, 64); err == nil {
-		r.DurationS = d
-	}
-	return r, nil
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/camrec/camrec/internal/testutil"
 )
 
 // Tests of what the recorder does with the camera's own behaviour: raw
@@ -41,7 +43,7 @@ func rtRecorderOf(t *testing.T, cfg RecorderConfig, src FrameSource) (*Recorder,
 	t.Helper()
 	ff, probe := rtNeedFFmpeg(t)
 	cfg.Camera, cfg.Dir, cfg.FFmpeg = "cam0", t.TempDir(), ff
-	log := rtLog(t)
+	log := testutil.Logger(t)
 	cat := NewCatalog(cfg.Dir, probe, log)
 	r := NewRecorder(cfg, src, cat, log)
 	rtRun(t, r)

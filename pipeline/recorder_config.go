@@ -147,7 +147,7 @@ func ValidateEncoding(container, codec, preset string, crf int) error {
 func (c RecorderConfig) Validate() error {
 	c = c.withDefaults()
 	var errs []error
-	if !cameraNamePattern.MatchString(c.Camera) {
+	if !ValidCameraName(c.Camera) {
 		errs = append(errs, fmt.Errorf("camera %q: want 1-64 letters, digits, '-' or '_', starting with a letter or digit", c.Camera))
 	}
 	if c.Dir == "" {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"image"
 	"image/jpeg"
-	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -87,10 +86,6 @@ func rtNeedFFmpeg(t testing.TB) (string, string) {
 	}
 	t.Skipf("ffmpeg/ffprobe not installed: %v", err)
 	return "", ""
-}
-
-func rtLog(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // rtSource is a FrameSource over a hub the test publishes to.

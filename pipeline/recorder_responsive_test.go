@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/camrec/camrec/internal/testutil"
 )
 
 // Tests of how the recorder answers its callers: at once with a clear
@@ -71,7 +73,7 @@ func TestRecorderRefusesAbsentCamera(t *testing.T) {
 	t.Run("device absent", func(t *testing.T) {
 		t.Parallel()
 		dev := filepath.Join(t.TempDir(), "video9")
-		cam := NewCamera(CameraConfig{Name: "cam0", Device: dev, FPS: 30}, NewV4L2Source(dev, SourceOptions{}), rtLog(t))
+		cam := NewCamera(CameraConfig{Name: "cam0", Device: dev, FPS: 30}, NewV4L2Source(dev, SourceOptions{}), testutil.Logger(t))
 		rtRunCamera(t, cam)
 		rtWaitFor(t, 5*time.Second, "the camera to be disconnected", func() bool {
 			return cam.Status().State == StateDisconnected
@@ -82,7 +84,7 @@ func TestRecorderRefusesAbsentCamera(t *testing.T) {
 
 	t.Run("no frame yet", func(t *testing.T) {
 		t.Parallel()
-		cam := NewCamera(CameraConfig{Name: "cam0", Device: "silent:", FPS: 30}, rtSilentSource{}, rtLog(t))
+		cam := NewCamera(CameraConfig{Name: "cam0", Device: "silent:", FPS: 30}, rtSilentSource{}, testutil.Logger(t))
 		rtRunCamera(t, cam)
 		r, cat := rtRecorderOf(t, RecorderConfig{}, cam)
 		refused(t, r, cat, `camera "cam0" is starting (no frame yet)`)
@@ -185,7 +187,7 @@ func rtFakeRecorder(t *testing.T, ff string) (r *Recorder, cat *Catalog, stop fu
 	t.Helper()
 	_, probe := rtNeedFFmpeg(t)
 	dir := t.TempDir()
-	log := rtLog(t)
+	log := testutil.Logger(t)
 	cat = NewCatalog(dir, probe, log)
 	src := &rtSource{hub: NewHub(), fps: 30}
 	r = NewRecorder(RecorderConfig{Camera: "cam0", Dir: dir, FFmpeg: ff, Container: "mkv", Codec: "copy"}, src, cat, log)
@@ -307,7 +309,7 @@ func TestRecorderStartAnswersBeforeFFmpegIsReady(t *testing.T) {
 // ErrUnavailable, even to a caller without a deadline.
 func TestRecorderSetActiveIsBounded(t *testing.T) {
 	t.Parallel()
-	log := rtLog(t)
+	log := testutil.Logger(t)
 	dir := t.TempDir()
 	r := NewRecorder(RecorderConfig{Camera: "cam0", Dir: dir, FFmpeg: "/nonexistent/ffmpeg"},
 		&rtSource{hub: NewHub(), fps: 30}, NewCatalog(dir, "", log), log)

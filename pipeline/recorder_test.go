@@ -32,7 +32,7 @@ func rtRecorder(t testing.TB, cfg RecorderConfig, camFPS float64) (*Recorder, *C
 		cfg.Dir = t.TempDir()
 	}
 	cfg.FFmpeg = ff
-	log := rtLog(t)
+	log := testutil.Logger(t)
 	cat := NewCatalog(cfg.Dir, probe, log)
 	src := &rtSource{hub: NewHub(), fps: camFPS}
 	r := NewRecorder(cfg, src, cat, log)
@@ -399,7 +399,7 @@ func TestRecorderShutdownFinishesTheFile(t *testing.T) {
 	}
 
 	// The next run finds it and remuxes it.
-	log := rtLog(t)
+	log := testutil.Logger(t)
 	cat2 := NewCatalog(cat.Dir(), probe, log)
 	if err := cat2.Scan(ctx); err != nil {
 		t.Fatal(err)
@@ -432,11 +432,11 @@ func TestRecorderUnwritableDir(t *testing.T) {
 	}{
 		{"record dir is a file", func(t *testing.T, root string) (string, string) {
 			f := filepath.Join(root, "file")
-			rtWriteFile(t, f, "x")
+			testutil.WriteFile(t, f, "x")
 			return f, filepath.Join(f, "cam0")
 		}, syscall.ENOTDIR},
 		{"camera dir is a file", func(t *testing.T, root string) (string, string) {
-			rtWriteFile(t, filepath.Join(root, "cam0"), "x")
+			testutil.WriteFile(t, filepath.Join(root, "cam0"), "x")
 			return root, filepath.Join(root, "cam0")
 		}, syscall.ENOTDIR},
 		{"camera dir read-only", func(t *testing.T, root string) (string, string) {
@@ -459,7 +459,7 @@ func TestRecorderUnwritableDir(t *testing.T) {
 				}
 			})
 			// An earlier recording, which must survive.
-			rtWriteFile(t, filepath.Join(root, "cam0", "cam0-20260101-100000.mp4"), "x")
+			testutil.WriteFile(t, filepath.Join(root, "cam0", "cam0-20260101-100000.mp4"), "x")
 			if err := syscall.Mount("", root, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
 				t.Fatalf("remount read-only: %v", err)
 			}
@@ -470,7 +470,7 @@ func TestRecorderUnwritableDir(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir, wantPath := tt.setup(t, t.TempDir())
 			before := rtTree(t, dir)
-			log := rtLog(t)
+			log := testutil.Logger(t)
 			cat := NewCatalog(dir, "", log)
 			// ffmpeg is not reached: the dir is checked first. The camera
 			// streams (else the start is refused for want of frames).
@@ -524,7 +524,7 @@ func rtTree(t *testing.T, path string) map[string]string {
 
 func TestRecorderFFmpegMissing(t *testing.T) {
 	missing := missingError("ffmpeg not found in PATH: install it (apt-get install ffmpeg) or set -ffmpeg")
-	log := rtLog(t)
+	log := testutil.Logger(t)
 	dir := t.TempDir()
 	r := NewRecorder(RecorderConfig{Camera: "cam0", Dir: dir, FFmpegErr: missing},
 		&rtSource{hub: NewHub(), fps: 30}, NewCatalog(dir, "", log), log)
@@ -535,16 +535,6 @@ func TestRecorderFFmpegMissing(t *testing.T) {
 	}
 	if st.Active || st.Error != missing.Error() {
 		t.Errorf("status %+v, want inactive with the reason", st)
-	}
-}
-
-func rtWriteFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
 	}
 }
 

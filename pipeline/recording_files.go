@@ -353,10 +353,10 @@ func (s *session) finishFile(ctx context.Context, f *segFile, why endReason, dea
 	}
 	if errText != "" {
 		meta.State = RecStateFailed
-		if f.waitErr != nil && r.cfg.FFmpeg != "" && r.cat.ffprobe != "" {
+		if f.waitErr != nil && r.cfg.FFmpeg != "" {
 			// ffmpeg died: what is in the file is what ffprobe reads.
-			if p, err := ffprobe(ctx, r.cat.ffprobe, f.path); err == nil && p.DurationS > 0 {
-				meta.DurationS = p.DurationS
+			if d := r.cat.ProbeDuration(ctx, f.path); d > 0 {
+				meta.DurationS = d
 			}
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/camrec/camrec/internal/testutil"
 )
 
 // rtRetentionDir makes a catalogue of cam0 with five finished recordings of
@@ -14,7 +16,7 @@ import (
 func rtRetentionDir(t *testing.T) (*Catalog, time.Time, []string) {
 	t.Helper()
 	dir := t.TempDir()
-	cat := NewCatalog(dir, "", rtLog(t))
+	cat := NewCatalog(dir, "", testutil.Logger(t))
 	now := time.Now()
 	var ids []string
 	data := string(make([]byte, 100_000))
@@ -22,7 +24,7 @@ func rtRetentionDir(t *testing.T) (*Catalog, time.Time, []string) {
 		start := now.Add(-time.Duration(hoursAgo)*time.Hour - time.Minute)
 		id := cam + "-" + start.Format("20060102-150405") + ".mkv"
 		path := filepath.Join(dir, cam, id)
-		rtWriteFile(t, path, data)
+		testutil.WriteFile(t, path, data)
 		meta := sidecar{StartedAt: start, State: state, Container: "mkv", DurationS: 60}
 		if state != RecStateRecording {
 			end := start.Add(time.Minute)
@@ -105,13 +107,3 @@ func TestCatalogPrune(t *testing.T) {
 
 // TestRecorderRetentionAtStart: the recorder applies retention when it
 // starts, logs and counts each deletion in status.
-func TestRecorderRetentionAtStart(t *testing.T) {
-	cat, _, ids := rtRetentionDir(t)
-	r := NewRecorder(RecorderConfig{Camera: "cam0", Dir: cat.Dir(), FFmpeg: "/nonexistent/ffmpeg",
-		Retention: Retention{Keep: 150 * time.Minute}}, &rtSource{hub: NewHub(), fps: 30}, cat, rtLog(t))
-	rtRun(t, r)
-	rtWaitFor(t, 5*time.Second, "3 deletions in status", func() bool { return r.Status().RetentionDeleted == 3 })
-	if _, err := cat.Get(ids[3]); err != nil {
-		t.Errorf("recording within keep deleted: %v", err)
-	}
-}
