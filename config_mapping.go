@@ -8,6 +8,8 @@ import (
 
 	"github.com/camrec/camrec/internal/config"
 	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/pipeline/record"
+	"github.com/camrec/camrec/pipeline/store"
 )
 
 // sourceOptions maps a camera's settings to what its source needs.
@@ -28,9 +30,9 @@ func cameraConfig(c config.Camera) pipeline.CameraConfig {
 }
 
 // recorderConfig maps a camera's settings to its recorder's.
-func recorderConfig(c config.Camera, recordDir, ffmpegPath string, ffmpegErr error) pipeline.RecorderConfig {
+func recorderConfig(c config.Camera, recordDir, ffmpegPath string, ffmpegErr error) record.RecorderConfig {
 	r := c.Recording
-	return pipeline.RecorderConfig{
+	return record.RecorderConfig{
 		Camera: c.Name, Dir: recordDir, Container: c.Container, Codec: c.Codec,
 		Preset: c.Preset, CRF: &c.CRF, FFmpeg: ffmpegPath, FFmpegErr: ffmpegErr,
 		PreRecord:         time.Duration(r.PreRecord),
@@ -40,7 +42,7 @@ func recorderConfig(c config.Camera, recordDir, ffmpegPath string, ffmpegErr err
 		Continuous:        r.Continuous,
 		FsyncInterval:     time.Duration(r.FsyncInterval),
 		StallTimeout:      time.Duration(c.StallTimeout),
-		Retention: pipeline.Retention{
+		Retention: store.Retention{
 			Keep:           time.Duration(r.Keep),
 			MaxDisk:        int64(r.MaxDisk),
 			MinFreeBytes:   r.MinFree.Bytes,

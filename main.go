@@ -23,6 +23,8 @@ import (
 	"github.com/camrec/camrec/internal/config"
 	"github.com/camrec/camrec/internal/sdnotify"
 	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/pipeline/record"
+	"github.com/camrec/camrec/pipeline/store"
 	"github.com/camrec/camrec/v4l2"
 )
 
@@ -75,21 +77,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 // serve wires the cameras, recorders, catalogue and HTTP API and runs them
 // until ctx is done.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	ffmpegPath, ffmpegErr := pipeline.LookFFmpeg(cfg.FFmpeg)
+	ffmpegPath, ffmpegErr := record.LookFFmpeg(cfg.FFmpeg)
 	if ffmpegErr != nil {
 		log.Error("recording unavailable", "error", ffmpegErr)
 	}
-	catalog := pipeline.NewCatalog(cfg.RecordDir, pipeline.LookFFprobe(ffmpegPath), log)
+	catalog := store.NewCatalog(cfg.RecordDir, record.LookFFprobe(ffmpegPath), log)
 	if err := catalog.Scan(ctx); err != nil {
 		log.Warn("recordings catalogue", "record_dir", cfg.RecordDir, "error", err)
 	}
-	if err := pipeline.CheckRecordDir(cfg.RecordDir); err != nil {
+	if err := store.CheckRecordDir(cfg.RecordDir); err != nil {
 		log.Error("recording unavailable", "error", err) // preview goes on
 	}
 
 	type unit struct {
 		cam *pipeline.Camera
-		rec *pipeline.Recorder
+		rec *record.Recorder
 	}
 	units := make([]unit, 0, len(cfg.Cameras))
 	apiCams := make([]api.Camera, 0, len(cfg.Cameras))
@@ -112,7 +114,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		if err := rcfg.Validate(); err != nil {
 			return fmt.Errorf("camera %s: %w", c.Name, err)
 		}
-		rec := pipeline.NewRecorder(rcfg, cam, catalog, log)
+		rec := record.NewRecorder(rcfg, cam, catalog, log)
 		units = append(units, unit{cam, rec})
 		apiCams = append(apiCams, api.Camera{View: cam, Recorder: rec, Controls: controls})
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/pipeline/record"
+	"github.com/camrec/camrec/pipeline/store"
 )
 
 // TestErrors checks every kind of bad request: its status code and that the
@@ -143,7 +145,7 @@ func TestErrors(t *testing.T) {
 		}
 	})
 	t.Run("failed switches leave recording off", func(t *testing.T) {
-		var st pipeline.RecordingStatus
+		var st record.RecordingStatus
 		e.doJSON("GET", "/api/v1/cameras/noff/recording", "", 200, &st)
 		if st.Active || !strings.Contains(st.Error, "ffmpeg not found") {
 			t.Errorf("status %+v, want inactive with the ffmpeg error", st)
@@ -228,7 +230,7 @@ func TestRecordingSwitch(t *testing.T) {
 		}
 	}
 	// The other camera was not touched.
-	var other pipeline.RecordingStatus
+	var other record.RecordingStatus
 	e.doJSON("GET", "/api/v1/cameras/cam1/recording", "", 200, &other)
 	if other.Active {
 		t.Error("cam1 is recording")
@@ -238,9 +240,9 @@ func TestRecordingSwitch(t *testing.T) {
 func TestRecordings(t *testing.T) {
 	e := newEnv(t, envConfig{})
 
-	var all []pipeline.Recording
+	var all []store.Recording
 	e.doJSON("GET", "/api/v1/recordings", "", 200, &all)
-	ids := func(rs []pipeline.Recording) []string {
+	ids := func(rs []store.Recording) []string {
 		var out []string
 		for _, r := range rs {
 			out = append(out, r.ID)
@@ -251,7 +253,7 @@ func TestRecordings(t *testing.T) {
 	if !slices.Equal(ids(all), want) {
 		t.Fatalf("recordings %v, want %v (newest first)", ids(all), want)
 	}
-	var cam0 []pipeline.Recording
+	var cam0 []store.Recording
 	e.doJSON("GET", "/api/v1/recordings?camera=cam0", "", 200, &cam0)
 	if !slices.Equal(ids(cam0), want[1:]) {
 		t.Fatalf("cam0 recordings %v", ids(cam0))

@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/pipeline/record"
 )
 
 // cameraStatus is the body of GET /api/v1/cameras/{cam}: the camera's
@@ -16,8 +17,8 @@ import (
 type cameraStatus struct {
 	pipeline.CameraStatus
 	// ClientsRefused counts preview streams refused at max_clients.
-	ClientsRefused uint64                   `json:"clients_refused"`
-	Recording      pipeline.RecordingStatus `json:"recording"`
+	ClientsRefused uint64                 `json:"clients_refused"`
+	Recording      record.RecordingStatus `json:"recording"`
 }
 
 func (s *Server) statusOf(cam Camera) cameraStatus {

@@ -23,6 +23,8 @@ import (
 	"github.com/camrec/camrec/internal/mjpeg"
 	"github.com/camrec/camrec/internal/testutil"
 	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/pipeline/record"
+	"github.com/camrec/camrec/pipeline/store"
 )
 
 // ---- a real source of JPEG frames ----
@@ -123,7 +125,7 @@ func frameSeq(t testing.TB, data []byte) (seq uint64, ts time.Time) {
 
 type fakeRecorder struct {
 	mu      sync.Mutex
-	st      pipeline.RecordingStatus
+	st      record.RecordingStatus
 	missing bool // ffmpeg cannot be run
 	n       int
 	setN    int // SetActive calls
@@ -140,7 +142,7 @@ var _ Recorder = (*fakeRecorder)(nil)
 
 const ffmpegMissingText = `exec: "ffmpeg": executable file not found in $PATH`
 
-func (r *fakeRecorder) SetActive(ctx context.Context, active bool) (pipeline.RecordingStatus, error) {
+func (r *fakeRecorder) SetActive(ctx context.Context, active bool) (record.RecordingStatus, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.setN++
@@ -152,14 +154,14 @@ func (r *fakeRecorder) SetActive(ctx context.Context, active bool) (pipeline.Rec
 	case active && !r.st.Active:
 		r.n++
 		now := time.Now()
-		r.st = pipeline.RecordingStatus{Active: true, ID: fmt.Sprintf("rec%d", r.n), StartedAt: &now}
+		r.st = record.RecordingStatus{Active: true, ID: fmt.Sprintf("rec%d", r.n), StartedAt: &now}
 	case !active && r.st.Active:
-		r.st = pipeline.RecordingStatus{}
+		r.st = record.RecordingStatus{}
 	}
 	return r.st, nil
 }
 
-func (r *fakeRecorder) Status() pipeline.RecordingStatus {
+func (r *fakeRecorder) Status() record.RecordingStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.st
@@ -170,7 +172,7 @@ func (r *fakeRecorder) Status() pipeline.RecordingStatus {
 type fakeCatalog struct {
 	mu    sync.Mutex
 	dir   string
-	recs  []pipeline.Recording // newest first
+	recs  []store.Recording // newest first
 	asked []string
 }
 
@@ -188,27 +190,27 @@ func newFakeCatalog(t *testing.T) *fakeCatalog {
 		if err := os.WriteFile(filepath.Join(c.dir, id), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		rec := pipeline.Recording{
+		rec := store.Recording{
 			ID: id, Camera: camera, StartedAt: at, DurationS: 1, Bytes: int64(len(b)),
 			Container: container, VideoCodec: "h264", Width: 160, Height: 120,
 			State: state,
 		}
-		if state != pipeline.RecStateRecording {
+		if state != store.RecStateRecording {
 			end := at.Add(time.Second)
 			rec.EndedAt = &end
 		}
 		c.recs = append(c.recs, rec)
 	}
-	add("cam1-20260301-120300.mp4", "cam1", "clip.mp4", "mp4", pipeline.RecStateRecording, start.Add(3*time.Minute))
-	add("cam0-20260301-120200.mkv", "cam0", "clip.mkv", "mkv", pipeline.RecStateComplete, start.Add(2*time.Minute))
-	add("cam0-20260301-120000.mp4", "cam0", "clip.mp4", "mp4", pipeline.RecStateComplete, start)
+	add("cam1-20260301-120300.mp4", "cam1", "clip.mp4", "mp4", store.RecStateRecording, start.Add(3*time.Minute))
+	add("cam0-20260301-120200.mkv", "cam0", "clip.mkv", "mkv", store.RecStateComplete, start.Add(2*time.Minute))
+	add("cam0-20260301-120000.mp4", "cam0", "clip.mp4", "mp4", store.RecStateComplete, start)
 	return c
 }
 
-func (c *fakeCatalog) List(camera string) []pipeline.Recording {
+func (c *fakeCatalog) List(camera string) []store.Recording {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []pipeline.Recording
+	var out []store.Recording
 	for _, r := range c.recs {
 		if camera == "" || r.Camera == camera {
 			out = append(out, r)
@@ -227,22 +229,22 @@ func (c *fakeCatalog) find(id string) (int, error) {
 	return -1, fmt.Errorf("recording %q: %w", id, pipeline.ErrNotFound)
 }
 
-func (c *fakeCatalog) Get(id string) (pipeline.Recording, error) {
+func (c *fakeCatalog) Get(id string) (store.Recording, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	i, err := c.find(id)
 	if err != nil {
-		return pipeline.Recording{}, err
+		return store.Recording{}, err
 	}
 	return c.recs[i], nil
 }
 
-func (c *fakeCatalog) Open(id string) (*os.File, pipeline.Recording, error) {
+func (c *fakeCatalog) Open(id string) (*os.File, store.Recording, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	i, err := c.find(id)
 	if err != nil {
-		return nil, pipeline.Recording{}, err
+		return nil, store.Recording{}, err
 	}
 	r := c.recs[i]
 	f, err := os.Open(filepath.Join(c.dir, r.ID))
@@ -257,7 +259,7 @@ func (c *fakeCatalog) Delete(id string) error {
 		return err
 	}
 	r := c.recs[i]
-	if r.State == pipeline.RecStateRecording {
+	if r.State == store.RecStateRecording {
 		return fmt.Errorf("recording %q is being written: %w", id, pipeline.ErrConflict)
 	}
 	if err := os.Remove(filepath.Join(c.dir, r.ID)); err != nil {
@@ -430,6 +432,6 @@ func (e *env) doJSON(method, path, body string, want int, out any) http.Header {
 // The pipeline's types satisfy the interfaces the API consumes.
 var (
 	_ CameraView = (*pipeline.Camera)(nil)
-	_ Recorder   = (*pipeline.Recorder)(nil)
-	_ Catalog    = (*pipeline.Catalog)(nil)
+	_ Recorder   = (*record.Recorder)(nil)
+	_ Catalog    = (*store.Catalog)(nil)
 )

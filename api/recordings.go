@@ -11,16 +11,17 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/pipeline/store"
 )
 
 // recordingBody is a recording as the API shows it: the catalogue's entry
 // and the URL of its file, which only the API knows.
 type recordingBody struct {
-	pipeline.Recording
+	store.Recording
 	FileURL string `json:"file_url"`
 }
 
-func bodyOf(r pipeline.Recording) recordingBody {
+func bodyOf(r store.Recording) recordingBody {
 	return recordingBody{Recording: r, FileURL: "/api/v1/recordings/" + url.PathEscape(r.ID) + "/file"}
 }
 
@@ -113,7 +114,7 @@ func (s *Server) recordingFile(c *gin.Context) {
 	}
 	h := c.Writer.Header()
 	h.Set("Content-Type", videoType(ext))
-	if rec.State == pipeline.RecStateRecording {
+	if rec.State == store.RecStateRecording {
 		h.Set("Cache-Control", "no-store") // still growing
 	}
 	if dl := c.Query("download"); dl != "" && dl != "0" && dl != "false" {

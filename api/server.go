@@ -14,6 +14,8 @@ import (
 
 	"github.com/camrec/camrec/internal/auth"
 	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/pipeline/record"
+	"github.com/camrec/camrec/pipeline/store"
 	"github.com/camrec/camrec/web"
 )
 
@@ -34,19 +36,19 @@ type Recorder interface {
 	// SetActive starts (true) or stops (false) recording and returns the
 	// resulting status. Errors name the camera, and wrap
 	// pipeline.ErrFFmpegMissing when ffmpeg cannot be run.
-	SetActive(ctx context.Context, active bool) (pipeline.RecordingStatus, error)
-	Status() pipeline.RecordingStatus
+	SetActive(ctx context.Context, active bool) (record.RecordingStatus, error)
+	Status() record.RecordingStatus
 }
 
 // Catalog is the list of recordings on disk.
 type Catalog interface {
 	// List returns the recordings of camera ("" = all), newest first.
-	List(camera string) []pipeline.Recording
+	List(camera string) []store.Recording
 	// Get returns one recording; the error wraps pipeline.ErrNotFound for an
 	// unknown id.
-	Get(id string) (pipeline.Recording, error)
+	Get(id string) (store.Recording, error)
 	// Open opens a recording's file for reading; the caller closes it.
-	Open(id string) (*os.File, pipeline.Recording, error)
+	Open(id string) (*os.File, store.Recording, error)
 	// Delete removes a recording; the error wraps pipeline.ErrConflict while
 	// it is still being written.
 	Delete(id string) error

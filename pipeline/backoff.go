@@ -6,16 +6,16 @@ import "time"
 // and is tried again (a camera that will not stream, a dead ffmpeg,
 // continuous recording after a failure): wait First, then twice as long
 // each time, at most Max; Reset after a run that went well.
-type backoff struct {
+type Backoff struct {
 	First, Max time.Duration
 	cur        time.Duration
 }
 
 // Next returns the wait before the next try and doubles the one after.
-func (b *backoff) Next() time.Duration {
+func (b *Backoff) Next() time.Duration {
 	b.cur = min(max(2*b.cur, b.First), b.Max)
 	return b.cur
 }
 
 // Reset makes the next wait First again.
-func (b *backoff) Reset() { b.cur = 0 }
+func (b *Backoff) Reset() { b.cur = 0 }

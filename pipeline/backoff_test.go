@@ -7,7 +7,7 @@ import (
 )
 
 func TestBackoff(t *testing.T) {
-	b := backoff{First: 500 * time.Millisecond, Max: 5 * time.Second}
+	b := Backoff{First: 500 * time.Millisecond, Max: 5 * time.Second}
 	var got []time.Duration
 	for range 6 {
 		got = append(got, b.Next())

@@ -323,7 +323,7 @@ func (c *Camera) Run(ctx context.Context) error {
 	}()
 	defer wg.Wait()
 
-	var wait backoff
+	var wait Backoff
 	for {
 		started, before := time.Now(), c.frames.Load()
 		err := c.src.Run(ctx, c)
@@ -400,7 +400,7 @@ func (c *Camera) Status() CameraStatus {
 		Width:         c.format.Width,
 		Height:        c.format.Height,
 		FPSTarget:     c.format.FPS,
-		FPSMeasured:   roundTo(c.fpsMeas, 2),
+		FPSMeasured:   RoundTo(c.fpsMeas, 2),
 		Frames:        c.frames.Load(),
 		FramesInvalid: c.inval.Load(),
 		FramesCorrupt: c.corrupt.Load(),
@@ -410,7 +410,7 @@ func (c *Camera) Status() CameraStatus {
 	}
 }
 
-func roundTo(v float64, digits int) float64 {
+func RoundTo(v float64, digits int) float64 {
 	p := 1.0
 	for range digits {
 		p *= 10

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/camrec/camrec/v4l2"
@@ -227,29 +228,29 @@ func TestControlsListAndSet(t *testing.T) {
 // TestControlsClosedFailsWaitingRequests: a request queued while the
 // capture goroutine is busy fails as soon as the device closes.
 func TestControlsClosedFailsWaitingRequests(t *testing.T) {
-	c, err := NewControls("cam0", nil, discardLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.opened(newFakeControls())
-	errc := make(chan error, 1)
-	go func() {
-		_, err := c.List(context.Background())
-		errc <- err
-	}()
-	deadline := time.Now().Add(2 * time.Second)
-	for len(c.reqs) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the request was never queued")
+	synctest.Test(t, func(t *testing.T) {
+		c, err := NewControls("cam0", nil, discardLog())
+		if err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(time.Millisecond)
-	}
-	start := time.Now()
-	c.Closed()
-	err = <-errc
-	if !errors.Is(err, ErrUnavailable) || time.Since(start) > time.Second {
-		t.Fatalf("waiting List: %v after %v, want camera not connected at once", err, time.Since(start))
-	}
+		c.opened(newFakeControls())
+		errc := make(chan error, 1)
+		go func() {
+			_, err := c.List(context.Background())
+			errc <- err
+		}()
+		synctest.Wait() // the request is queued; nobody serves it
+		if len(c.reqs) != 1 {
+			t.Fatalf("%d requests queued, want 1", len(c.reqs))
+		}
+		start := time.Now()
+		c.Closed()
+		err = <-errc
+		// On virtual time: "at once" is exactly 0, not controlReplyTimeout.
+		if !errors.Is(err, ErrUnavailable) || time.Since(start) != 0 {
+			t.Fatalf("waiting List: %v after %v, want camera not connected at once", err, time.Since(start))
+		}
+	})
 }
 
 // TestControlsAppliedAtEachOpen: the settings are applied at each open in

@@ -23,7 +23,7 @@ var (
 
 // errUnwrapAll returns the innermost error, so that "exec: "x": stat x: no
 // such file" reads as "no such file or directory".
-func errUnwrapAll(err error) error {
+func RootCause(err error) error {
 	for {
 		u := errors.Unwrap(err)
 		if u == nil {

@@ -130,8 +130,8 @@ func TestPipeSourceCancel(t *testing.T) {
 		}
 		stop := runSource(t, src, newSrcSink())
 		waitFIFOOpen(t, path)
-		if err, took := stop(); err != nil || took > 500*time.Millisecond {
-			t.Fatalf("Run returned %v after %v", err, took)
+		if err := stop(); err != nil {
+			t.Fatalf("Run returned %v", err)
 		}
 	})
 	t.Run("while ffmpeg streams", func(t *testing.T) {
@@ -146,16 +146,16 @@ func TestPipeSourceCancel(t *testing.T) {
 		waitFIFOOpen(t, path)
 		startFFmpegToFIFO(t, path, 1000, true)
 		sink.waitFrames(t, 3, 10*time.Second)
-		if err, took := stop(); err != nil || took > 500*time.Millisecond {
-			t.Fatalf("Run returned %v after %v", err, took)
+		if err := stop(); err != nil {
+			t.Fatalf("Run returned %v", err)
 		}
 	})
 	t.Run("reader without deadline", func(t *testing.T) {
 		pr, pw := io.Pipe()
 		defer pw.Close()
 		stop := runSource(t, NewReaderSource("test", pr, SourceOptions{}), newSrcSink())
-		if err, took := stop(); err != nil || took > 500*time.Millisecond {
-			t.Fatalf("Run returned %v after %v", err, took)
+		if err := stop(); err != nil {
+			t.Fatalf("Run returned %v", err)
 		}
 	})
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/camrec/camrec/internal/auth"
 	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/pipeline/record"
 )
 
 // Config is the whole daemon's configuration.
@@ -95,10 +96,10 @@ const (
 	DefaultSize   = "1280x720"
 	// The camera and recording defaults are pipeline's, defined there once.
 	DefaultFPS       = pipeline.DefaultFPS
-	DefaultContainer = pipeline.DefaultContainer
-	DefaultCodec     = pipeline.DefaultCodec
-	DefaultPreset    = pipeline.DefaultPreset
-	DefaultCRF       = pipeline.DefaultCRF
+	DefaultContainer = record.DefaultContainer
+	DefaultCodec     = record.DefaultCodec
+	DefaultPreset    = record.DefaultPreset
+	DefaultCRF       = record.DefaultCRF
 	DefaultStall     = pipeline.DefaultStallAfter
 )
 
@@ -324,7 +325,7 @@ func (c *Camera) validate() error {
 	if c.FPS <= 0 || c.FPS > 240 {
 		return fmt.Errorf("fps %v: must be above 0 and at most 240", c.FPS)
 	}
-	if err := pipeline.ValidateEncoding(c.Container, c.Codec, c.Preset, c.CRF); err != nil {
+	if err := record.ValidateEncoding(c.Container, c.Codec, c.Preset, c.CRF); err != nil {
 		return err
 	}
 	if c.StallTimeout < Duration(100*time.Millisecond) {

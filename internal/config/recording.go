@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/pipeline/record"
 	"gopkg.in/yaml.v3"
 )
 
@@ -39,9 +39,9 @@ type Recording struct {
 
 // Defaults of the recording settings: pipeline's, defined there once.
 const (
-	DefaultPreRecordMaxBytes = pipeline.DefaultPreRecordMaxBytes
-	DefaultFsyncInterval     = pipeline.DefaultFsyncInterval
-	DefaultContinuousSegment = pipeline.DefaultContinuousSegment
+	DefaultPreRecordMaxBytes = record.DefaultPreRecordMaxBytes
+	DefaultFsyncInterval     = record.DefaultFsyncInterval
+	DefaultContinuousSegment = record.DefaultContinuousSegment
 )
 
 // Size is a byte count that reads "64MiB", "500M", "2G", "1.5GB" or

@@ -8,8 +8,8 @@ package testutil
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"log/slog"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"

@@ -14,7 +14,8 @@ import (
 	"time"
 
 	"github.com/camrec/camrec/internal/testutil"
-	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/pipeline/record"
+	"github.com/camrec/camrec/pipeline/store"
 )
 
 // TestMJPEGCameraRecording records about three seconds from the MJPEG
@@ -36,7 +37,7 @@ func TestMJPEGCameraRecording(t *testing.T) {
 			base := "http://" + addr
 			startMJPEGCamera(t, v, w, h, fps, 8, addr, "-container", tc.container, "-codec", tc.codec)
 
-			var st pipeline.RecordingStatus
+			var st record.RecordingStatus
 			startSent := time.Now()
 			doJSON(t, http.MethodPut, base+"/api/v1/cameras/cam0/recording", map[string]bool{"active": true}, http.StatusOK, &st)
 			startDone := time.Now()
@@ -69,15 +70,15 @@ func TestMJPEGCameraRecording(t *testing.T) {
 			deadline := time.Now().Add(30 * time.Second)
 			for {
 				doJSON(t, http.MethodGet, base+"/api/v1/recordings/"+id, nil, http.StatusOK, &rec)
-				if rec.State != pipeline.RecStateRecording || time.Now().After(deadline) {
+				if rec.State != store.RecStateRecording || time.Now().After(deadline) {
 					break
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
 			t.Logf("recorded between %.2f and %.2f s; catalogue: %+v", minLen, maxLen, rec)
-			if rec.State != pipeline.RecStateComplete || rec.Container != tc.container || rec.VideoCodec != tc.wantCodec ||
+			if rec.State != store.RecStateComplete || rec.Container != tc.container || rec.VideoCodec != tc.wantCodec ||
 				rec.Width != w || rec.Height != h {
-				t.Errorf("catalogue entry %+v: want state %s, %s/%s %dx%d", rec, pipeline.RecStateComplete, tc.container, tc.wantCodec, w, h)
+				t.Errorf("catalogue entry %+v: want state %s, %s/%s %dx%d", rec, store.RecStateComplete, tc.container, tc.wantCodec, w, h)
 			}
 
 			file := filepath.Join(t.TempDir(), "rec."+tc.container) // under /tmp: the same path for the chrooted ffprobe

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/pipeline/record"
+	"github.com/camrec/camrec/pipeline/store"
 )
 
 // TestVividRecordingAcrossUnplug records vivid and unplugs it with its
@@ -37,7 +39,7 @@ func TestVividRecordingAcrossUnplug(t *testing.T) {
 	// The first file is finished, complete and playable.
 	rec1 := finished(t, addr, first.ID)
 	t.Logf("first file finished %v after the disconnect: %+v", time.Since(pressed).Round(time.Millisecond), rec1)
-	if rec1.State != pipeline.RecStateComplete {
+	if rec1.State != store.RecStateComplete {
 		t.Errorf("first file: %+v, want complete", rec1)
 	}
 	// It holds what was recorded until the disconnect: it began during the
@@ -53,7 +55,7 @@ func TestVividRecordingAcrossUnplug(t *testing.T) {
 	}
 
 	// The recording goes on by itself in a new file once vivid is back.
-	var again pipeline.RecordingStatus
+	var again record.RecordingStatus
 	for {
 		again = getRecording(t, addr)
 		if again.Active && again.ID != "" && again.ID != first.ID {
@@ -78,7 +80,7 @@ func TestVividRecordingAcrossUnplug(t *testing.T) {
 	rec2 := finished(t, addr, again.ID)
 	p2 := probeRecording(t, v, addr, rec2)
 	t.Logf("second file: ffprobe %+v, catalogue %+v", p2, rec2)
-	if rec2.State != pipeline.RecStateComplete || rec2.PrevID != first.ID {
+	if rec2.State != store.RecStateComplete || rec2.PrevID != first.ID {
 		t.Errorf("second file %+v: want complete, prev_id %s", rec2, first.ID)
 	}
 	if rec1 = finished(t, addr, first.ID); rec1.NextID != rec2.ID {

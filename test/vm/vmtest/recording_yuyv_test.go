@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/pipeline/record"
+	"github.com/camrec/camrec/pipeline/store"
 )
 
 // recWindow is when a recording made through the API began and ended, as
@@ -21,16 +23,16 @@ type recWindow struct {
 }
 
 // setRecording PUTs the recording state and returns the answer.
-func setRecording(t *testing.T, addr string, active bool) pipeline.RecordingStatus {
+func setRecording(t *testing.T, addr string, active bool) record.RecordingStatus {
 	t.Helper()
-	var st pipeline.RecordingStatus
+	var st record.RecordingStatus
 	doJSON(t, http.MethodPut, "http://"+addr+"/api/v1/cameras/cam0/recording", map[string]bool{"active": active}, http.StatusOK, &st)
 	return st
 }
 
-func getRecording(t *testing.T, addr string) pipeline.RecordingStatus {
+func getRecording(t *testing.T, addr string) record.RecordingStatus {
 	t.Helper()
-	var st pipeline.RecordingStatus
+	var st record.RecordingStatus
 	doJSON(t, http.MethodGet, "http://"+addr+"/api/v1/cameras/cam0/recording", nil, http.StatusOK, &st)
 	return st
 }
@@ -65,7 +67,7 @@ func recordFor(t *testing.T, addr string, d time.Duration, during func()) recWin
 // lastID is the newest recording in the catalogue.
 func lastID(t *testing.T, addr string) string {
 	t.Helper()
-	var recs []pipeline.Recording
+	var recs []store.Recording
 	doJSON(t, http.MethodGet, "http://"+addr+"/api/v1/recordings", nil, http.StatusOK, &recs)
 	if len(recs) == 0 {
 		t.Fatal("no recording in the catalogue")
@@ -81,7 +83,7 @@ func lastID(t *testing.T, addr string) string {
 
 // apiRecording is a catalogue entry as the API shows it.
 type apiRecording struct {
-	pipeline.Recording
+	store.Recording
 	FileURL string `json:"file_url"`
 }
 
@@ -93,7 +95,7 @@ func finished(t *testing.T, addr, id string) apiRecording {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		doJSON(t, http.MethodGet, "http://"+addr+"/api/v1/recordings/"+id, nil, http.StatusOK, &rec)
-		if rec.State != pipeline.RecStateRecording {
+		if rec.State != store.RecStateRecording {
 			return rec
 		}
 		if time.Now().After(deadline) {
@@ -165,7 +167,7 @@ func TestVividRecording(t *testing.T) {
 			rec := finished(t, addr, win.id)
 			p := probeRecording(t, v, addr, rec)
 			t.Logf("recorded between %.2f and %.2f s; ffprobe %+v; catalogue %+v", win.minLen, win.maxLen, p, rec)
-			if rec.State != pipeline.RecStateComplete || rec.VideoCodec != "h264" || rec.Width != w || rec.Height != h {
+			if rec.State != store.RecStateComplete || rec.VideoCodec != "h264" || rec.Width != w || rec.Height != h {
 				t.Errorf("catalogue entry %+v: want complete h264 %dx%d", rec, w, h)
 			}
 			if p.codec != "h264" || p.width != w || p.height != h {

@@ -1,0 +1,85 @@
+// This file holds the encoder: one ffmpeg process writing one file, and the
+// seam through which the recorder starts one (ffmpeg in production; a
+// process-less encoder in the tests that run on virtual time).
+
+package record
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// encoder is one encoder process writing one file. Frames go into in;
+// after in is closed it finishes the file by itself and exits.
+type encoder struct {
+	in       io.WriteCloser
+	tail     *tailWriter   // its stderr: ready at its first line; the last lines
+	exited   chan struct{} // closed when it has exited
+	exitErr  error         // how it exited; read after exited
+	pid      int
+	signal   func(syscall.Signal) // to its process group
+	launched time.Time
+}
+
+// encoders starts the encoder writing one file: args are ffmpeg's
+// arguments, whose last one is path.
+type encoders interface {
+	start(path string, args []string) (*encoder, error)
+}
+
+// ffmpegEncoders runs the ffmpeg at path.
+type ffmpegEncoders struct{ path string }
+
+func (e ffmpegEncoders) start(_ string, args []string) (*encoder, error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("stdin pipe: %w", err)
+	}
+	// The default 64 KiB is smaller than one 1080p JPEG; a failure only
+	// costs more wake-ups.
+	_ = setPipeSize(pw, pipeSize)
+	tail := newTailWriter()
+	cmd := exec.Command(e.path, args...)
+	cmd.Stdin = pr
+	cmd.Stderr = tail
+	// Own process group: Ctrl-C or systemd's SIGTERM to camrec must not
+	// reach ffmpeg before camrec has closed its stdin. If camrec dies
+	// (kill -9), the kernel closes its end of the pipe: ffmpeg reads EOF
+	// and finishes the file, then exits.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = killGrace
+	if err := cmd.Start(); err != nil {
+		pr.Close()
+		pw.Close()
+		return nil, fmt.Errorf("run %s: %w", e.path, err)
+	}
+	pr.Close() // ffmpeg has its copy
+	pid := cmd.Process.Pid
+	enc := &encoder{in: pw, tail: tail, exited: make(chan struct{}), pid: pid, launched: time.Now(),
+		signal: func(sig syscall.Signal) { _ = syscall.Kill(-pid, sig) }}
+	go func() {
+		enc.exitErr = cmd.Wait()
+		close(enc.exited)
+	}()
+	return enc, nil
+}
+
+func setPipeSize(f *os.File, size int) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		_, serr = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, size)
+	}); err != nil {
+		return err
+	}
+	return serr
+}

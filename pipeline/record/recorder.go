@@ -1,0 +1,246 @@
+package record
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/pipeline/store"
+)
+
+// FrameSource is what the recorder needs of a camera (*Camera satisfies it):
+// the hub of every captured frame (JPEGs of an MJPEG camera, raw images of a
+// YUYV one) and the negotiated format.
+type FrameSource interface {
+	FrameHub() *pipeline.Hub
+	Format() pipeline.Format
+}
+
+var _ FrameSource = (*pipeline.Camera)(nil)
+
+// cameraStatuser is implemented by a FrameSource that reports its state
+// (*Camera does). A recorder whose source has it finishes the file within a
+// fraction of a second of the camera going away (state disconnected or
+// error), and tells a camera that restarted its stream (unplugged and back,
+// EIO) apart from one that merely slowed down; without it, only the stall
+// timeout ends a file.
+type cameraStatuser interface {
+	Status() pipeline.CameraStatus
+}
+
+var _ cameraStatuser = (*pipeline.Camera)(nil)
+
+// Timing of a recorder's ffmpeg.
+const (
+	// startTimeout bounds how long starting waits for the first frame and
+	// for ffmpeg to open its output, from the request's arrival: then the
+	// start answers with the recording running (state recording, frames
+	// 0 if ffmpeg has taken none yet).
+	startTimeout = 5 * time.Second
+	// answerTimeout bounds how long SetActive waits for the owner loop
+	// (which answers a start within startTimeout, a stop at once): past
+	// it, the caller gets an error wrapping ErrUnavailable rather than
+	// waiting past a typical HTTP client's patience (Home Assistant: 10 s).
+	answerTimeout = startTimeout + 2*time.Second
+	// stopAnswerGrace: a stop answers as soon as the recording is told to
+	// stop, with state finishing while its ffmpeg finishes the file in the
+	// background; if that is over within stopAnswerGrace (the usual case:
+	// 10-40 ms measured for copy and x264 at 720p30), the answer already
+	// says idle (or failed) and the catalogue entry is final, so that a
+	// client may delete or fetch it right away.
+	stopAnswerGrace = 500 * time.Millisecond
+	// stopDeadline bounds how long a stop waits for ffmpeg to finish the
+	// file after stdin is closed; then SIGINT, then after killGrace SIGKILL.
+	stopDeadline = 8 * time.Second
+	killGrace    = 2 * time.Second
+	// stallGrace: when the camera delivers nothing, slots older than this
+	// are filled with the last frame, so the file keeps growing, until
+	// RecorderConfig.StallTimeout ends the file (see session.pause).
+	stallGrace = time.Second
+	// awayGrace: a camera that reports itself disconnected or in error and
+	// has sent nothing for this long is away: its file is finished at once.
+	awayGrace = 200 * time.Millisecond
+	// maxQueueBytes bounds the recorder's queue of raw frames (two seconds
+	// of 1080p YUYV would be 250 MB).
+	maxQueueBytes = 64 << 20
+	// queueSeconds of frames wait for the writer before the oldest drop.
+	queueSeconds = 2
+	// pipeSize of ffmpeg's stdin: a few frames of 1080p MJPEG (the default
+	// 64 KiB is smaller than one).
+	pipeSize = 1 << 20
+	// dropLogEvery limits "too slow" warnings to one per interval.
+	dropLogEvery = 5 * time.Second
+	// Restarts of a dead ffmpeg: the first after a healthy run is immediate
+	// (the recording goes on in a new file within the time ffmpeg takes to
+	// start, ~0.1 s), the next ones wait restartBackoff, doubling up to
+	// maxBackoff; after maxRestarts failures in a row the recording fails.
+	// A file is healthy when it ran healthyAfter.
+	restartBackoff = 500 * time.Millisecond
+	maxBackoff     = 30 * time.Second
+	maxRestarts    = 5
+	healthyAfter   = 5 * time.Second
+)
+
+// Recorder records one camera: it owns the ffmpeg processes of its
+// recordings, feeds them the camera's frames resampled to a constant rate,
+// cuts segments, restarts a dead ffmpeg into a new file, applies retention
+// and keeps the catalogue informed. Run is its owner loop; SetActive and
+// Status may be called from any goroutine.
+//
+// Segments are cut by camrec, not by ffmpeg's segment muxer: every output
+// slot (1/fps of time) goes to exactly one file, file n holding the slots
+// [n·N, (n+1)·N) with N = segment × fps, so consecutive files neither
+// overlap nor leave a gap, each file is a normal recording (crash-safe,
+// catalogued with its sidecar, remuxed, linked to its neighbours), and a
+// dead ffmpeg costs only the file it was writing. The next file's ffmpeg is
+// started before the previous one's input is closed.
+type Recorder struct {
+	cfg    RecorderConfig
+	cfgErr error
+	src    FrameSource
+	cat    *store.Catalog
+	log    *slog.Logger
+	enc    encoders // starts the ffmpeg of each file
+	ring   *preRing // nil without pre-record
+
+	reqs chan setRequest
+	done chan struct{} // closed when Run returns
+	ran  atomic.Bool
+	post sync.WaitGroup // remuxes of finished recordings; Run waits for them
+
+	pruneMu  sync.Mutex // one retention pass at a time
+	restarts atomic.Uint64
+	deleted  atomic.Uint64
+
+	// drains are the goroutines that wait for stopped sessions to finish
+	// their files (see finish); Run waits for them before it returns.
+	drains sync.WaitGroup
+
+	mu        sync.Mutex
+	cur       *session   // active recording; written by Run only
+	finishing []*session // stopped, their ffmpeg finishing the files
+	newest    *session   // the last session started: lastErr is its outcome
+	lastErr   string
+	waiting   bool // continuous: a retry is scheduled
+}
+
+type setRequest struct {
+	active bool
+	at     time.Time     // when the caller asked: the start's deadline counts from it
+	reply  chan setReply // buffered: Run never blocks on a caller that left
+}
+
+type setReply struct {
+	status RecordingStatus
+	err    error
+	// drained is closed when the recording this stop ended has finished
+	// its files (nil if the stop ended none).
+	drained <-chan struct{}
+}
+
+// unavailableErr is an error for the user that wraps ErrUnavailable (HTTP
+// 503) without adding to its message.
+type unavailableErr struct{ msg string }
+
+func (e *unavailableErr) Error() string { return e.msg }
+
+func (e *unavailableErr) Unwrap() error { return pipeline.ErrUnavailable }
+
+// NewRecorder returns a recorder of src's frames into cat's dir. A config
+// that fails Validate makes every start fail with that error.
+func NewRecorder(cfg RecorderConfig, src FrameSource, cat *store.Catalog, log *slog.Logger) *Recorder {
+	cfg = cfg.withDefaults()
+	r := &Recorder{
+		cfg:    cfg,
+		cfgErr: cfg.Validate(),
+		enc:    ffmpegEncoders{path: cfg.FFmpeg},
+		src:    src,
+		cat:    cat,
+		log:    log.With("camera", cfg.Camera),
+		reqs:   make(chan setRequest),
+		done:   make(chan struct{}),
+	}
+	if cfg.PreRecord > 0 {
+		r.ring = newPreRing(cfg.PreRecord, cfg.PreRecordMaxBytes, r.log)
+	}
+	return r
+}
+
+// prune applies the retention rules and counts what they deleted.
+func (r *Recorder) prune() int {
+	if !r.cfg.Retention.Enabled() {
+		return 0
+	}
+	r.pruneMu.Lock()
+	defer r.pruneMu.Unlock()
+	pruned, err := r.cat.Prune(r.cfg.Camera, r.cfg.Retention, time.Now())
+	for _, p := range pruned {
+		r.log.Info("recording deleted by retention", "recording_id", p.Recording.ID, "rule", p.Reason,
+			"bytes", p.Recording.Bytes, "started_at", p.Recording.StartedAt)
+	}
+	if err != nil {
+		r.log.Warn("retention", "error", err.Error())
+	}
+	r.deleted.Add(uint64(len(pruned)))
+	return len(pruned)
+}
+
+// SetActive starts (true) or stops (false) recording and returns the state
+// after the change. It is idempotent. Every error names the camera. Starting fails when ffmpeg is missing
+// (the error wraps ErrFFmpegMissing), the record dir is not writable, or
+// ffmpeg exits at once (its stderr is in the error). When the file cannot
+// be created (the record dir is read-only, full, or not a directory), the
+// error wraps ErrUnavailable and names the cause. Unless recording is
+// continuous (which waits for frames), starting also fails, wrapping
+// ErrUnavailable and saying the camera's state, when the camera delivers
+// nothing (no frame yet, disconnected, in error, stalled) and no
+// pre-record holds frames: such a recording would record nothing.
+//
+// A start answers once ffmpeg has taken the first frame and opened its
+// output, or with the recording running after startTimeout. A stop answers
+// as soon as the recording is told to stop: Active false, and state
+// finishing while its ffmpeg finishes the file in the background (idle or
+// failed if that took less than stopAnswerGrace). A recording that failed
+// is reported in RecordingStatus.Error, not as an error. Whatever the
+// owner loop is doing, SetActive returns within answerTimeout (the error
+// then wraps ErrUnavailable).
+func (r *Recorder) SetActive(ctx context.Context, active bool) (RecordingStatus, error) {
+	if active && r.cfg.FFmpegErr != nil {
+		return r.Status(), fmt.Errorf("camera %q: start recording: %w", r.cfg.Camera, r.cfg.FFmpegErr)
+	}
+	req := setRequest{active: active, at: time.Now(), reply: make(chan setReply, 1)}
+	bound := time.NewTimer(answerTimeout)
+	defer bound.Stop()
+	select {
+	case r.reqs <- req:
+	case <-ctx.Done():
+		return r.Status(), fmt.Errorf("camera %q: set recording: %w", r.cfg.Camera, ctx.Err())
+	case <-r.done:
+		return r.Status(), fmt.Errorf("camera %q: set recording: recorder is not running", r.cfg.Camera)
+	case <-bound.C:
+		return r.Status(), &unavailableErr{fmt.Sprintf("camera %q: set recording: the recorder is busy (the request was not taken within %s): nothing changed, try again", r.cfg.Camera, answerTimeout)}
+	}
+	var rep setReply
+	select {
+	case rep = <-req.reply:
+	case <-ctx.Done():
+		return r.Status(), fmt.Errorf("camera %q: set recording: %w (the change goes on)", r.cfg.Camera, ctx.Err())
+	case <-bound.C:
+		return r.Status(), &unavailableErr{fmt.Sprintf("camera %q: set recording: no answer within %s: the change goes on, see the recording's state", r.cfg.Camera, answerTimeout)}
+	}
+	if rep.drained != nil {
+		grace := time.NewTimer(stopAnswerGrace)
+		defer grace.Stop()
+		select {
+		case <-rep.drained:
+			rep.status = r.Status()
+		case <-grace.C:
+		case <-ctx.Done():
+		}
+	}
+	return rep.status, rep.err
+}

@@ -1,0 +1,268 @@
+// This file holds a session's writer: frames from the hub, resampled to
+// the recording's rate, into ffmpeg's stdin; where a file is cut (the
+// segment boundary, the maximum duration) and a format change. What
+// happens when the camera goes away is in camera_away.go.
+
+package record
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image/jpeg"
+	"time"
+
+	"github.com/camrec/camrec/pipeline"
+)
+
+// writeLoop feeds ffmpeg: it resamples the frames from the hub to the output
+// rate and writes them until asked to stop, the maximum duration is reached,
+// or it gives up.
+//
+// A camera that goes away (unplugged, stalled, its stream restarted) ends
+// the file being written, and the recording goes on in a new file, linked
+// to it, when frames return (see pause). How the writer knows:
+//   - the camera reports itself disconnected or in error (cameraStatuser)
+//     and nothing came for awayGrace: checked every tick, so the file is
+//     finished within ~0.5 s of an unplug, while the camera is still away;
+//   - a frame arrives after a gap and the camera's restart count moved: the
+//     stream was interrupted in between, however short the interruption
+//     (vivid's Disconnect is back within 0.3 s, faster than a tick may see
+//     the state);
+//   - nothing came for StallTimeout (any source): until then the slots are
+//     filled with the last frame (stallGrace), as for a camera that slows
+//     down, so a file never holds more than StallTimeout of frozen picture.
+//
+// A camera that merely slows down (low light, dropped buffers) changes
+// neither its state nor its restart count: its frames are resampled into
+// the same file.
+func (s *session) writeLoop(ctx context.Context) error {
+	rs := newResampler(s.fps)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	frames := s.sub.Frames()
+	period := time.Duration(float64(time.Second) / s.fps)
+	gapCheck := max(3*period, 100*time.Millisecond)
+	pause := func(why string) error {
+		err := s.pause(ctx, rs, period, why)
+		rs = newResampler(s.fps)
+		return err
+	}
+	accept := func(f *pipeline.Frame) error {
+		s.lastRecv = time.Now()
+		if f.Raw != nil && !rawSizeOK(f) {
+			if !s.badFrames {
+				s.badFrames = true
+				s.log.Warn("raw frames of the wrong size are left out of the recording",
+					"pix_fmt", f.PixFmt, "width", f.Width, "height", f.Height, "bytes", len(f.Raw))
+			}
+			return nil
+		}
+		if rs.Started() && !s.away && f.Time.Sub(rs.LastTime()) > gapCheck && s.cameraRestarted() {
+			if err := pause("the camera's stream was interrupted"); err != nil {
+				return err
+			}
+		}
+		if !rs.Started() {
+			if !s.away && len(s.pre) == 0 && f.Time.Before(s.requested) {
+				return nil // captured before the request
+			}
+			if s.away && !f.Time.After(s.pausedAfter) {
+				return nil // older than what is recorded already
+			}
+			rs.Push(f)
+			s.baseSlot, s.baseTime = int64(s.frames.Load()), f.Time
+			if s.away {
+				return s.resume(ctx, f)
+			}
+			s.firstNanos.Store(f.Time.UnixNano())
+			close(s.firstFrame)
+			return nil
+		}
+		return s.write(ctx, rs.Push(f))
+	}
+	for _, f := range s.pre {
+		if err := accept(f); err != nil {
+			return err
+		}
+	}
+	s.pre = nil
+	fromSub := func(f *pipeline.Frame) error {
+		if !s.cut.IsZero() && !f.Time.After(s.cut) {
+			return nil // already in the pre-record
+		}
+		return accept(f)
+	}
+	drain := func(until time.Time) error {
+		for {
+			select {
+			case f := <-frames:
+				if !until.IsZero() && f.Time.After(until) {
+					continue
+				}
+				if err := fromSub(f); err != nil {
+					return err
+				}
+			default:
+				return nil
+			}
+		}
+	}
+	for {
+		var exited <-chan struct{}
+		if s.file != nil {
+			exited = s.file.exited
+		}
+		select {
+		case f := <-frames:
+			if err := fromSub(f); err != nil {
+				return err
+			}
+		case now := <-tick.C:
+			// Frames already queued come first, then the camera's absence,
+			// then the stall filler.
+			if err := drain(time.Time{}); err != nil {
+				return err
+			}
+			if rs.Started() && !s.away {
+				idle := now.Sub(s.lastRecv)
+				if state := s.cameraGone(); state != "" && idle > awayGrace {
+					if err := pause("camera " + state); err != nil {
+						return err
+					}
+					continue
+				}
+				if idle >= s.r.cfg.StallTimeout {
+					if err := pause("no frame for " + idle.Round(100*time.Millisecond).String()); err != nil {
+						return err
+					}
+					continue
+				}
+			}
+			if err := s.write(ctx, rs.Flush(now.Add(-stallGrace))); err != nil {
+				return err
+			}
+		case <-exited:
+			// ffmpeg died on its own: go on in a new file right away.
+			if err := s.replace(ctx, int64(s.frames.Load())); err != nil {
+				return err
+			}
+		case <-s.stopCh:
+			if err := drain(s.stopAt); err != nil {
+				return err
+			}
+			return s.write(ctx, rs.Finish(s.stopAt))
+		}
+	}
+}
+
+// rawSizeOK reports whether f's raw image has the size its fields say (a
+// frame of another size would shift every later frame in ffmpeg's input).
+func rawSizeOK(f *pipeline.Frame) bool {
+	if f.Width <= 0 || f.Height <= 0 || f.PixFmt == "" {
+		return false
+	}
+	return f.PixFmt != "yuyv422" || len(f.Raw) == 2*f.Width*f.Height
+}
+
+// respec goes on from slot k in a new file whose ffmpeg reads in: the
+// frames changed format (the camera came back in another size), or the
+// first file's ffmpeg was started, before the first frame, for another
+// format than the camera's. A file that got no frame yet is discarded.
+func (s *session) respec(ctx context.Context, k int64, in inputSpec) error {
+	if in.Raw() && s.r.cfg.Codec == "copy" {
+		return &sessionFailure{copyRawError(s.r.cfg.Camera, in).Error()}
+	}
+	s.spec = in
+	old := s.file
+	if old == nil {
+		return nil // the next file is opened for s.spec
+	}
+	s.log.Info("the camera's frames changed format: the recording goes on in a new file", "from", old.spec.String(), "to", in.String())
+	s.setFile(nil)
+	if old.frames == 0 {
+		s.nextIndex, s.lastID = old.index, old.prevID
+		s.discardLater(old)
+		if old.index == 0 {
+			close(s.respecced)
+		}
+	} else {
+		s.finishLater(ctx, old, endStop, "")
+	}
+	nf, err := s.r.openFile(s, s.nextIndex, k, s.slotTime(k), s.lastID, in)
+	if err != nil {
+		s.log.Error("start ffmpeg for the new format", "error", err.Error())
+		return s.replace(ctx, k)
+	}
+	s.setFile(nf)
+	return nil
+}
+
+// write writes the slots of rn, cutting files at segment boundaries and
+// replacing a dead ffmpeg.
+func (s *session) write(ctx context.Context, rn run) error {
+	if rn.n == 0 {
+		return nil
+	}
+	in := specOf(rn.f)
+	payload := framePayload(rn.f)
+	for range rn.n {
+		k := int64(s.frames.Load())
+		if s.maxSlots > 0 && k >= s.maxSlots {
+			return errMaxDuration
+		}
+		if s.segSlots > 0 && (k-s.baseSlot)%s.segSlots == 0 && s.file != nil && s.file.firstSlot < k {
+			if err := s.rotate(ctx, k); err != nil {
+				return err
+			}
+		}
+		if in != s.spec || (s.file != nil && s.file.spec != in) {
+			if err := s.respec(ctx, k, in); err != nil {
+				return err
+			}
+		}
+		for {
+			if s.file == nil {
+				if err := s.replace(ctx, k); err != nil {
+					return err
+				}
+			}
+			_, err := s.file.in.Write(payload)
+			if err == nil {
+				break
+			}
+			if s.stopping() {
+				return fmt.Errorf("write to ffmpeg: %w", err)
+			}
+			// EPIPE: ffmpeg is gone. The slot goes to the next file.
+			if err := s.replace(ctx, k); err != nil {
+				return err
+			}
+		}
+		if s.file.frames == 0 {
+			s.file.startAt = s.slotTime(k)
+			s.file.width, s.file.height = in.Width, in.Height
+			if !in.Raw() {
+				if cfg, err := jpeg.DecodeConfig(bytes.NewReader(rn.f.Data)); err == nil {
+					s.file.width, s.file.height = cfg.Width, cfg.Height
+				}
+			}
+		}
+		s.file.frames++
+		if s.frames.Add(1) == 1 {
+			s.latency.Store(int64(time.Since(s.requested)))
+		}
+	}
+	return nil
+}
+
+// logDrops reports frames lost to the full queue, at most once per
+// dropLogEvery, never per frame. Called by Run (so it works even while the
+// writer is stuck in a write).
+func (s *session) logDrops(now time.Time) {
+	d := s.sub.Dropped()
+	if d > s.dropsLogged && now.Sub(s.dropsLoggedAt) >= dropLogEvery {
+		s.log.Warn("recorder is too slow, discarding frames", "dropped", d-s.dropsLogged, "dropped_total", d)
+		s.dropsLogged, s.dropsLoggedAt = d, now
+	}
+}

@@ -1,0 +1,449 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/camrec/camrec/internal/testutil"
+
+	"github.com/camrec/camrec/pipeline"
+)
+
+func copyFixture(t *testing.T, fixture, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", fixture))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.WriteFile(t, dst, string(b))
+}
+
+func putSidecar(t *testing.T, path string, s Sidecar) {
+	t.Helper()
+	if err := WriteSidecar(SidecarPath(path), s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCatalogScan(t *testing.T) {
+	probe := testutil.RequireTool(t, "ffprobe")
+	root := t.TempDir()
+	day := func(d, h int) time.Time { return time.Date(2026, 1, d, h, 0, 0, 0, time.Local) }
+	ended := day(2, 11)
+
+	// No sidecar: probed.
+	copyFixture(t, "recorder_1s.mp4", filepath.Join(root, "cam0", "cam0-20260101-100000.mp4"))
+	// Finished by camrec: the sidecar is trusted.
+	done := filepath.Join(root, "cam0", "cam0-20260102-100000.mkv")
+	copyFixture(t, "recorder_1s.mkv", done)
+	putSidecar(t, done, Sidecar{StartedAt: day(2, 10), EndedAt: &ended, State: RecStateComplete,
+		Codec: "mjpeg", Container: "mkv", Width: 160, Height: 120, Frames: 45, FPS: 30, DurationS: 1.5})
+	// Left "recording" by a camrec that was killed: interrupted, probed.
+	killed := filepath.Join(root, "cam0", "cam0-20260102-100000-2.mkv")
+	copyFixture(t, "recorder_1s.mkv", killed)
+	putSidecar(t, killed, Sidecar{StartedAt: day(2, 12), State: RecStateRecording, Codec: "mjpeg", Container: "mkv", FPS: 30})
+	// Not a video: listed as failed with ffprobe's complaint.
+	testutil.WriteFile(t, filepath.Join(root, "cam1", "cam1-20260103-090000.avi"), "not a video")
+	// Ignored: not a recording name, camera part not matching its dir,
+	// orphan sidecar, dirs that are not camera names, files at the root.
+	testutil.WriteFile(t, filepath.Join(root, "cam0", "notes.txt"), "x")
+	testutil.WriteFile(t, filepath.Join(root, "cam0", "cam1-20260101-100000.mp4"), "x")
+	testutil.WriteFile(t, filepath.Join(root, "cam0", ".cam0-20251231-100000.mp4.json"), "{}")
+	testutil.WriteFile(t, filepath.Join(root, "bad dir", "bad dir-20260101-100000.mp4"), "x")
+	testutil.WriteFile(t, filepath.Join(root, "cam0-20260101-100000.mp4"), "x")
+	if err := os.Mkdir(filepath.Join(root, "cam0", "cam0-20260104-100000.mp4"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	cat := NewCatalog(root, probe, testutil.Logger(t))
+	if err := cat.Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	all := cat.List("")
+	var ids []string
+	for _, r := range all {
+		ids = append(ids, r.ID)
+	}
+	wantIDs := []string{ // newest first
+		"cam1-20260103-090000.avi",
+		"cam0-20260102-100000-2.mkv",
+		"cam0-20260102-100000.mkv",
+		"cam0-20260101-100000.mp4",
+	}
+	if !slices.Equal(ids, wantIDs) {
+		t.Fatalf("List = %v, want %v", ids, wantIDs)
+	}
+	byID := map[string]Recording{}
+	for _, r := range all {
+		byID[r.ID] = r
+	}
+
+	probed := byID["cam0-20260101-100000.mp4"]
+	if probed.State != RecStateComplete || probed.VideoCodec != "h264" || probed.Width != 160 ||
+		math.Abs(probed.DurationS-1) > 0.05 || !probed.StartedAt.Equal(day(1, 10)) || probed.Bytes == 0 {
+		t.Errorf("file without sidecar: %+v", probed)
+	}
+	fromSidecar := byID["cam0-20260102-100000.mkv"]
+	if fromSidecar.State != RecStateComplete || fromSidecar.DurationS != 1.5 || fromSidecar.EndedAt == nil ||
+		!fromSidecar.EndedAt.Equal(ended) {
+		t.Errorf("file with sidecar: %+v", fromSidecar)
+	}
+	interrupted := byID["cam0-20260102-100000-2.mkv"]
+	if interrupted.State != RecStateInterrupted || math.Abs(interrupted.DurationS-1) > 0.05 ||
+		interrupted.EndedAt == nil || interrupted.VideoCodec != "mjpeg" {
+		t.Errorf("interrupted: %+v", interrupted)
+	}
+	if s, err := ReadSidecar(SidecarPath(killed)); err != nil || s.State != RecStateInterrupted {
+		t.Errorf("interrupted sidecar not updated: %+v, %v", s, err)
+	}
+	if bad := byID["cam1-20260103-090000.avi"]; bad.State != RecStateFailed || bad.Error == "" {
+		t.Errorf("not a video: %+v", bad)
+	}
+
+	if got := cat.List("cam1"); len(got) != 1 || got[0].Camera != "cam1" {
+		t.Errorf("List(cam1) = %+v", got)
+	}
+	if got := cat.List("cam9"); len(got) != 0 {
+		t.Errorf("List(cam9) = %+v", got)
+	}
+
+	// Open serves the file's bytes.
+	f, rec, err := cat.Open("cam0-20260101-100000.mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(f)
+	f.Close()
+	if err != nil || int64(len(b)) != rec.Bytes {
+		t.Errorf("Open read %d bytes (%v), want %d", len(b), err, rec.Bytes)
+	}
+
+	// Delete removes file and sidecar.
+	if err := cat.Delete("cam0-20260102-100000.mkv"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{done, SidecarPath(done)} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s still there after Delete (%v)", p, err)
+		}
+	}
+	if _, err := cat.Get("cam0-20260102-100000.mkv"); !errors.Is(err, pipeline.ErrNotFound) {
+		t.Errorf("Get after Delete = %v, want ErrNotFound", err)
+	}
+	if err := cat.Delete("cam0-20260102-100000.mkv"); !errors.Is(err, pipeline.ErrNotFound) {
+		t.Errorf("second Delete = %v, want ErrNotFound", err)
+	}
+
+	// A new scan finds the same (minus the deleted one).
+	if err := cat.Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(cat.List("")); n != 3 {
+		t.Errorf("rescan: %d recordings, want 3", n)
+	}
+}
+
+func TestCatalogRejectsPathTricks(t *testing.T) {
+	root := t.TempDir()
+	// Something an escaping ID might reach.
+	testutil.WriteFile(t, filepath.Join(root, "secret.mp4"), "secret")
+	testutil.WriteFile(t, filepath.Join(root, "cam0", "cam0-20260101-100000.mp4"), "video")
+	cat := NewCatalog(root, "", testutil.Logger(t))
+	if err := cat.Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cat.Get("cam0-20260101-100000.mp4"); err != nil {
+		t.Fatalf("the real recording: %v", err)
+	}
+	for _, id := range []string{
+		"", ".", "..", "../x", "a/b", "%2e%2e", "..%2f..%2fsecret.mp4", "../secret.mp4",
+		"cam0/../../secret.mp4", "/etc/passwd", "cam0-20260101-100000.mp4/",
+		"cam0\\cam0-20260101-100000.mp4", "cam0-20260101-100000.MP4",
+		"cam0-20260101-100000.mp4\x00", ".cam0-20260101-100000.mp4.json",
+		"cam0-20260101-100000", "cam9-20260101-100000.mp4", "-20260101-100000.mp4",
+		"cam0-2026010-100000.mp4", " cam0-20260101-100000.mp4",
+	} {
+		t.Run(id, func(t *testing.T) {
+			if _, err := cat.Get(id); !errors.Is(err, pipeline.ErrNotFound) {
+				t.Errorf("Get = %v, want ErrNotFound", err)
+			}
+			if f, _, err := cat.Open(id); !errors.Is(err, pipeline.ErrNotFound) {
+				if f != nil {
+					f.Close()
+				}
+				t.Errorf("Open = %v, want ErrNotFound", err)
+			}
+			if err := cat.Delete(id); !errors.Is(err, pipeline.ErrNotFound) {
+				t.Errorf("Delete = %v, want ErrNotFound", err)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(root, "secret.mp4")); err != nil {
+		t.Errorf("secret.mp4: %v", err)
+	}
+}
+
+func TestCatalogNamesNeverOverwrite(t *testing.T) {
+	root := t.TempDir()
+	cat := NewCatalog(root, "", testutil.Logger(t))
+	at := time.Date(2026, 11, 25, 10, 53, 0, 0, time.Local)
+	existing := filepath.Join(root, "cam0", "cam0-20261125-105300.mp4")
+	testutil.WriteFile(t, existing, "keep me")
+	// A sidecar whose file is gone keeps its name retired too.
+	testutil.WriteFile(t, filepath.Join(root, "cam0", ".cam0-20261125-105300-2.mp4.json"), "{}")
+
+	var got []string
+	for range 3 {
+		id, path, err := cat.Reserve("cam0", "mp4", at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if path != filepath.Join(root, "cam0", id) {
+			t.Errorf("path %s for id %s", path, id)
+		}
+		got = append(got, id)
+	}
+	want := []string{"cam0-20261125-105300-3.mp4", "cam0-20261125-105300-4.mp4", "cam0-20261125-105300-5.mp4"}
+	if !slices.Equal(got, want) {
+		t.Errorf("names %v, want %v", got, want)
+	}
+	if id, _, err := cat.Reserve("cam0", "mkv", at); err != nil || id != "cam0-20261125-105300.mkv" {
+		t.Errorf("other container: %q, %v", id, err)
+	}
+	if b, _ := os.ReadFile(existing); string(b) != "keep me" {
+		t.Errorf("existing file changed: %q", b)
+	}
+	for _, id := range got {
+		if cam, started, container, ok := parseID(id); !ok || cam != "cam0" || !started.Equal(at) || container != "mp4" {
+			t.Errorf("parseID(%s) = %s %s %s %v", id, cam, started, container, ok)
+		}
+	}
+}
+
+// TestCatalogRemuxReplacesFileOnlyOnSuccess: a failed remux leaves the
+// original; a recording deleted while it is remuxed stays deleted; a good one
+// replaces it atomically and updates size and sidecar; Scan removes a stale
+// temp.
+func TestCatalogRemuxReplacesFileOnlyOnSuccess(t *testing.T) {
+	root := t.TempDir()
+	cat := NewCatalog(root, "", testutil.Logger(t))
+	id, path, err := cat.Reserve("cam0", "mp4", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.WriteFile(t, path, "fragmented")
+	meta := Sidecar{StartedAt: time.Now(), State: RecStateComplete, Container: "mp4", Fragmented: true}
+	if err := cat.Put("cam0", id, path, meta, 10); err != nil {
+		t.Fatal(err)
+	}
+	tmp := RemuxTemp(path)
+
+	if !cat.BeginRemux(id) || cat.BeginRemux(id) {
+		t.Fatal("beginRemux: want true once, then false while busy")
+	}
+	testutil.WriteFile(t, tmp, "half")
+	if err := cat.EndRemux(id, tmp, errors.New("ffmpeg failed")); err == nil {
+		t.Error("endRemux with an error returned nil")
+	}
+	if b, _ := os.ReadFile(path); string(b) != "fragmented" {
+		t.Errorf("original after a failed remux: %q", b)
+	}
+	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("temp after a failed remux: %v", err)
+	}
+
+	if !cat.BeginRemux(id) {
+		t.Fatal("beginRemux after a failed one: want true")
+	}
+	testutil.WriteFile(t, tmp, "plain mp4")
+	if err := cat.EndRemux(id, tmp, nil); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "plain mp4" {
+		t.Errorf("file after remux: %q", b)
+	}
+	if rec, _ := cat.Get(id); rec.Bytes != int64(len("plain mp4")) {
+		t.Errorf("bytes after remux: %d", rec.Bytes)
+	}
+	if s, err := ReadSidecar(SidecarPath(path)); err != nil || s.Fragmented {
+		t.Errorf("sidecar after remux: %+v, %v", s, err)
+	}
+
+	testutil.WriteFile(t, tmp, "stale")
+	if err := cat.Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale temp after Scan: %v", err)
+	}
+	if err := cat.Delete(id); err != nil {
+		t.Errorf("Delete after remux: %v", err)
+	}
+
+	// Deleted while a remux runs: the delete wins.
+	if err := cat.Put("cam0", id, path, meta, 10); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WriteFile(t, path, "fragmented")
+	if !cat.BeginRemux(id) {
+		t.Fatal("beginRemux: want true")
+	}
+	if err := cat.Delete(id); err != nil {
+		t.Fatalf("Delete while remuxing: %v", err)
+	}
+	testutil.WriteFile(t, tmp, "plain mp4")
+	if err := cat.EndRemux(id, tmp, nil); !errors.Is(err, pipeline.ErrNotFound) {
+		t.Errorf("endRemux after a delete = %v, want ErrNotFound", err)
+	}
+	for _, p := range []string{path, tmp} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s after delete during remux: %v", p, err)
+		}
+	}
+	if _, err := cat.Get(id); !errors.Is(err, pipeline.ErrNotFound) {
+		t.Errorf("Get after delete during remux: %v", err)
+	}
+}
+
+// TestCatalogOpenRefusesLinks: Open serves only the regular file at
+// <dir>/<camera>/<id>. A file or camera folder swapped after the scan for a
+// symlink (to a secret outside the record dir, or anywhere), a FIFO or a
+// directory is ErrNotFound, and nothing of the link's target is served.
+func TestCatalogOpenRefusesLinks(t *testing.T) {
+	const id = "cam0-20260101-100000.mp4"
+	const secret = "SECRET: root:$6$hash:19000:0:99999:7:::"
+	outside := t.TempDir()
+	testutil.WriteFile(t, filepath.Join(outside, "shadow"), secret)
+	// What a camera folder pointing here would serve under the same name.
+	testutil.WriteFile(t, filepath.Join(outside, "cam0", id), secret)
+
+	// setup returns a catalogue that listed the real file at path.
+	setup := func(t *testing.T) (cat *Catalog, root, path string) {
+		root = t.TempDir()
+		path = filepath.Join(root, "cam0", id)
+		testutil.WriteFile(t, path, "video")
+		cat = NewCatalog(root, "", testutil.Logger(t))
+		if err := cat.Scan(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cat.Get(id); err != nil {
+			t.Fatal(err)
+		}
+		return cat, root, path
+	}
+	replaceFile := func(t *testing.T, path string, with func(path string) error) {
+		t.Helper()
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		if err := with(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replaceCameraDir := func(t *testing.T, root, target string) {
+		t.Helper()
+		if err := os.Rename(filepath.Join(root, "cam0"), filepath.Join(root, "moved")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, filepath.Join(root, "cam0")); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("regular file", func(t *testing.T) {
+		cat, _, _ := setup(t)
+		f, rec, err := cat.Open(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		b, err := io.ReadAll(f)
+		if err != nil || string(b) != "video" || rec.ID != id {
+			t.Errorf("Open read %q (%v), recording %s; want the file's bytes", b, err, rec.ID)
+		}
+	})
+
+	tests := []struct {
+		name    string
+		swap    func(t *testing.T, root, path string)
+		wantMsg string
+	}{
+		{"file is a symlink outside", func(t *testing.T, _, path string) {
+			replaceFile(t, path, func(p string) error { return os.Symlink(filepath.Join(outside, "shadow"), p) })
+		}, "file is not a regular file"},
+		{"file is a relative symlink inside", func(t *testing.T, root, path string) {
+			testutil.WriteFile(t, filepath.Join(root, "cam0", "other.mp4"), secret)
+			replaceFile(t, path, func(p string) error { return os.Symlink("other.mp4", p) })
+		}, "file is not a regular file"},
+		{"file is a FIFO", func(t *testing.T, _, path string) {
+			// Opening a FIFO for reading would block until a writer came.
+			replaceFile(t, path, func(p string) error { return syscall.Mkfifo(p, 0o644) })
+		}, "file is not a regular file"},
+		{"file is a directory", func(t *testing.T, _, path string) {
+			replaceFile(t, path, func(p string) error { return os.Mkdir(p, 0o755) })
+		}, "file is not a regular file"},
+		{"camera folder is a symlink outside", func(t *testing.T, root, _ string) {
+			replaceCameraDir(t, root, filepath.Join(outside, "cam0"))
+		}, "cam0 is not a directory"},
+		{"camera folder is a relative symlink inside", func(t *testing.T, root, _ string) {
+			replaceCameraDir(t, root, "moved")
+		}, "is not a directory"},
+		{"file is gone", func(t *testing.T, _, path string) {
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+		}, "file is gone"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cat, root, path := setup(t)
+			tt.swap(t, root, path)
+			type result struct {
+				f   *os.File
+				err error
+			}
+			res := make(chan result, 1)
+			go func() {
+				f, _, err := cat.Open(id)
+				res <- result{f, err}
+			}()
+			var r result
+			select {
+			case r = <-res:
+			case <-time.After(10 * time.Second):
+				// A safety net, not a speed limit: Open is stuck (in the
+				// open of a FIFO); a writer unblocks it.
+				w, err := os.OpenFile(path, os.O_RDWR, 0)
+				r = <-res
+				if err == nil {
+					w.Close()
+				}
+				t.Errorf("Open blocked")
+			}
+			f, err := r.f, r.err
+			if f != nil {
+				b, _ := io.ReadAll(f)
+				f.Close()
+				t.Fatalf("Open served %q (err %v); want ErrNotFound", b, err)
+			}
+			if !errors.Is(err, pipeline.ErrNotFound) {
+				t.Errorf("Open = %v, want ErrNotFound", err)
+			}
+			if err != nil && (!strings.Contains(err.Error(), tt.wantMsg) || strings.Contains(err.Error(), "SECRET")) {
+				t.Errorf("Open error %q: want it to say %q, and nothing of the target", err, tt.wantMsg)
+			}
+		})
+	}
+	if b, err := os.ReadFile(filepath.Join(outside, "shadow")); err != nil || string(b) != secret {
+		t.Errorf("the link's target changed: %q, %v", b, err)
+	}
+}
