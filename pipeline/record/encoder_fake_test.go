@@ -22,6 +22,9 @@ type fakeEncoders struct {
 	lifetime func(n int) time.Duration
 	// refuse, if set, makes start n fail as if ffmpeg could not be run.
 	refuse func(n int) bool
+	// readDelay is how long an encoder works on each read of its input:
+	// with more than a frame period, it is slower than the camera.
+	readDelay time.Duration
 
 	mu        sync.Mutex
 	started   []*fakeEncoder
@@ -84,6 +87,7 @@ func (fe *fakeEncoders) start(path string, _ []string) (*encoder, error) {
 				fmt.Fprintf(enc.tail, "Output #0, matroska, to '%s':\n", path)
 			}
 			if n > 0 {
+				time.Sleep(fe.readDelay)
 				_, _ = out.Write(buf[:n])
 				f.mu.Lock()
 				f.bytes += int64(n)

@@ -369,3 +369,39 @@ func TestVirtualCameraAway(t *testing.T) {
 		})
 	}
 }
+
+// TestVirtualSlowEncoderStops: with an encoder slower than the camera (the
+// writer never catches up with its queue), a stop still ends the file at
+// the stop: it holds what was recorded until then, is complete, not failed
+// after stopDeadline, and the recorder is idle.
+func TestVirtualSlowEncoderStops(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const ran = 3 * time.Second
+		// Each frame takes two reads of 64 KiB or more: 2 × 40 ms per frame,
+		// 12.5 fps for a 30 fps camera.
+		enc := &fakeEncoders{readDelay: 40 * time.Millisecond}
+		e := vtStart(t, RecorderConfig{}, enc)
+		e.set(t, true)
+		asked := time.Now()
+		time.Sleep(ran)
+		if _, err := e.r.SetActive(context.Background(), false); err != nil {
+			t.Fatal(err)
+		}
+		stopped := time.Since(asked)
+		for e.r.Status().State == RecorderFinishing {
+			time.Sleep(100 * time.Millisecond)
+		}
+		st := e.r.Status()
+		files := e.files()
+		if len(files) != 1 || st.State != RecorderIdle {
+			t.Fatalf("status %+v, files %+v; want idle and one file", st, files)
+		}
+		f := files[0]
+		if f.State != store.RecStateComplete || f.DurationS > stopped.Seconds()+1.0/vtFPS {
+			t.Errorf("file %s: %s, %.3f s (%s); want complete, at most the %.3f s recorded", f.ID, f.State, f.DurationS, f.Error, stopped.Seconds())
+		}
+		if took := time.Since(asked) - stopped; took >= stopDeadline {
+			t.Errorf("finishing took %v: the stop waited for stopDeadline", took)
+		}
+	})
+}

@@ -91,13 +91,34 @@ func (s *session) writeLoop(ctx context.Context) error {
 		if !s.cut.IsZero() && !f.Time.After(s.cut) {
 			return nil // already in the pre-record
 		}
+		if s.stopping() && f.Time.After(s.stopAt) {
+			return nil // captured after the stop
+		}
 		return accept(f)
 	}
-	drain := func(until time.Time) error {
+	// drainQueued writes the frames queued now, not those that arrive
+	// meanwhile: with an ffmpeg slower than the camera the queue never
+	// empties, and the loop must get back to its select to see a stop.
+	drainQueued := func() error {
+		for n := len(frames); n > 0 && !s.stopping(); n-- {
+			select {
+			case f := <-frames:
+				if err := fromSub(f); err != nil {
+					return err
+				}
+			default:
+				return nil
+			}
+		}
+		return nil
+	}
+	// drainUntil writes the queued frames captured up to until, skipping
+	// later ones, until the queue is empty.
+	drainUntil := func(until time.Time) error {
 		for {
 			select {
 			case f := <-frames:
-				if !until.IsZero() && f.Time.After(until) {
+				if f.Time.After(until) {
 					continue
 				}
 				if err := fromSub(f); err != nil {
@@ -108,7 +129,19 @@ func (s *session) writeLoop(ctx context.Context) error {
 			}
 		}
 	}
+	// A stop comes first: with an ffmpeg slower than the camera, frames and
+	// ticks are always ready too, and the stop would wait its turn (seen
+	// taking seconds, the file growing past the stop).
+	stop := func() error {
+		if err := drainUntil(s.stopAt); err != nil {
+			return err
+		}
+		return s.write(ctx, rs.Finish(s.stopAt))
+	}
 	for {
+		if s.stopping() {
+			return stop()
+		}
 		var exited <-chan struct{}
 		if s.file != nil {
 			exited = s.file.exited
@@ -121,7 +154,7 @@ func (s *session) writeLoop(ctx context.Context) error {
 		case now := <-tick.C:
 			// Frames already queued come first, then the camera's absence,
 			// then the stall filler.
-			if err := drain(time.Time{}); err != nil {
+			if err := drainQueued(); err != nil {
 				return err
 			}
 			if rs.Started() && !s.away {
@@ -148,10 +181,7 @@ func (s *session) writeLoop(ctx context.Context) error {
 				return err
 			}
 		case <-s.stopCh:
-			if err := drain(s.stopAt); err != nil {
-				return err
-			}
-			return s.write(ctx, rs.Finish(s.stopAt))
+			return stop()
 		}
 	}
 }
