@@ -183,6 +183,18 @@ func (d *Daemon) awaitStreaming(t *testing.T, cam string, c cred) {
 	})
 }
 
+// awaitFinished waits until cam's stopped recording is no longer finishing
+// (a stop may answer while ffmpeg still finishes the file, which until then
+// cannot be deleted).
+func (d *Daemon) awaitFinished(t *testing.T, cam string, c cred) {
+	t.Helper()
+	waitFor(t, 30*time.Second, cam+"'s recording to be finished", func() bool {
+		var st recordingState
+		_, _, b := d.request(t, "GET", "/api/v1/cameras/"+cam+"/recording", "", c)
+		return json.Unmarshal(b, &st) == nil && st.State != "" && st.State != "finishing"
+	})
+}
+
 // login posts the login form and returns the session cookie's value ("" if
 // none was set) and the status.
 func (d *Daemon) login(t *testing.T, user, pass string, hdr ...string) (string, int) {

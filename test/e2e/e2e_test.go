@@ -26,6 +26,7 @@ type recordingState struct {
 	Frames    uint64  `json:"frames"`
 	Bytes     int64   `json:"bytes"`
 	Error     string  `json:"error"`
+	State     string  `json:"state"`
 }
 
 type recording struct {
@@ -306,8 +307,14 @@ func TestDeleteWhileRecordingConflicts(t *testing.T) {
 	}
 	id := st.ID
 	d.do(t, "PUT", "/api/v1/cameras/cam0/recording", `{"active":false}`, &st)
-	// Right after a stop, while the MP4 is still being remuxed for
-	// browsers, the delete goes through too.
+	// The stop may answer while ffmpeg still finishes the file (state
+	// finishing: the recording is still being written, a delete gets 409).
+	waitFor(t, 30*time.Second, "ffmpeg to finish the file", func() bool {
+		code, _ := d.do(t, "GET", "/api/v1/cameras/cam0/recording", "", &st)
+		return code == 200 && st.State != "finishing"
+	})
+	// Right after that, while the MP4 is still being remuxed for browsers,
+	// the delete goes through.
 	if code, b := d.do(t, "DELETE", "/api/v1/recordings/"+id, "", nil); code != 204 {
 		t.Fatalf("delete after stop: %d %s, want 204", code, b)
 	}

@@ -46,6 +46,7 @@ func recordBoth(t *testing.T, d *secured) (cam0ID, garageID string) {
 		if code, _, b := d.request(t, "PUT", "/api/v1/cameras/"+cam+"/recording", `{"active": false}`, op); code != 200 {
 			t.Fatalf("stop %s: %d %s", cam, code, b)
 		}
+		d.awaitFinished(t, cam, op)
 	}
 	return ids["cam0"], ids["garage"]
 }
@@ -66,6 +67,7 @@ func recordOnce(t *testing.T, d *Daemon) string {
 	if code, _, b := d.request(t, "PUT", "/api/v1/cameras/cam0/recording", `{"active":false}`, cred{}); code != 200 {
 		t.Fatalf("stop: %d %s", code, b)
 	}
+	d.awaitFinished(t, "cam0", cred{})
 	return st.ID
 }
 
