@@ -156,7 +156,7 @@ func TestErrors(t *testing.T) {
 func TestCameras(t *testing.T) {
 	e := newEnv(t, envConfig{cams: []camSpec{{name: "cam0", run: true}, {name: "cam1"}}})
 
-	var list []cameraStatus
+	var list []CameraBody
 	e.doJSON("GET", "/api/v1/cameras", "", 200, &list)
 	if names := []string{list[0].Name, list[1].Name}; len(list) != 2 || !slices.Equal(names, []string{"cam0", "cam1"}) {
 		t.Fatalf("cameras %+v, want cam0, cam1 in order", list)
@@ -178,14 +178,14 @@ func TestCameras(t *testing.T) {
 		t.Errorf("recording.active is %T, want bool", recObj["active"])
 	}
 
-	var st cameraStatus
+	var st CameraBody
 	e.doJSON("GET", "/api/v1/cameras/cam0", "", 200, &st)
 	if st.Name != "cam0" || st.State != pipeline.StateStreaming || st.Width != 320 || st.Height != 240 || st.Format != "mjpeg" || st.Frames == 0 {
-		t.Errorf("cam0 status %+v", st.CameraStatus)
+		t.Errorf("cam0 status %+v", st)
 	}
 	e.doJSON("GET", "/api/v1/cameras/cam1", "", 200, &st)
 	if st.State != pipeline.StateStarting || st.Frames != 0 {
-		t.Errorf("cam1 status %+v, want starting without frames", st.CameraStatus)
+		t.Errorf("cam1 status %+v, want starting without frames", st)
 	}
 
 	var v map[string]string
@@ -220,7 +220,7 @@ func TestRecordingSwitch(t *testing.T) {
 		if got["active"] != s.want {
 			t.Fatalf("step %d: GET answered %v, want active=%v", i, got, s.want)
 		}
-		var cam cameraStatus
+		var cam CameraBody
 		e.doJSON("GET", "/api/v1/cameras/cam0", "", 200, &cam)
 		if cam.Recording.Active != s.want {
 			t.Fatalf("step %d: camera status recording %+v", i, cam.Recording)
@@ -268,7 +268,7 @@ func TestRecordings(t *testing.T) {
 		t.Errorf("empty list is %s, want []", b)
 	}
 
-	var one recordingBody
+	var one RecordingBody
 	e.doJSON("GET", "/api/v1/recordings/cam0-20260301-120000.mp4", "", 200, &one)
 	if one.ID != "cam0-20260301-120000.mp4" || one.FileURL != "/api/v1/recordings/cam0-20260301-120000.mp4/file" {
 		t.Errorf("recording %+v", one)

@@ -9,31 +9,22 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/camrec/camrec/pipeline"
-	"github.com/camrec/camrec/pipeline/record"
 )
 
-// cameraStatus is the body of GET /api/v1/cameras/{cam}: the camera's
-// status with its recording status.
-type cameraStatus struct {
-	pipeline.CameraStatus
-	// ClientsRefused counts preview streams refused at max_clients.
-	ClientsRefused uint64                 `json:"clients_refused"`
-	Recording      record.RecordingStatus `json:"recording"`
-}
-
-func (s *Server) statusOf(cam Camera) cameraStatus {
-	st := cameraStatus{CameraStatus: cam.View.Status(), ClientsRefused: s.streams[cam.View.Name()].refused.Load()}
+// statusOf is cam's status as the API shows it.
+func (s *Server) statusOf(cam Camera) CameraBody {
+	var rec RecordingStatusBody
 	if cam.Recorder != nil {
-		st.Recording = cam.Recorder.Status()
+		rec = recordingStatusBody(cam.Recorder.Status())
 	} else {
-		st.Recording.Error = "recording is not configured for this camera"
+		rec.Error = "recording is not configured for this camera"
 	}
-	return st
+	return cameraBody(cam.View.Status(), s.streams[cam.View.Name()].refused.Load(), rec)
 }
 
 func (s *Server) listCameras(c *gin.Context) {
 	cams := s.visibleCameras(c)
-	out := make([]cameraStatus, 0, len(cams))
+	out := make([]CameraBody, 0, len(cams))
 	for _, cam := range cams {
 		out = append(out, s.statusOf(cam))
 	}
@@ -114,5 +105,5 @@ func (s *Server) setRecording(c *gin.Context) {
 	if st.Active != was { // an idempotent PUT switches nothing
 		s.log.Info("recording switched", "camera", cam.View.Name(), "active", st.Active, "id", st.ID, "by", identity(c).Name)
 	}
-	c.JSON(http.StatusOK, st)
+	c.JSON(http.StatusOK, recordingStatusBody(st))
 }

@@ -56,10 +56,11 @@ func (s *Server) listControls(c *gin.Context) {
 		abortWithError(c, s.log, err)
 		return
 	}
-	if list == nil {
-		list = []pipeline.Control{}
+	out := make([]ControlBody, 0, len(list)) // [] rather than null
+	for _, ctl := range list {
+		out = append(out, controlBody(ctl))
 	}
-	c.JSON(http.StatusOK, list)
+	c.JSON(http.StatusOK, out)
 }
 
 // setControl answers PUT /api/v1/cameras/{cam}/controls with the control
@@ -96,14 +97,5 @@ func (s *Server) setControl(c *gin.Context) {
 		abortWithError(c, s.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, setControlAnswer{Control: got, Volatile: true})
-}
-
-// setControlAnswer is the body of a successful PUT: the control as the
-// driver reports it, and that the value is volatile: it is re-applied when
-// the camera reconnects, but lost when camrec restarts (lasting values
-// belong in controls: in the config file).
-type setControlAnswer struct {
-	pipeline.Control
-	Volatile bool `json:"volatile"`
+	c.JSON(http.StatusOK, SetControlBody{ControlBody: controlBody(got), Volatile: true})
 }

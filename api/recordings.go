@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
-	"net/url"
 	"path/filepath"
 	"strings"
 
@@ -14,17 +13,6 @@ import (
 	"github.com/camrec/camrec/pipeline/store"
 )
 
-// recordingBody is a recording as the API shows it: the catalogue's entry
-// and the URL of its file, which only the API knows.
-type recordingBody struct {
-	store.Recording
-	FileURL string `json:"file_url"`
-}
-
-func bodyOf(r store.Recording) recordingBody {
-	return recordingBody{Recording: r, FileURL: "/api/v1/recordings/" + url.PathEscape(r.ID) + "/file"}
-}
-
 func (s *Server) listRecordings(c *gin.Context) {
 	camera := c.Query("camera")
 	id := identity(c)
@@ -32,10 +20,10 @@ func (s *Server) listRecordings(c *gin.Context) {
 		abortWithError(c, s.log, fmt.Errorf("camera %q: %w", camera, pipeline.ErrNotFound))
 		return
 	}
-	list := []recordingBody{} // [] rather than null
+	list := []RecordingBody{} // [] rather than null
 	for _, rec := range s.catalog.List(camera) {
 		if id.CanSee(rec.Camera) {
-			list = append(list, bodyOf(rec))
+			list = append(list, recordingBody(rec))
 		}
 	}
 	c.JSON(http.StatusOK, list)
@@ -64,7 +52,7 @@ func (s *Server) getRecordingEntry(c *gin.Context) {
 		abortWithError(c, s.log, err) // the catalogue's error names the id
 		return
 	}
-	c.JSON(http.StatusOK, bodyOf(rec))
+	c.JSON(http.StatusOK, recordingBody(rec))
 }
 
 func (s *Server) deleteRecording(c *gin.Context) {

@@ -2,7 +2,7 @@ package pipeline
 
 import "time"
 
-// backoff is camrec's one restart policy, used wherever something failed
+// Backoff is camrec's one restart policy, used wherever something failed
 // and is tried again (a camera that will not stream, a dead ffmpeg,
 // continuous recording after a failure): wait First, then twice as long
 // each time, at most Max; Reset after a run that went well.

@@ -60,31 +60,6 @@ type CameraConfig struct {
 	JPEGQuality int
 }
 
-// CameraStatus is the camera part of GET /api/v1/cameras/{cam}.
-type CameraStatus struct {
-	Name          string  `json:"name"`
-	Device        string  `json:"device"`
-	State         string  `json:"state"`
-	Error         string  `json:"error"`
-	Format        string  `json:"format"`
-	Width         int     `json:"width"`
-	Height        int     `json:"height"`
-	FPSTarget     float64 `json:"fps_target"`
-	FPSMeasured   float64 `json:"fps_measured"`
-	Frames        uint64  `json:"frames"`
-	FramesInvalid uint64  `json:"frames_invalid"`
-	// FramesCorrupt counts frames the driver flagged V4L2_BUF_FLAG_ERROR
-	// (dropped).
-	FramesCorrupt uint64 `json:"frames_corrupt"`
-	// FramesEncoded counts JPEGs encoded in camrec for preview and
-	// snapshots of a raw camera (0 for MJPEG cameras).
-	FramesEncoded uint64 `json:"frames_encoded"`
-	// Restarts counts streams that failed after delivering frames (EIO,
-	// unplug) and were reopened.
-	Restarts uint64 `json:"restarts"`
-	Clients  int    `json:"clients"`
-}
-
 // Camera runs one Source, publishes its frames and keeps the counters and
 // state that status reports. It implements Sink.
 //
@@ -355,65 +330,4 @@ func (c *Camera) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
-}
-
-// watch measures the frame rate once a second and detects stalls.
-func (c *Camera) watch(ctx context.Context) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			c.tick(now)
-		}
-	}
-}
-
-func (c *Camera) tick(now time.Time) {
-	n := c.frames.Load()
-	last := c.lastAt.Load()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.winStart.IsZero() {
-		if d := now.Sub(c.winStart).Seconds(); d > 0 {
-			c.fpsMeas = float64(n-c.winFrames) / d
-		}
-	}
-	c.winStart, c.winFrames = now, n
-	if c.state == StateStreaming && last != 0 && now.Sub(time.Unix(0, last)) > c.cfg.StallAfter {
-		c.setStateLocked(StateStalled, "no frame for "+now.Sub(time.Unix(0, last)).Round(time.Second).String())
-	}
-}
-
-// Status returns the camera's current status.
-func (c *Camera) Status() CameraStatus {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return CameraStatus{
-		Name:          c.cfg.Name,
-		Device:        c.cfg.Device,
-		State:         c.state,
-		Error:         c.err,
-		Format:        c.format.Name,
-		Width:         c.format.Width,
-		Height:        c.format.Height,
-		FPSTarget:     c.format.FPS,
-		FPSMeasured:   RoundTo(c.fpsMeas, 2),
-		Frames:        c.frames.Load(),
-		FramesInvalid: c.inval.Load(),
-		FramesCorrupt: c.corrupt.Load(),
-		FramesEncoded: c.encoded.Load(),
-		Restarts:      c.restart.Load(),
-		Clients:       c.hub.Clients(),
-	}
-}
-
-func RoundTo(v float64, digits int) float64 {
-	p := 1.0
-	for range digits {
-		p *= 10
-	}
-	return float64(int64(v*p+0.5)) / p
 }

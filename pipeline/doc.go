@@ -8,15 +8,17 @@
 //
 // Where things are:
 //
-//	frame.go       Frame and Format
-//	errors.go      the sentinel errors callers branch on (the API maps them to HTTP codes)
-//	backoff.go     Backoff: camrec's one restart policy
-//	source.go      Source and Sink; sources.go picks one for a device string
-//	source_*.go    the sources: V4L2, the test camera (test:), file:, pipe:
-//	camera.go      Camera: runs a source, states, counters, restarts after a failure
-//	hub.go         Hub: non-blocking fan-out, a bounded queue per subscriber
-//	controls.go    V4L2 controls, run on the capture goroutine
-//	yuyv.go        JPEG previews of raw (YUYV) cameras
+//	frame.go          Frame and Format
+//	errors.go         the sentinel errors callers branch on (the API maps them to HTTP codes)
+//	backoff.go        Backoff: camrec's one restart policy
+//	source.go         Source and Sink; sources.go picks one for a device string
+//	source_*.go       the sources: V4L2, the test camera (test:), file:, pipe:
+//	camera.go         Camera: runs a source, states, counters, restarts after a failure
+//	camera_status.go  CameraStatus; the measured rate and stall detection
+//	hub.go            Hub: non-blocking fan-out, a bounded queue per subscriber
+//	controls.go       V4L2 controls, run on the capture goroutine
+//	yuyv.go           JPEG previews of raw (YUYV) cameras
+//	round.go          RoundTo, for figures in status and logs
 //
 // Recording lives in pipeline/record, the recordings on disk in
 // pipeline/store; imports go one way: v4l2 ← pipeline ← record → store.

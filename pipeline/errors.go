@@ -21,7 +21,7 @@ var (
 	ErrInvalid = errors.New("invalid")
 )
 
-// errUnwrapAll returns the innermost error, so that "exec: "x": stat x: no
+// RootCause returns the innermost error, so that "exec: "x": stat x: no
 // such file" reads as "no such file or directory".
 func RootCause(err error) error {
 	for {

@@ -27,8 +27,8 @@ type Frame struct {
 // Format describes what a source delivers after negotiation.
 type Format struct {
 	// Name is the pixel format as the user knows it ("mjpeg", "yuyv").
-	Name   string  `json:"format"`
-	Width  int     `json:"width"`
-	Height int     `json:"height"`
-	FPS    float64 `json:"fps_target"`
+	Name   string
+	Width  int
+	Height int
+	FPS    float64
 }

@@ -16,34 +16,34 @@ import (
 // Control is one of a device's controls (brightness, exposure, a vivid test
 // button …) as VIDIOC_QUERY_EXT_CTRL describes it, with its current value.
 type Control struct {
-	ID uint32 `json:"id"`
+	ID uint32
 	// Name is the driver's name ("Brightness", "Auto Exposure"); Key the
 	// same in lower_snake ("brightness", "auto_exposure"): see ControlKey.
-	Name string `json:"name"`
-	Key  string `json:"key"`
+	Name string
+	Key  string
 	// Type is one of the Type* constants.
-	Type    string `json:"type"`
-	Min     int64  `json:"min"`
-	Max     int64  `json:"max"`
-	Step    uint64 `json:"step"`
-	Default int64  `json:"default"`
+	Type    string
+	Min     int64
+	Max     int64
+	Step    uint64
+	Default int64
 	// Value is the current value. It is 0 for controls that have none to
 	// read: buttons, write-only and disabled controls, strings and compound
 	// controls (see Readable).
-	Value int64 `json:"value"`
+	Value int64
 	// Flags are the set ones among the Flag* constants; never nil.
-	Flags []string `json:"flags"`
+	Flags []string
 	// Menu lists the entries of a menu or integer menu control; the driver
 	// may leave holes between Min and Max.
-	Menu []MenuEntry `json:"menu,omitempty"`
+	Menu []MenuEntry
 }
 
 // MenuEntry is one choice of a menu control: Name for a menu, Value for an
 // integer menu.
 type MenuEntry struct {
-	Index int64  `json:"index"`
-	Name  string `json:"name,omitempty"`
-	Value int64  `json:"value,omitempty"`
+	Index int64
+	Name  string
+	Value int64
 }
 
 // Control types, as reported in Control.Type.

@@ -133,7 +133,7 @@ func rtCrashedMKV(t *testing.T, ff, probe, path string, minFrames int) {
 
 // TestCatalogRepairsCrashedMKV: an MKV whose ffmpeg was killed has no
 // duration. At start-up Scan marks it interrupted and truncated, the repair
-// the recorder runs on what awaitingRemux lists (BeginRemux, remuxRecording,
+// the recorder runs on what AwaitingRemux lists (BeginRemux, remuxRecording,
 // EndRemux) remuxes it in place, and ffprobe then reads the duration of the
 // frames it holds; the catalogue and the sidecar say it too.
 func TestCatalogRepairsCrashedMKV(t *testing.T) {

@@ -9,39 +9,39 @@ import (
 	"github.com/camrec/camrec/pipeline"
 )
 
-// RecordingStatus is the recording part of a camera's status and the body of
-// GET/PUT /api/v1/cameras/{cam}/recording.
+// RecordingStatus is what a recorder reports (the API shows it as
+// RecordingStatusBody).
 type RecordingStatus struct {
-	Active    bool       `json:"active"`
-	ID        string     `json:"id"`         // "" when none is active
-	StartedAt *time.Time `json:"started_at"` // nil when none is active
-	Frames    uint64     `json:"frames"`     // frames written to ffmpeg
-	Bytes     int64      `json:"bytes"`      // size of the file so far
-	Dropped   uint64     `json:"dropped"`    // frames lost to a full queue
+	Active    bool
+	ID        string     // "" when none is active
+	StartedAt *time.Time // nil when none is active
+	Frames    uint64     // frames written to ffmpeg
+	Bytes     int64      // size of the file so far
+	Dropped   uint64     // frames lost to a full queue
 	// Error is why the last recording failed (with ffmpeg's last stderr
 	// lines), or why recording is impossible (ffmpeg missing); "" otherwise.
 	// While recording, it is why the previous file ended badly (ffmpeg died
 	// and the recording went on in a new file).
-	Error string `json:"error"`
+	Error string
 	// State is "idle", "recording", "finishing" (a stopped recording's
 	// ffmpeg is finishing its file), "failed" (the last recording failed)
 	// or "waiting" (continuous recording retries after a failure).
-	State string `json:"state"`
+	State string
 	// Segment is the index of the file being written in this recording
 	// (segments and restarts start new files), from 0.
-	Segment int `json:"segment"`
+	Segment int
 	// Restarts counts, since camrec started, the times ffmpeg died and the
 	// recording went on in a new file.
-	Restarts uint64 `json:"restarts"`
+	Restarts uint64
 	// RetentionDeleted counts, since camrec started, the recordings of
 	// this camera deleted by retention (keep, max_disk, min_free).
-	RetentionDeleted uint64 `json:"retention_deleted"`
+	RetentionDeleted uint64
 	// StartLatencyMS is the delay from the request to the first frame
 	// written to ffmpeg (0 before it).
-	StartLatencyMS float64 `json:"start_latency_ms"`
+	StartLatencyMS float64
 	// SyncedAt is when the file being written was last flushed to the disk
 	// (every fsync_interval); nil before the first flush.
-	SyncedAt *time.Time `json:"synced_at"`
+	SyncedAt *time.Time
 }
 
 // Recorder states in RecordingStatus.State.

@@ -55,7 +55,7 @@ type entry struct {
 	meta             Sidecar
 	bytes            int64 // size when it was finished or scanned
 	busy             bool  // being remuxed: the file is about to be replaced
-	ours             bool  // made by this process (put), not read from disk
+	ours             bool  // made by this process (Put), not read from disk
 }
 
 // Catalog is the list of recordings under a record dir. It is safe for
@@ -124,7 +124,7 @@ func (c *Catalog) Delete(id string) error {
 		return fmt.Errorf("recording %s is in progress: stop it first: %w", id, pipeline.ErrConflict)
 	}
 	// A recording being remuxed can go too: the remux reads a file that
-	// is no longer linked, and endRemux then finds the entry gone and
+	// is no longer linked, and EndRemux then finds the entry gone and
 	// throws its result away.
 	if err := c.removeLocked(e); err != nil {
 		return err

@@ -175,8 +175,8 @@ func TestCatalogDeleteUnlinksNeighbours(t *testing.T) {
 }
 
 // TestCatalogLinkToDeletedSegment: the recorder's own links never name a
-// recording deleted meanwhile, even when the delete comes between the put of
-// the next segment and its link, or before the next segment is put again.
+// recording deleted meanwhile, even when the delete comes between the Put of
+// the next segment and its Link, or before the next segment is Put again.
 func TestCatalogLinkToDeletedSegment(t *testing.T) {
 	root := t.TempDir()
 	cat := NewCatalog(root, "", testutil.Logger(t))

@@ -18,7 +18,7 @@ import (
 	"github.com/camrec/camrec/pipeline"
 )
 
-// reserve creates Dir/<camera>/ and an empty file for a new recording named
+// Reserve creates Dir/<camera>/ and an empty file for a new recording named
 // after t, never reusing a name (-2, -3 ... are appended). The file is
 // created with O_EXCL, so two recorders cannot pick the same name either.
 // Its errors wrap ErrUnavailable (cannot record now) and the cause
@@ -64,14 +64,14 @@ func (e *unavailableError) Error() string { return "cannot record now: " + e.err
 
 func (e *unavailableError) Unwrap() []error { return []error{e.err, pipeline.ErrUnavailable} }
 
-// put adds or replaces a recording made by this process and writes its
+// Put adds or replaces a recording made by this process and writes its
 // sidecar. bytes is the file size for finished recordings. A link in meta to
 // a recording no longer in the catalogue (deleted meanwhile) is dropped.
 func (c *Catalog) Put(camera, id, path string, meta Sidecar, bytes int64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := c.entries[id]; ok && meta.NextID == "" {
-		meta.NextID = old.meta.NextID // set by link meanwhile
+		meta.NextID = old.meta.NextID // set by Link meanwhile
 	}
 	for _, l := range []*string{&meta.PrevID, &meta.NextID} {
 		if _, ok := c.entries[*l]; *l != "" && !ok {
@@ -82,7 +82,7 @@ func (c *Catalog) Put(camera, id, path string, meta Sidecar, bytes int64) error 
 	return WriteSidecar(SidecarPath(path), meta)
 }
 
-// link records that next continues the recording prev.
+// Link records that next continues the recording prev.
 func (c *Catalog) Link(prev, next string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -100,7 +100,7 @@ func (c *Catalog) Link(prev, next string) error {
 	return WriteSidecar(SidecarPath(e.path), e.meta)
 }
 
-// forget removes a recording from the catalogue (clearing its neighbours'
+// Forget removes a recording from the catalogue (clearing its neighbours'
 // links to it) and deletes its file and sidecar. The recorder uses it only
 // for a file that never received a frame.
 func (c *Catalog) Forget(id, path string) {
@@ -117,7 +117,7 @@ func (c *Catalog) Forget(id, path string) {
 	}
 }
 
-// beginRemux marks the recording busy while it is remuxed; false if it is
+// BeginRemux marks the recording busy while it is remuxed; false if it is
 // gone, already busy, or needs no remux (neither a fragmented MP4 nor a
 // truncated MKV: a finished MKV or AVI is final as ffmpeg wrote it).
 func (c *Catalog) BeginRemux(id string) bool {
@@ -135,10 +135,10 @@ func (c *Catalog) BeginRemux(id string) bool {
 // still fragmented, or an MKV cut short.
 func (s Sidecar) needsRemux() bool { return s.Fragmented || s.Truncated }
 
-// awaitingRemux lists camera's finished recordings that await a remux, with
+// AwaitingRemux lists camera's finished recordings that await a remux, with
 // their paths: MP4s still in their fragmented form (left so by a shutdown or
 // crash) and MKVs cut short by a crash (Truncated). The recorder remuxes them
-// when it starts (remuxRecording between beginRemux and endRemux).
+// when it starts (remuxRecording between BeginRemux and EndRemux).
 func (c *Catalog) AwaitingRemux(camera string) map[string]string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -155,7 +155,7 @@ func (c *Catalog) AwaitingRemux(camera string) map[string]string {
 // remux's result (or failure) was thrown away. It wraps ErrNotFound.
 var ErrRemuxDiscarded = fmt.Errorf("remux result discarded: %w", pipeline.ErrNotFound)
 
-// endRemux ends what beginRemux started: when err is nil the remuxed tmp
+// EndRemux ends what BeginRemux started: when err is nil the remuxed tmp
 // replaces the recording's file (atomically, by rename), else tmp is removed
 // and the original stays as it is. A truncated MKV, repaired, takes the
 // duration ffprobe reads in tmp. A recording deleted meanwhile stays
@@ -241,7 +241,7 @@ func (c *Catalog) saveLocked(e *entry) {
 	}
 }
 
-// remuxTemp is where the remux of path is written before it replaces it.
+// RemuxTemp is where the remux of path is written before it replaces it.
 func RemuxTemp(path string) string {
 	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".remux.tmp")
 }

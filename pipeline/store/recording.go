@@ -10,22 +10,23 @@ const (
 	RecStateInterrupted = "interrupted" // found on disk after a crash
 )
 
-// Recording is one entry of the recordings catalogue.
+// Recording is one entry of the recordings catalogue (the API shows it as
+// RecordingBody, with the URL of its file).
 type Recording struct {
-	ID         string     `json:"id"`
-	Camera     string     `json:"camera"`
-	StartedAt  time.Time  `json:"started_at"`
-	EndedAt    *time.Time `json:"ended_at"` // nil while recording
-	DurationS  float64    `json:"duration_s"`
-	Bytes      int64      `json:"bytes"`
-	Container  string     `json:"container"`   // mp4, mkv, avi
-	VideoCodec string     `json:"video_codec"` // h264, mjpeg, ...
-	Width      int        `json:"width"`
-	Height     int        `json:"height"`
-	State      string     `json:"state"`
-	Error      string     `json:"error,omitempty"`
+	ID         string
+	Camera     string
+	StartedAt  time.Time
+	EndedAt    *time.Time // nil while recording
+	DurationS  float64
+	Bytes      int64
+	Container  string // mp4, mkv, avi
+	VideoCodec string // h264, mjpeg, ...
+	Width      int
+	Height     int
+	State      string
+	Error      string
 	// PrevID and NextID link the files of one recording (segments, or the
 	// new file after ffmpeg died); "" at either end.
-	PrevID string `json:"prev_id,omitempty"`
-	NextID string `json:"next_id,omitempty"`
+	PrevID string
+	NextID string
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/camrec/camrec/pipeline"
 )
 
-// sidecar is the JSON file kept next to each recording.
+// Sidecar is the JSON file kept next to each recording.
 type Sidecar struct {
 	StartedAt time.Time  `json:"started_at"`
 	EndedAt   *time.Time `json:"ended_at,omitempty"`
@@ -58,7 +58,7 @@ func ReadSidecar(path string) (Sidecar, error) {
 	return s, nil
 }
 
-// writeSidecar replaces path atomically (temp file + rename).
+// WriteSidecar replaces path atomically (temp file + rename).
 func WriteSidecar(path string, s Sidecar) error {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {

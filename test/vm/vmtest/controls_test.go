@@ -15,18 +15,25 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrec/camrec/api"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/v4l2"
 )
 
-func findControl(list []v4l2.Control, key string) (v4l2.Control, bool) {
+// findControl returns the control of list (from the driver or from the
+// API) whose key is key.
+func findControl[C interface{ v4l2.Control | api.ControlBody }](list []C, key string, keyOf func(C) string) (C, bool) {
 	for _, c := range list {
-		if c.Key == key {
+		if keyOf(c) == key {
 			return c, true
 		}
 	}
-	return v4l2.Control{}, false
+	var zero C
+	return zero, false
 }
+
+func driverKey(c v4l2.Control) string { return c.Key }
+func apiKey(c api.ControlBody) string { return c.Key }
 
 // TestControlsVivid enumerates vivid's controls with camrec's own ioctls
 // (blackjack/webcam's GetControls leaves out buttons and menus) and sets
@@ -50,11 +57,11 @@ func TestControlsVivid(t *testing.T) {
 	}
 	t.Logf("vivid: %d controls: %s", len(list), strings.Join(names, " "))
 
-	b, ok := findControl(list, "brightness")
+	b, ok := findControl(list, "brightness", driverKey)
 	if !ok || b.ID != 0x00980900 || b.Type != v4l2.TypeInteger || b.Min != 0 || b.Max != 255 || b.Step != 1 || b.Default != 128 {
 		t.Fatalf("brightness: %+v (found %v), want id 0x980900, integer 0..255 step 1 default 128", b, ok)
 	}
-	if _, ok := findControl(list, "contrast"); !ok {
+	if _, ok := findControl(list, "contrast", driverKey); !ok {
 		t.Error("no contrast control")
 	}
 	// Not pressed: vivid would answer ENODEV until reloaded.
@@ -164,7 +171,7 @@ func TestControlsOnCaptureGoroutine(t *testing.T) {
 		keys = append(keys, c.Key+"="+fmt.Sprint(c.Value))
 	}
 	t.Logf("v4l2loopback controls: %s", strings.Join(keys, " "))
-	if c, ok := findControl(list, "timeout"); !ok || c.Value != 1500 {
+	if c, ok := findControl(list, "timeout", driverKey); !ok || c.Value != 1500 {
 		t.Fatalf("timeout: %+v (found %v), want 1500 applied at open", c, ok)
 	}
 	got, err := ctls.Set(t.Context(), "timeout", 2000)
@@ -215,7 +222,7 @@ func TestControlsHTTP(t *testing.T) {
 			t.Fatalf("camrec exited: %v\n%s", cam.err, cam.output.String())
 		default:
 		}
-		var st pipeline.CameraStatus
+		var st api.CameraBody
 		if status, _ := getJSON(base, &st); status == http.StatusOK && st.State == pipeline.StateStreaming {
 			break
 		}
@@ -225,7 +232,7 @@ func TestControlsHTTP(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
-	var list []v4l2.Control
+	var list []api.ControlBody
 	status, body := getJSON(base+"/controls", &list)
 	if status == http.StatusNotFound && strings.Contains(body, "has no controls") {
 		t.Skipf("camrec does not wire pipeline.Controls to V4L2 cameras yet: %s", body)
@@ -233,28 +240,28 @@ func TestControlsHTTP(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("GET controls: %d %s", status, body)
 	}
-	b, ok := findControl(list, "brightness")
+	b, ok := findControl(list, "brightness", apiKey)
 	if !ok || b.Min != 0 || b.Max != 255 || b.Default != 128 || b.Value != 100 {
 		t.Fatalf("brightness %+v (found %v), want 0..255 default 128, 100 from the config", b, ok)
 	}
-	if c, _ := findControl(list, "contrast"); c.Value != 90 {
+	if c, _ := findControl(list, "contrast", apiKey); c.Value != 90 {
 		t.Errorf("contrast %d, want 90 from the config", c.Value)
 	}
 
-	var got v4l2.Control
+	var got api.ControlBody
 	doJSON(t, http.MethodPut, base+"/controls", map[string]any{"name": "brightness", "value": 180}, http.StatusOK, &got)
 	if got.Value != 180 {
 		t.Errorf("PUT brightness 180 answered %+v", got)
 	}
 	doJSON(t, http.MethodPut, base+"/controls", map[string]any{"id": b.ID, "value": 181}, http.StatusOK, &got)
 	getJSON(base+"/controls", &list)
-	if c, _ := findControl(list, "brightness"); c.Value != 181 {
+	if c, _ := findControl(list, "brightness", apiKey); c.Value != 181 {
 		t.Errorf("brightness reads back %d after PUT by id 181", c.Value)
 	}
 	doJSON(t, http.MethodPut, base+"/controls", map[string]any{"name": "brightness", "value": 256}, http.StatusBadRequest, nil)
 	doJSON(t, http.MethodPut, base+"/controls", map[string]any{"name": "no_such_control", "value": 1}, http.StatusNotFound, nil)
 	getJSON(base+"/controls", &list)
-	if c, _ := findControl(list, "brightness"); c.Value != 181 {
+	if c, _ := findControl(list, "brightness", apiKey); c.Value != 181 {
 		t.Errorf("brightness %d after a refused PUT, want 181 unchanged", c.Value)
 	}
 }

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrec/camrec/api"
 	"github.com/camrec/camrec/internal/testutil"
-	"github.com/camrec/camrec/pipeline/record"
 	"github.com/camrec/camrec/pipeline/store"
 )
 
@@ -37,7 +37,7 @@ func TestMJPEGCameraRecording(t *testing.T) {
 			base := "http://" + addr
 			startMJPEGCamera(t, v, w, h, fps, 8, addr, "-container", tc.container, "-codec", tc.codec)
 
-			var st record.RecordingStatus
+			var st api.RecordingStatusBody
 			startSent := time.Now()
 			doJSON(t, http.MethodPut, base+"/api/v1/cameras/cam0/recording", map[string]bool{"active": true}, http.StatusOK, &st)
 			startDone := time.Now()
@@ -66,7 +66,7 @@ func TestMJPEGCameraRecording(t *testing.T) {
 				t.Fatalf("after stop: %+v", st)
 			}
 
-			var rec apiRecording
+			var rec api.RecordingBody
 			deadline := time.Now().Add(30 * time.Second)
 			for {
 				doJSON(t, http.MethodGet, base+"/api/v1/recordings/"+id, nil, http.StatusOK, &rec)

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrec/camrec/api"
 	"github.com/camrec/camrec/pipeline"
-	"github.com/camrec/camrec/pipeline/record"
 	"github.com/camrec/camrec/pipeline/store"
 )
 
@@ -31,7 +31,7 @@ func TestVividRecordingAcrossUnplug(t *testing.T) {
 	<-time.After(time.Until(startDone.Add(3 * time.Second)))
 	pressVividButton(t, vividDisconnect)
 	pressed := time.Now()
-	st, _ := waitCamera(t, addr, "disconnected", 10*time.Second, func(st pipeline.CameraStatus) bool {
+	st, _ := waitCamera(t, addr, "disconnected", 10*time.Second, func(st api.CameraBody) bool {
 		return st.State == pipeline.StateDisconnected || st.Restarts > 0
 	})
 	t.Logf("after the Disconnect control: camera %s %q, restarts %d", st.State, st.Error, st.Restarts)
@@ -55,7 +55,7 @@ func TestVividRecordingAcrossUnplug(t *testing.T) {
 	}
 
 	// The recording goes on by itself in a new file once vivid is back.
-	var again record.RecordingStatus
+	var again api.RecordingStatusBody
 	for {
 		again = getRecording(t, addr)
 		if again.Active && again.ID != "" && again.ID != first.ID {

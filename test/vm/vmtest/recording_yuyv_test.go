@@ -9,8 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/camrec/camrec/pipeline"
-	"github.com/camrec/camrec/pipeline/record"
+	"github.com/camrec/camrec/api"
 	"github.com/camrec/camrec/pipeline/store"
 )
 
@@ -23,16 +22,16 @@ type recWindow struct {
 }
 
 // setRecording PUTs the recording state and returns the answer.
-func setRecording(t *testing.T, addr string, active bool) record.RecordingStatus {
+func setRecording(t *testing.T, addr string, active bool) api.RecordingStatusBody {
 	t.Helper()
-	var st record.RecordingStatus
+	var st api.RecordingStatusBody
 	doJSON(t, http.MethodPut, "http://"+addr+"/api/v1/cameras/cam0/recording", map[string]bool{"active": active}, http.StatusOK, &st)
 	return st
 }
 
-func getRecording(t *testing.T, addr string) record.RecordingStatus {
+func getRecording(t *testing.T, addr string) api.RecordingStatusBody {
 	t.Helper()
-	var st record.RecordingStatus
+	var st api.RecordingStatusBody
 	doJSON(t, http.MethodGet, "http://"+addr+"/api/v1/cameras/cam0/recording", nil, http.StatusOK, &st)
 	return st
 }
@@ -67,7 +66,7 @@ func recordFor(t *testing.T, addr string, d time.Duration, during func()) recWin
 // lastID is the newest recording in the catalogue.
 func lastID(t *testing.T, addr string) string {
 	t.Helper()
-	var recs []store.Recording
+	var recs []api.RecordingBody
 	doJSON(t, http.MethodGet, "http://"+addr+"/api/v1/recordings", nil, http.StatusOK, &recs)
 	if len(recs) == 0 {
 		t.Fatal("no recording in the catalogue")
@@ -81,17 +80,11 @@ func lastID(t *testing.T, addr string) string {
 	return newest.ID
 }
 
-// apiRecording is a catalogue entry as the API shows it.
-type apiRecording struct {
-	store.Recording
-	FileURL string `json:"file_url"`
-}
-
 // finished waits until the catalogue says recording id is no longer being
 // written and returns its entry.
-func finished(t *testing.T, addr, id string) apiRecording {
+func finished(t *testing.T, addr, id string) api.RecordingBody {
 	t.Helper()
-	var rec apiRecording
+	var rec api.RecordingBody
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		doJSON(t, http.MethodGet, "http://"+addr+"/api/v1/recordings/"+id, nil, http.StatusOK, &rec)
@@ -106,7 +99,7 @@ func finished(t *testing.T, addr, id string) apiRecording {
 }
 
 // probeRecording downloads recording rec through the API and probes it.
-func probeRecording(t *testing.T, v vm, addr string, rec apiRecording) probed {
+func probeRecording(t *testing.T, v vm, addr string, rec api.RecordingBody) probed {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), rec.ID) // under /tmp: the same path for the chrooted ffprobe
 	download(t, "http://"+addr+rec.FileURL, file)
@@ -158,7 +151,7 @@ func TestVividRecording(t *testing.T) {
 				// (seen: 23 fps once). Wait for the drop to show instead.
 				want, what := streaming, "streaming"
 				if tc.control == "percentage_of_dropped_buffers" {
-					want = func(st pipeline.CameraStatus) bool { return streaming(st) && st.FPSMeasured <= 0.75*fps }
+					want = func(st api.CameraBody) bool { return streaming(st) && st.FPSMeasured <= 0.75*fps }
 					what = fmt.Sprintf("delivering at most 3/4 of %d fps with %d%% of its buffers dropped (the control has an effect)", fps, tc.value)
 				}
 				st, _ := waitCamera(t, addr, what, 15*time.Second, want)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrec/camrec/api"
 	"github.com/camrec/camrec/pipeline"
 )
 
@@ -19,7 +20,7 @@ func TestMJPEGCameraStallAndRate(t *testing.T) {
 	url := "http://" + addr + "/api/v1/cameras/cam0"
 	writer, _ := startMJPEGCamera(t, v, 640, 480, 15, 8, addr, "-stall-timeout", "1s")
 
-	var st pipeline.CameraStatus
+	var st api.CameraBody
 	waitStatus := func(what string, timeout time.Duration, ok func() bool) time.Duration {
 		t.Helper()
 		start := time.Now()

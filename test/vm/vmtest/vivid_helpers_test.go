@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/camrec/camrec/api"
 	"github.com/camrec/camrec/pipeline"
 )
 
@@ -79,11 +80,11 @@ func startCamrec(t *testing.T, v vm, addr string, args ...string) *proc {
 
 // waitCamera polls the camera's status until ok accepts it and returns the
 // status and how long it took.
-func waitCamera(t *testing.T, addr, what string, timeout time.Duration, ok func(pipeline.CameraStatus) bool) (pipeline.CameraStatus, time.Duration) {
+func waitCamera(t *testing.T, addr, what string, timeout time.Duration, ok func(api.CameraBody) bool) (api.CameraBody, time.Duration) {
 	t.Helper()
 	start := time.Now()
 	for {
-		var st pipeline.CameraStatus
+		var st api.CameraBody
 		doJSON(t, http.MethodGet, "http://"+addr+"/api/v1/cameras/cam0", nil, http.StatusOK, &st)
 		if ok(st) {
 			return st, time.Since(start)
@@ -95,7 +96,7 @@ func waitCamera(t *testing.T, addr, what string, timeout time.Duration, ok func(
 	}
 }
 
-func streaming(st pipeline.CameraStatus) bool { return st.State == pipeline.StateStreaming }
+func streaming(st api.CameraBody) bool { return st.State == pipeline.StateStreaming }
 
 // healthStatus returns /healthz's HTTP status code.
 func healthStatus(t *testing.T, addr string) int {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrec/camrec/api"
 	"github.com/camrec/camrec/pipeline"
 )
 
@@ -26,7 +27,7 @@ func TestVividYUYV(t *testing.T) {
 	if st.Format != "yuyv" || st.Width != 640 || st.Height != 360 || st.FPSTarget < 29.9 || st.FPSTarget > 30.1 {
 		t.Errorf("format %s %dx%d at %v fps, want yuyv 640x360 at 30", st.Format, st.Width, st.Height, st.FPSTarget)
 	}
-	st, _ = waitCamera(t, addr, "measured near 30 fps", 15*time.Second, func(st pipeline.CameraStatus) bool { return st.FPSMeasured > 25 })
+	st, _ = waitCamera(t, addr, "measured near 30 fps", 15*time.Second, func(st api.CameraBody) bool { return st.FPSMeasured > 25 })
 	if st.FramesEncoded != 0 {
 		t.Errorf("%d frames JPEG-encoded while nobody watched, want 0", st.FramesEncoded)
 	}
@@ -123,17 +124,17 @@ func TestVividUnplugAndReplug(t *testing.T) {
 	waitCamera(t, addr, "streaming", 30*time.Second, streaming)
 	client := openPreview(t, addr)
 	client.waitParts(t, 3, 10*time.Second)
-	disconnected := func(st pipeline.CameraStatus) bool { return st.State == pipeline.StateDisconnected }
+	disconnected := func(st api.CameraBody) bool { return st.State == pipeline.StateDisconnected }
 
 	// 1. Disconnect control; vivid comes back by itself once camrec closed it.
 	logAt := len(cam.output.String())
 	pressVividButton(t, vividDisconnect)
 	pressed := time.Now()
-	st, _ := waitCamera(t, addr, "disconnected", 10*time.Second, func(st pipeline.CameraStatus) bool {
+	st, _ := waitCamera(t, addr, "disconnected", 10*time.Second, func(st api.CameraBody) bool {
 		return disconnected(st) || st.Restarts > 0
 	})
 	t.Logf("after the Disconnect control: %s %q", st.State, st.Error)
-	st, _ = waitCamera(t, addr, "streaming again", 10*time.Second, func(st pipeline.CameraStatus) bool {
+	st, _ = waitCamera(t, addr, "streaming again", 10*time.Second, func(st api.CameraBody) bool {
 		return streaming(st) && st.Restarts == 1
 	})
 	t.Logf("streaming again %v after the Disconnect control", time.Since(pressed).Round(time.Millisecond))
@@ -179,7 +180,7 @@ func TestVividUnplugAndReplug(t *testing.T) {
 
 	loadVivid(t)
 	back := time.Now()
-	st, took := waitCamera(t, addr, "streaming again", 10*time.Second, func(st pipeline.CameraStatus) bool {
+	st, took := waitCamera(t, addr, "streaming again", 10*time.Second, func(st api.CameraBody) bool {
 		return streaming(st) && st.Restarts == 2
 	})
 	t.Logf("streaming %v after modprobe vivid", took.Round(time.Millisecond))
@@ -203,7 +204,7 @@ func TestVividAbsentAtStart(t *testing.T) {
 	v := needVM(t)
 	const addr = "127.0.0.1:18230"
 	cam := startCamrec(t, v, addr, "-device", "/dev/video7")
-	st, _ := waitCamera(t, addr, "disconnected", 10*time.Second, func(st pipeline.CameraStatus) bool {
+	st, _ := waitCamera(t, addr, "disconnected", 10*time.Second, func(st api.CameraBody) bool {
 		return st.State == pipeline.StateDisconnected
 	})
 	if !strings.Contains(st.Error, "/dev/video7") {
@@ -226,7 +227,7 @@ func TestVividBusy(t *testing.T) {
 	startCamrec(t, v, first, "-device", vividNode, "-size", "320x180", "-fps", "30")
 	waitCamera(t, first, "streaming", 30*time.Second, streaming)
 	startCamrec(t, v, second, "-device", vividNode, "-size", "320x180", "-fps", "30", "-name", "cam0")
-	st, _ := waitCamera(t, second, "in error", 10*time.Second, func(st pipeline.CameraStatus) bool {
+	st, _ := waitCamera(t, second, "in error", 10*time.Second, func(st api.CameraBody) bool {
 		return st.State == pipeline.StateError
 	})
 	t.Logf("second camrec: %q", st.Error)
@@ -246,13 +247,13 @@ func TestVividDriverErrors(t *testing.T) {
 	st, _ := waitCamera(t, addr, "streaming", 30*time.Second, streaming)
 
 	pressVividButton(t, vividInjectBufError)
-	st, _ = waitCamera(t, addr, "counting a corrupt frame", 10*time.Second, func(st pipeline.CameraStatus) bool { return st.FramesCorrupt > 0 })
+	st, _ = waitCamera(t, addr, "counting a corrupt frame", 10*time.Second, func(st api.CameraBody) bool { return st.FramesCorrupt > 0 })
 	if st.FramesCorrupt != 1 || !streaming(st) {
 		t.Errorf("after one injected buffer error: corrupt %d, state %s; want 1, streaming", st.FramesCorrupt, st.State)
 	}
 
 	pressVividButton(t, vividFatalStreamErr)
-	st, took := waitCamera(t, addr, "restarted", 10*time.Second, func(st pipeline.CameraStatus) bool {
+	st, took := waitCamera(t, addr, "restarted", 10*time.Second, func(st api.CameraBody) bool {
 		return st.Restarts == 1 && streaming(st)
 	})
 	t.Logf("streaming again %v after a fatal streaming error", took.Round(time.Millisecond))
@@ -270,7 +271,7 @@ func TestVividDriverErrors(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	st, took = waitCamera(t, addr, "restarted after a failed STREAMON", 15*time.Second, func(st pipeline.CameraStatus) bool {
+	st, took = waitCamera(t, addr, "restarted after a failed STREAMON", 15*time.Second, func(st api.CameraBody) bool {
 		return st.Restarts >= 2 && streaming(st)
 	})
 	t.Logf("streaming again %v after a fatal error and a failed STREAMON (restarts %d)", took.Round(time.Millisecond), st.Restarts)

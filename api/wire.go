@@ -1,0 +1,150 @@
+// This file holds the API's JSON: the wire shape of cameras, recordings and
+// controls, and the one mapping from camrec's own types to it, so that no
+// rename inside camrec changes what clients see (wire_test.go pins the
+// field names). The types are exported for Go clients and the tests.
+
+package api
+
+import (
+	"net/url"
+	"time"
+
+	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/pipeline/record"
+	"github.com/camrec/camrec/pipeline/store"
+	"github.com/camrec/camrec/v4l2"
+)
+
+// CameraBody is a camera as GET /api/v1/cameras and /api/v1/cameras/{cam}
+// show it: its capture status, with its recording status.
+type CameraBody struct {
+	Name          string  `json:"name"`
+	Device        string  `json:"device"`
+	State         string  `json:"state"` // starting, streaming, stalled, disconnected, error
+	Error         string  `json:"error"`
+	Format        string  `json:"format"`
+	Width         int     `json:"width"`
+	Height        int     `json:"height"`
+	FPSTarget     float64 `json:"fps_target"`
+	FPSMeasured   float64 `json:"fps_measured"`
+	Frames        uint64  `json:"frames"`
+	FramesInvalid uint64  `json:"frames_invalid"`
+	FramesCorrupt uint64  `json:"frames_corrupt"` // flagged by the driver, dropped
+	FramesEncoded uint64  `json:"frames_encoded"` // preview JPEGs of a raw camera
+	Restarts      uint64  `json:"restarts"`       // streams reopened after a failure
+	Clients       int     `json:"clients"`
+	// ClientsRefused counts preview streams refused at max_clients.
+	ClientsRefused uint64              `json:"clients_refused"`
+	Recording      RecordingStatusBody `json:"recording"`
+}
+
+// RecordingStatusBody is a camera's recording status: GET/PUT
+// /api/v1/cameras/{cam}/recording, and "recording" in CameraBody.
+type RecordingStatusBody struct {
+	Active           bool       `json:"active"`
+	ID               string     `json:"id"`         // "" when none is active
+	StartedAt        *time.Time `json:"started_at"` // nil when none is active
+	Frames           uint64     `json:"frames"`     // frames written to ffmpeg
+	Bytes            int64      `json:"bytes"`      // size of the file so far
+	Dropped          uint64     `json:"dropped"`    // frames lost to a full queue
+	Error            string     `json:"error"`
+	State            string     `json:"state"` // idle, recording, finishing, failed, waiting
+	Segment          int        `json:"segment"`
+	Restarts         uint64     `json:"restarts"`
+	RetentionDeleted uint64     `json:"retention_deleted"`
+	StartLatencyMS   float64    `json:"start_latency_ms"`
+	SyncedAt         *time.Time `json:"synced_at"`
+}
+
+// RecordingBody is a recording as GET /api/v1/recordings lists it, with
+// the URL of its file.
+type RecordingBody struct {
+	ID         string     `json:"id"`
+	Camera     string     `json:"camera"`
+	StartedAt  time.Time  `json:"started_at"`
+	EndedAt    *time.Time `json:"ended_at"` // nil while recording
+	DurationS  float64    `json:"duration_s"`
+	Bytes      int64      `json:"bytes"`
+	Container  string     `json:"container"`   // mp4, mkv, avi
+	VideoCodec string     `json:"video_codec"` // h264, mjpeg, ...
+	Width      int        `json:"width"`
+	Height     int        `json:"height"`
+	State      string     `json:"state"` // recording, complete, failed, interrupted
+	Error      string     `json:"error,omitempty"`
+	PrevID     string     `json:"prev_id,omitempty"`
+	NextID     string     `json:"next_id,omitempty"`
+	FileURL    string     `json:"file_url"`
+}
+
+// ControlBody is a V4L2 control as GET /api/v1/cameras/{cam}/controls
+// lists it.
+type ControlBody struct {
+	ID      uint32          `json:"id"`
+	Name    string          `json:"name"`
+	Key     string          `json:"key"`
+	Type    string          `json:"type"`
+	Min     int64           `json:"min"`
+	Max     int64           `json:"max"`
+	Step    uint64          `json:"step"`
+	Default int64           `json:"default"`
+	Value   int64           `json:"value"`
+	Flags   []string        `json:"flags"`
+	Menu    []MenuEntryBody `json:"menu,omitempty"`
+}
+
+// MenuEntryBody is one entry of a menu control.
+type MenuEntryBody struct {
+	Index int64  `json:"index"`
+	Name  string `json:"name,omitempty"`
+	Value int64  `json:"value,omitempty"`
+}
+
+// SetControlBody answers a successful PUT of a control: the control as the
+// driver reports it, and that the value is volatile: it is re-applied when
+// the camera reconnects, but lost when camrec restarts (lasting values
+// belong in controls: in the config file).
+type SetControlBody struct {
+	ControlBody
+	Volatile bool `json:"volatile"`
+}
+
+func cameraBody(c pipeline.CameraStatus, refused uint64, rec RecordingStatusBody) CameraBody {
+	return CameraBody{
+		Name: c.Name, Device: c.Device, State: c.State, Error: c.Error, Format: c.Format,
+		Width: c.Width, Height: c.Height, FPSTarget: c.FPSTarget, FPSMeasured: c.FPSMeasured,
+		Frames: c.Frames, FramesInvalid: c.FramesInvalid, FramesCorrupt: c.FramesCorrupt,
+		FramesEncoded: c.FramesEncoded, Restarts: c.Restarts, Clients: c.Clients,
+		ClientsRefused: refused, Recording: rec,
+	}
+}
+
+func recordingStatusBody(r record.RecordingStatus) RecordingStatusBody {
+	return RecordingStatusBody{
+		Active: r.Active, ID: r.ID, StartedAt: r.StartedAt, Frames: r.Frames, Bytes: r.Bytes,
+		Dropped: r.Dropped, Error: r.Error, State: r.State, Segment: r.Segment, Restarts: r.Restarts,
+		RetentionDeleted: r.RetentionDeleted, StartLatencyMS: r.StartLatencyMS, SyncedAt: r.SyncedAt,
+	}
+}
+
+func recordingBody(r store.Recording) RecordingBody {
+	return RecordingBody{
+		ID: r.ID, Camera: r.Camera, StartedAt: r.StartedAt, EndedAt: r.EndedAt, DurationS: r.DurationS,
+		Bytes: r.Bytes, Container: r.Container, VideoCodec: r.VideoCodec, Width: r.Width, Height: r.Height,
+		State: r.State, Error: r.Error, PrevID: r.PrevID, NextID: r.NextID,
+		FileURL: "/api/v1/recordings/" + url.PathEscape(r.ID) + "/file",
+	}
+}
+
+func controlBody(c v4l2.Control) ControlBody {
+	b := ControlBody{
+		ID: c.ID, Name: c.Name, Key: c.Key, Type: c.Type, Min: c.Min, Max: c.Max, Step: c.Step,
+		Default: c.Default, Value: c.Value, Flags: c.Flags,
+	}
+	if b.Flags == nil {
+		b.Flags = []string{}
+	}
+	for _, m := range c.Menu {
+		b.Menu = append(b.Menu, MenuEntryBody{Index: m.Index, Name: m.Name, Value: m.Value})
+	}
+	return b
+}

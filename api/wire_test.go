@@ -1,0 +1,68 @@
+package api
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/pipeline/record"
+	"github.com/camrec/camrec/pipeline/store"
+	"github.com/camrec/camrec/v4l2"
+)
+
+// TestWireShape pins the JSON field names clients (the page, Home
+// Assistant, scripts) rely on: a field renamed or dropped inside camrec
+// must not change them. Each body is made from camrec's own types by the
+// one mapping the handlers use, with every field set.
+func TestWireShape(t *testing.T) {
+	now := time.Now()
+	rec := recordingStatusBody(record.RecordingStatus{Active: true, ID: "cam0-20260101-120000.mp4", StartedAt: &now,
+		Frames: 1, Bytes: 1, Dropped: 1, Error: "e", State: record.RecorderRecording, Segment: 1, Restarts: 1,
+		RetentionDeleted: 1, StartLatencyMS: 1, SyncedAt: &now})
+	tests := []struct {
+		name string
+		body any
+		want string // the keys, sorted
+	}{
+		{"camera", cameraBody(pipeline.CameraStatus{Name: "cam0", State: pipeline.StateStreaming}, 1, rec),
+			"clients clients_refused device error format fps_measured fps_target frames frames_corrupt frames_encoded frames_invalid height name recording restarts state width"},
+		{"recording status", rec,
+			"active bytes dropped error frames id restarts retention_deleted segment start_latency_ms started_at state synced_at"},
+		{"recording", recordingBody(store.Recording{ID: "cam0-20260101-120000.mp4", Camera: "cam0", StartedAt: now, EndedAt: &now,
+			DurationS: 1, Bytes: 1, Container: "mp4", VideoCodec: "h264", Width: 1, Height: 1, State: store.RecStateFailed,
+			Error: "e", PrevID: "p", NextID: "n"}),
+			"bytes camera container duration_s ended_at error file_url height id next_id prev_id started_at state video_codec width"},
+		{"control", SetControlBody{ControlBody: controlBody(v4l2.Control{ID: 1, Name: "Power Line Frequency", Key: "power_line_frequency",
+			Type: v4l2.TypeMenu, Max: 2, Step: 1, Menu: []v4l2.MenuEntry{{Index: 1, Name: "50 Hz"}}}), Volatile: true},
+			"default flags id key max menu min name step type value volatile"},
+	}
+	for _, tc := range tests {
+		b, err := json.Marshal(tc.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for k := range m {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		if got := strings.Join(keys, " "); got != tc.want {
+			t.Errorf("%s: keys\n %s\nwant\n %s", tc.name, got, tc.want)
+		}
+	}
+	// The one field only the API knows.
+	if got := recordingBody(store.Recording{ID: "a b.mp4"}).FileURL; got != "/api/v1/recordings/a%20b.mp4/file" {
+		t.Errorf("file_url %q", got)
+	}
+	// A control without flags shows [] (the page iterates over it).
+	if b, _ := json.Marshal(controlBody(v4l2.Control{})); !strings.Contains(string(b), `"flags":[]`) {
+		t.Errorf("control without flags: %s", b)
+	}
+}
