@@ -7,7 +7,6 @@ package record
 
 import (
 	"context"
-	"time"
 
 	"github.com/camrec/camrec/pipeline"
 )
@@ -44,8 +43,10 @@ func (s *session) cameraRestarted() bool {
 // last frame. The session stays active without a file; the next frame opens
 // a new one (resume). Filling the camera's absence with its last picture
 // would make a file of a frozen image; two files say what happened.
-func (s *session) pause(ctx context.Context, rs *resampler, period time.Duration, why string) error {
-	if err := s.write(ctx, rs.Finish(rs.LastTime().Add(period))); err != nil {
+func (s *session) pause(ctx context.Context, why string) error {
+	rs := s.rs
+	s.rs = newResampler(s.fps) // the next frame starts a new run
+	if err := s.write(ctx, rs.Finish(rs.LastTime().Add(s.period))); err != nil {
 		return err
 	}
 	old := s.file

@@ -55,11 +55,22 @@ type session struct {
 
 	finals sync.WaitGroup // files being finished in the background
 
-	// Used by the writer only.
-	lastID    string           // the newest file's ID, for links
-	nextIndex int              // index of the next file
-	failures  int              // ffmpeg failures in a row
-	restart   pipeline.Backoff // the pause before restarting ffmpeg after the first failure
+	writer // used by the writer goroutine only
+
+	dropsLogged   uint64 // used by Run only
+	dropsLoggedAt time.Time
+}
+
+// writer is the state of a session that only its writer goroutine
+// (writeLoop and what it calls) uses.
+type writer struct {
+	rs        *resampler             // capture times → slots of the current run of frames
+	queue     <-chan *pipeline.Frame // the session's subscription
+	period    time.Duration          // one slot
+	lastID    string                 // the newest file's ID, for links
+	nextIndex int                    // index of the next file
+	failures  int                    // ffmpeg failures in a row
+	restart   pipeline.Backoff       // the pause before restarting ffmpeg after the first failure
 	// Slot baseSlot stands for capture time baseTime: the first frame, and
 	// again the first frame after the camera was away (see pause).
 	baseSlot     int64
@@ -69,9 +80,6 @@ type session struct {
 	lastRecv     time.Time // when the writer last took a frame
 	restartsSeen uint64    // the camera's restart count as last seen
 	badFrames    bool      // a raw frame of the wrong size was logged
-
-	dropsLogged   uint64 // used by Run only
-	dropsLoggedAt time.Time
 }
 
 // segFile is one file of a session and the ffmpeg writing it.
@@ -144,7 +152,7 @@ func (r *Recorder) start(ctx context.Context, deadline time.Time, needFrames boo
 	r.prune()
 	s := &session{
 		r:          r,
-		restart:    pipeline.Backoff{First: restartBackoff, Max: maxBackoff},
+		writer:     writer{restart: pipeline.Backoff{First: restartBackoff, Max: maxBackoff}},
 		fps:        fps,
 		requested:  requested,
 		spec:       spec,

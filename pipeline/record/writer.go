@@ -37,142 +37,35 @@ import (
 // neither its state nor its restart count: its frames are resampled into
 // the same file.
 func (s *session) writeLoop(ctx context.Context) error {
-	rs := newResampler(s.fps)
+	s.rs = newResampler(s.fps)
+	s.queue = s.sub.Frames()
+	s.period = time.Duration(float64(time.Second) / s.fps)
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	frames := s.sub.Frames()
-	period := time.Duration(float64(time.Second) / s.fps)
-	gapCheck := max(3*period, 100*time.Millisecond)
-	pause := func(why string) error {
-		err := s.pause(ctx, rs, period, why)
-		rs = newResampler(s.fps)
-		return err
-	}
-	accept := func(f *pipeline.Frame) error {
-		s.lastRecv = time.Now()
-		if f.Raw != nil && !rawSizeOK(f) {
-			if !s.badFrames {
-				s.badFrames = true
-				s.log.Warn("raw frames of the wrong size are left out of the recording",
-					"pix_fmt", f.PixFmt, "width", f.Width, "height", f.Height, "bytes", len(f.Raw))
-			}
-			return nil
-		}
-		if rs.Started() && !s.away && f.Time.Sub(rs.LastTime()) > gapCheck && s.cameraRestarted() {
-			if err := pause("the camera's stream was interrupted"); err != nil {
-				return err
-			}
-		}
-		if !rs.Started() {
-			if !s.away && len(s.pre) == 0 && f.Time.Before(s.requested) {
-				return nil // captured before the request
-			}
-			if s.away && !f.Time.After(s.pausedAfter) {
-				return nil // older than what is recorded already
-			}
-			rs.Push(f)
-			s.baseSlot, s.baseTime = int64(s.frames.Load()), f.Time
-			if s.away {
-				return s.resume(ctx, f)
-			}
-			s.firstNanos.Store(f.Time.UnixNano())
-			close(s.firstFrame)
-			return nil
-		}
-		return s.write(ctx, rs.Push(f))
-	}
 	for _, f := range s.pre {
-		if err := accept(f); err != nil {
+		if err := s.accept(ctx, f); err != nil {
 			return err
 		}
 	}
 	s.pre = nil
-	fromSub := func(f *pipeline.Frame) error {
-		if !s.cut.IsZero() && !f.Time.After(s.cut) {
-			return nil // already in the pre-record
-		}
-		if s.stopping() && f.Time.After(s.stopAt) {
-			return nil // captured after the stop
-		}
-		return accept(f)
-	}
-	// drainQueued writes the frames queued now, not those that arrive
-	// meanwhile: with an ffmpeg slower than the camera the queue never
-	// empties, and the loop must get back to its select to see a stop.
-	drainQueued := func() error {
-		for n := len(frames); n > 0 && !s.stopping(); n-- {
-			select {
-			case f := <-frames:
-				if err := fromSub(f); err != nil {
-					return err
-				}
-			default:
-				return nil
-			}
-		}
-		return nil
-	}
-	// drainUntil writes the queued frames captured up to until, skipping
-	// later ones, until the queue is empty.
-	drainUntil := func(until time.Time) error {
-		for {
-			select {
-			case f := <-frames:
-				if f.Time.After(until) {
-					continue
-				}
-				if err := fromSub(f); err != nil {
-					return err
-				}
-			default:
-				return nil
-			}
-		}
-	}
-	// A stop comes first: with an ffmpeg slower than the camera, frames and
-	// ticks are always ready too, and the stop would wait its turn (seen
-	// taking seconds, the file growing past the stop).
-	stop := func() error {
-		if err := drainUntil(s.stopAt); err != nil {
-			return err
-		}
-		return s.write(ctx, rs.Finish(s.stopAt))
-	}
 	for {
+		// A stop comes first: with an ffmpeg slower than the camera, frames
+		// and ticks are always ready too, and the stop would wait its turn
+		// (seen taking seconds, the file growing past the stop).
 		if s.stopping() {
-			return stop()
+			return s.writeToStop(ctx)
 		}
 		var exited <-chan struct{}
 		if s.file != nil {
 			exited = s.file.exited
 		}
 		select {
-		case f := <-frames:
-			if err := fromSub(f); err != nil {
+		case f := <-s.queue:
+			if err := s.fromQueue(ctx, f); err != nil {
 				return err
 			}
 		case now := <-tick.C:
-			// Frames already queued come first, then the camera's absence,
-			// then the stall filler.
-			if err := drainQueued(); err != nil {
-				return err
-			}
-			if rs.Started() && !s.away {
-				idle := now.Sub(s.lastRecv)
-				if state := s.cameraGone(); state != "" && idle > awayGrace {
-					if err := pause("camera " + state); err != nil {
-						return err
-					}
-					continue
-				}
-				if idle >= s.r.cfg.StallTimeout {
-					if err := pause("no frame for " + idle.Round(100*time.Millisecond).String()); err != nil {
-						return err
-					}
-					continue
-				}
-			}
-			if err := s.write(ctx, rs.Flush(now.Add(-stallGrace))); err != nil {
+			if err := s.tick(ctx, now); err != nil {
 				return err
 			}
 		case <-exited:
@@ -181,7 +74,108 @@ func (s *session) writeLoop(ctx context.Context) error {
 				return err
 			}
 		case <-s.stopCh:
-			return stop()
+			return s.writeToStop(ctx)
+		}
+	}
+}
+
+// fromQueue takes a frame from the subscription: it is written unless it
+// is in the pre-record already or was captured after a stop.
+func (s *session) fromQueue(ctx context.Context, f *pipeline.Frame) error {
+	if !s.cut.IsZero() && !f.Time.After(s.cut) {
+		return nil // already in the pre-record
+	}
+	if s.stopping() && f.Time.After(s.stopAt) {
+		return nil // captured after the stop
+	}
+	return s.accept(ctx, f)
+}
+
+// accept resamples f into the file: it starts the recording's clock at the
+// first frame, opens the next file when the camera is back, pauses when a
+// gap in the frames comes with a restarted stream.
+func (s *session) accept(ctx context.Context, f *pipeline.Frame) error {
+	s.lastRecv = time.Now()
+	if f.Raw != nil && !rawSizeOK(f) {
+		if !s.badFrames {
+			s.badFrames = true
+			s.log.Warn("raw frames of the wrong size are left out of the recording",
+				"pix_fmt", f.PixFmt, "width", f.Width, "height", f.Height, "bytes", len(f.Raw))
+		}
+		return nil
+	}
+	gapCheck := max(3*s.period, 100*time.Millisecond)
+	if s.rs.Started() && !s.away && f.Time.Sub(s.rs.LastTime()) > gapCheck && s.cameraRestarted() {
+		if err := s.pause(ctx, "the camera's stream was interrupted"); err != nil {
+			return err
+		}
+	}
+	if !s.rs.Started() {
+		if !s.away && len(s.pre) == 0 && f.Time.Before(s.requested) {
+			return nil // captured before the request
+		}
+		if s.away && !f.Time.After(s.pausedAfter) {
+			return nil // older than what is recorded already
+		}
+		s.rs.Push(f)
+		s.baseSlot, s.baseTime = int64(s.frames.Load()), f.Time
+		if s.away {
+			return s.resume(ctx, f)
+		}
+		s.firstNanos.Store(f.Time.UnixNano())
+		close(s.firstFrame)
+		return nil
+	}
+	return s.write(ctx, s.rs.Push(f))
+}
+
+// tick comes four times a second: frames already queued are written first,
+// then the camera's absence is checked, then slots older than stallGrace
+// are filled with the last frame.
+func (s *session) tick(ctx context.Context, now time.Time) error {
+	if err := s.drainQueued(ctx); err != nil {
+		return err
+	}
+	if s.rs.Started() && !s.away {
+		idle := now.Sub(s.lastRecv)
+		if state := s.cameraGone(); state != "" && idle > awayGrace {
+			return s.pause(ctx, "camera "+state)
+		}
+		if idle >= s.r.cfg.StallTimeout {
+			return s.pause(ctx, "no frame for "+idle.Round(100*time.Millisecond).String())
+		}
+	}
+	return s.write(ctx, s.rs.Flush(now.Add(-stallGrace)))
+}
+
+// drainQueued writes the frames queued now, not those that arrive
+// meanwhile: with an ffmpeg slower than the camera the queue never
+// empties, and the writer must get back to its loop to see a stop.
+func (s *session) drainQueued(ctx context.Context) error {
+	for n := len(s.queue); n > 0 && !s.stopping(); n-- {
+		select {
+		case f := <-s.queue:
+			if err := s.fromQueue(ctx, f); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// writeToStop writes the queued frames captured up to the stop (skipping
+// later ones) and the slots up to it.
+func (s *session) writeToStop(ctx context.Context) error {
+	for {
+		select {
+		case f := <-s.queue:
+			if err := s.fromQueue(ctx, f); err != nil {
+				return err
+			}
+		default:
+			return s.write(ctx, s.rs.Finish(s.stopAt))
 		}
 	}
 }
