@@ -8,6 +8,7 @@ package testutil
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -48,6 +49,16 @@ type Video struct {
 // its frames. A file ffprobe cannot read at all fails the test.
 func Probe(tb testing.TB, ffprobe, file string) Video {
 	tb.Helper()
+	v, err := TryProbe(ffprobe, file)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return v
+}
+
+// TryProbe is Probe for a file that may not be readable yet (one being
+// written): it returns the error instead of failing the test.
+func TryProbe(ffprobe, file string) (Video, error) {
 	cmd := exec.Command(ffprobe, "-v", "error", "-count_frames", "-select_streams", "v:0",
 		"-show_entries", "stream=codec_name,pix_fmt,width,height,nb_read_frames:format=duration",
 		"-of", "json", file)
@@ -55,7 +66,7 @@ func Probe(tb testing.TB, ffprobe, file string) Video {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		tb.Fatalf("ffprobe %s: %v\n%s", file, err, stderr.Bytes())
+		return Video{}, fmt.Errorf("ffprobe %s: %v\n%s", file, err, stderr.Bytes())
 	}
 	var r struct {
 		Streams []struct {
@@ -70,13 +81,37 @@ func Probe(tb testing.TB, ffprobe, file string) Video {
 		} `json:"format"`
 	}
 	if err := json.Unmarshal(out, &r); err != nil || len(r.Streams) != 1 {
-		tb.Fatalf("ffprobe %s: %v in %s", file, err, out)
+		return Video{}, fmt.Errorf("ffprobe %s: %v in %s", file, err, out)
 	}
 	s := r.Streams[0]
 	v := Video{Codec: s.CodecName, PixFmt: s.PixFmt, Width: s.Width, Height: s.Height, Errors: stderr.String()}
 	v.Duration, _ = strconv.ParseFloat(r.Format.Duration, 64)
 	v.Frames, _ = strconv.Atoi(s.NbReadFrames)
-	return v
+	return v, nil
+}
+
+// PacketTimes returns the presentation time (s) of each video packet of
+// file, in file order.
+func PacketTimes(tb testing.TB, ffprobe, file string) []float64 {
+	tb.Helper()
+	out, err := exec.Command(ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time",
+		"-of", "json", file).Output()
+	if err != nil {
+		tb.Fatalf("ffprobe packets of %s: %v", file, err)
+	}
+	var doc struct {
+		Packets []struct {
+			PTS string `json:"pts_time"`
+		} `json:"packets"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		tb.Fatalf("ffprobe packets of %s: %v", file, err)
+	}
+	pts := make([]float64, len(doc.Packets))
+	for i, p := range doc.Packets {
+		pts[i], _ = strconv.ParseFloat(p.PTS, 64)
+	}
+	return pts
 }
 
 // SyncBuffer collects a child process's output while the test reads it.

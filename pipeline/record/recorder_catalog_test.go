@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -65,13 +64,11 @@ func TestCatalogActiveRecording(t *testing.T) {
 // rtCountFrames counts the video frames ffprobe can read in path, 0 when it
 // reads none (yet).
 func rtCountFrames(ffprobePath, path string) int {
-	out, err := exec.Command(ffprobePath, "-v", "quiet", "-count_frames", "-select_streams", "v:0",
-		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", path).Output()
+	v, err := testutil.TryProbe(ffprobePath, path)
 	if err != nil {
 		return 0
 	}
-	n, _ := strconv.Atoi(strings.TrimSpace(string(out)))
-	return n
+	return v.Frames
 }
 
 // rtCrashedMKV records an MKV as camrec does (MJPEG frames on ffmpeg's

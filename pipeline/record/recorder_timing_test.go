@@ -3,19 +3,18 @@ package record
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"math"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/camrec/camrec/internal/mjpeg"
+	"github.com/camrec/camrec/internal/testutil"
 
 	"github.com/camrec/camrec/pipeline"
 )
@@ -73,19 +72,7 @@ type rtFrameTime struct {
 
 func rtFrameTimes(t *testing.T, ff, probe, path string) []rtFrameTime {
 	t.Helper()
-	out, err := exec.Command(probe, "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time",
-		"-of", "json", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe packets: %v", err)
-	}
-	var doc struct {
-		Packets []struct {
-			PTS string `json:"pts_time"`
-		} `json:"packets"`
-	}
-	if err := json.Unmarshal(out, &doc); err != nil {
-		t.Fatal(err)
-	}
+	pts := testutil.PacketTimes(t, probe, path)
 	raw, err := exec.Command(ff, "-v", "error", "-i", path, "-c", "copy", "-f", "mjpeg", "-").Output()
 	if err != nil {
 		t.Fatalf("ffmpeg extract: %v", err)
@@ -102,14 +89,13 @@ func rtFrameTimes(t *testing.T, ff, probe, path string) []rtFrameTime {
 		}
 		com, _ := mjpeg.Comment(jpg)
 		seq, ts, ok := mjpeg.ParseCamrecComment(com)
-		if !ok || i >= len(doc.Packets) {
-			t.Fatalf("frame %d: COM %q (of %d packets)", i, com, len(doc.Packets))
+		if !ok || i >= len(pts) {
+			t.Fatalf("frame %d: COM %q (of %d packets)", i, com, len(pts))
 		}
-		pts, _ := strconv.ParseFloat(doc.Packets[i].PTS, 64)
-		res = append(res, rtFrameTime{pts: pts, seq: seq, ts: time.Unix(0, ts)})
+		res = append(res, rtFrameTime{pts: pts[i], seq: seq, ts: time.Unix(0, ts)})
 	}
-	if len(res) != len(doc.Packets) {
-		t.Fatalf("%d JPEGs for %d packets", len(res), len(doc.Packets))
+	if len(res) != len(pts) {
+		t.Fatalf("%d JPEGs for %d packets", len(res), len(pts))
 	}
 	return res
 }
