@@ -244,3 +244,15 @@ func rtNow(f *pipeline.Frame) *pipeline.Frame {
 	f.Time = time.Now()
 	return f
 }
+
+// rtDropped returns the frames the last recording of r lost to a full
+// queue (the writer was too slow).
+func rtDropped(r *Recorder) uint64 {
+	r.mu.Lock()
+	s := r.newest
+	r.mu.Unlock()
+	if s == nil {
+		return 0
+	}
+	return s.sub.Dropped()
+}

@@ -69,10 +69,10 @@ func rtChain(t *testing.T, cat *store.Catalog, first string) []store.Recording {
 	return out
 }
 
-// TestRecorderSegmentsHaveNoGapNorOverlap records 3.5 s in segments of 1 s
-// (copy-mode MKV keeps each frame's COM) and checks that the files, linked
-// in order, hold consecutive frames: the seq goes on by exactly one across
-// every cut, and the durations add up.
+// TestRecorderSegmentsHaveNoGapNorOverlap records 3.5 s or more in
+// segments of 1 s (copy-mode MKV keeps each frame's COM) and checks that the
+// files, linked in order, hold consecutive frames: the seq goes on by
+// exactly one across every cut, and the durations add up.
 func TestRecorderSegmentsHaveNoGapNorOverlap(t *testing.T) {
 	t.Parallel()
 	ff, probe := rtNeedFFmpeg(t)
@@ -87,9 +87,15 @@ func TestRecorderSegmentsHaveNoGapNorOverlap(t *testing.T) {
 	if _, err := rtStop(t, ctx, r); err != nil {
 		t.Fatal(err)
 	}
+	// A busy machine may make the recorder drop frames (its queue is
+	// full): then the seq may jump or a frame fill two slots, never go back.
+	dropped := rtDropped(r) > 0
+	// However late a busy machine passes the stop along (the recording
+	// then lasts longer than 3.5 s), every file but the last is one whole
+	// segment and the files are all linked.
 	chain := rtChain(t, cat, st.ID)
-	if len(chain) != 4 || len(cat.List("cam0")) != 4 {
-		t.Fatalf("chain of %d files, catalogue %d, want 4", len(chain), len(cat.List("cam0")))
+	if len(chain) < 4 || len(cat.List("cam0")) != len(chain) {
+		t.Fatalf("chain of %d files, catalogue %d, want the same, at least 4", len(chain), len(cat.List("cam0")))
 	}
 	var seqs []uint64
 	var total float64
@@ -101,7 +107,7 @@ func TestRecorderSegmentsHaveNoGapNorOverlap(t *testing.T) {
 		fts := rtFrameTimes(t, ff, probe, path)
 		p := rtProbeFile(t, probe, path)
 		total += p.DurationS
-		if i < 3 && (len(fts) != 30 || math.Abs(p.DurationS-1) > 0.01) {
+		if i < len(chain)-1 && (len(fts) != 30 || math.Abs(p.DurationS-1) > 0.01) {
 			t.Errorf("segment %d: %d frames, %.3f s; want 30 frames, 1 s", i, len(fts), p.DurationS)
 		}
 		for _, f := range fts {
@@ -110,8 +116,8 @@ func TestRecorderSegmentsHaveNoGapNorOverlap(t *testing.T) {
 		t.Logf("%s: %d frames, seq %d..%d, %.3f s", rec.ID, len(fts), fts[0].seq, fts[len(fts)-1].seq, p.DurationS)
 	}
 	for i := 1; i < len(seqs); i++ {
-		if seqs[i] != seqs[i-1]+1 {
-			t.Errorf("frame %d: seq %d after %d", i, seqs[i], seqs[i-1])
+		if seqs[i] < seqs[i-1] || (!dropped && seqs[i] != seqs[i-1]+1) {
+			t.Errorf("frame %d: seq %d after %d (frames dropped: %v)", i, seqs[i], seqs[i-1], dropped)
 		}
 	}
 	if d := float64(len(seqs)) / 30; math.Abs(total-d) > 0.05 {
