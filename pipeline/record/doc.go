@@ -13,14 +13,16 @@
 //	writer.go           frames into ffmpeg; where a file is cut (segments, max duration)
 //	camera_away.go      the camera going away, stalling or restarting, and coming back
 //	files.go            files: open, rotate, replace a dead ffmpeg (backoff), fsync, finish
-//	encoder.go          one ffmpeg writing one file, and the seam tests fake
+//	encoder.go          one ffmpeg writing one file: start, the one stop escalation; the seam tests fake
 //	ffmpeg.go           ffmpeg's arguments, finding ffmpeg, its stderr
 //	remux.go            fragmented MP4 → plain MP4, a crashed MKV's duration
 //	resample.go         capture times to a constant frame rate
 //	prerecord.go        the last seconds kept in memory
 //
-// Everything about time (segment cuts, maximum duration, restart backoff,
-// continuous retries, fsync interval, the camera going away) is tested on
-// virtual time with a process-less encoder (recorder_virtual_test.go);
-// what ffmpeg makes of the frames is tested with ffmpeg.
+// Everything about time (segment cuts, maximum duration, pre-record,
+// restart backoff, continuous retries, fsync interval, the stop escalation,
+// an encoder slower than the camera, the camera going away) is tested on
+// virtual time with a process-less encoder (recorder_virtual*_test.go,
+// encoder_fake_test.go); what ffmpeg makes of the frames is tested with
+// ffmpeg.
 package record

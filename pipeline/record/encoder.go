@@ -1,12 +1,14 @@
-// This file holds the encoder: one ffmpeg process writing one file, and the
-// seam through which the recorder starts one (ffmpeg in production; a
-// process-less encoder in the tests that run on virtual time).
+// This file holds the encoder: one ffmpeg process writing one file, how it
+// is started and the one way it is stopped (end), and the seam through
+// which the recorder starts one (ffmpeg in production; a process-less
+// encoder in the tests that run on virtual time).
 
 package record
 
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"syscall"
@@ -82,4 +84,32 @@ func setPipeSize(f *os.File, size int) error {
 		return err
 	}
 	return serr
+}
+
+// end is the one way an ffmpeg of camrec's is stopped: it closes its stdin
+// (ffmpeg then finishes the file by itself) and waits for the process to
+// exit until deadline; past it, when interrupt is set, it sends SIGINT and
+// waits killGrace more; then SIGKILL. It returns why it had to escalate,
+// "" when ffmpeg ended by itself in time.
+func (e *encoder) end(deadline time.Time, interrupt bool, log *slog.Logger) string {
+	e.in.Close()
+	select {
+	case <-e.exited:
+		return ""
+	case <-time.After(time.Until(deadline)):
+	}
+	why := fmt.Sprintf("ffmpeg did not finish within %s", stopDeadline)
+	if interrupt {
+		log.Warn(why + ", sending SIGINT")
+		e.signal(syscall.SIGINT)
+		select {
+		case <-e.exited:
+			return why
+		case <-time.After(killGrace):
+		}
+		log.Warn("ffmpeg ignored SIGINT, killing it")
+	}
+	e.signal(syscall.SIGKILL)
+	<-e.exited
+	return why
 }

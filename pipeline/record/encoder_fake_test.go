@@ -25,6 +25,9 @@ type fakeEncoders struct {
 	// readDelay is how long an encoder works on each read of its input:
 	// with more than a frame period, it is slower than the camera.
 	readDelay time.Duration
+	// hang makes an encoder never finish by itself once its input is
+	// closed: only a signal ends it; deaf makes it ignore SIGINT too.
+	hang, deaf bool
 
 	mu        sync.Mutex
 	started   []*fakeEncoder
@@ -38,9 +41,10 @@ type fakeEncoder struct {
 	launched time.Time
 	enc      *encoder
 
-	mu    sync.Mutex
-	bytes int64
-	died  time.Time // zero unless it died
+	mu      sync.Mutex
+	bytes   int64
+	died    time.Time // zero unless it died
+	signals []string  // the signals it got, and when (since its launch)
 }
 
 var errFakeDied = errors.New("exit status 1")
@@ -102,19 +106,35 @@ func (fe *fakeEncoders) start(path string, _ []string) (*encoder, error) {
 	go func() {
 		defer close(enc.exited)
 		defer out.Close()
-		select {
-		case <-copied: // input closed: the file is finished
-			return
-		case <-life:
-			fmt.Fprintln(enc.tail, "[fake @ 0x1] Error: the encoder died")
-		case sig := <-signals:
-			fmt.Fprintf(enc.tail, "Exiting normally, received signal %d.\n", sig)
+		done := copied
+		for {
+			select {
+			case <-done: // input closed: the file is finished
+				if !fe.hang {
+					return
+				}
+				done = nil // it hangs: only a signal ends it
+				continue
+			case <-life:
+				fmt.Fprintln(enc.tail, "[fake @ 0x1] Error: the encoder died")
+			case sig := <-signals:
+				f.mu.Lock()
+				f.signals = append(f.signals, fmt.Sprintf("%s at %v", sig, time.Since(enc.launched)))
+				f.mu.Unlock()
+				if sig == syscall.SIGINT && fe.deaf {
+					continue
+				}
+				fmt.Fprintf(enc.tail, "Exiting normally, received signal %d.\n", sig)
+			}
+			break
 		}
 		f.mu.Lock()
 		f.died = time.Now()
 		f.mu.Unlock()
 		pr.CloseWithError(syscall.EPIPE)
-		<-copied
+		if done != nil {
+			<-copied
+		}
 		enc.exitErr = errFakeDied
 	}()
 	return enc, nil
@@ -144,4 +164,11 @@ func (f *fakeEncoder) written() int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.bytes
+}
+
+// gotSignals returns the signals f got, with when.
+func (f *fakeEncoder) gotSignals() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.signals...)
 }

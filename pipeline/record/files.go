@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -228,34 +227,6 @@ const (
 	endShutdown                  // Run's ctx is done: no remux
 	endFailed                    // ffmpeg or the writer gave up
 )
-
-// end is the one way an ffmpeg of camrec's is stopped: it closes f's stdin
-// (ffmpeg then finishes the file by itself) and waits for the process to
-// exit until deadline; past it, when interrupt is set, it sends SIGINT and
-// waits killGrace more; then SIGKILL. It returns why it had to escalate,
-// "" when ffmpeg ended by itself in time.
-func (f *segFile) end(deadline time.Time, interrupt bool, log *slog.Logger) string {
-	f.in.Close()
-	select {
-	case <-f.exited:
-		return ""
-	case <-time.After(time.Until(deadline)):
-	}
-	why := fmt.Sprintf("ffmpeg did not finish within %s", stopDeadline)
-	if interrupt {
-		log.Warn(why + ", sending SIGINT")
-		f.signal(syscall.SIGINT)
-		select {
-		case <-f.exited:
-			return why
-		case <-time.After(killGrace):
-		}
-		log.Warn("ffmpeg ignored SIGINT, killing it")
-	}
-	f.signal(syscall.SIGKILL)
-	<-f.exited
-	return why
-}
 
 // finishFile waits (until deadline, then SIGINT, then SIGKILL) for f's
 // ffmpeg to finish the file after its stdin was closed, then records the

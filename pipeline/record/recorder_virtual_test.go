@@ -331,3 +331,53 @@ func TestVirtualSlowEncoderStops(t *testing.T) {
 		}
 	})
 }
+
+// TestVirtualStopEscalation: an ffmpeg that does not finish its file after
+// its input is closed gets SIGINT exactly stopDeadline after the stop, and
+// SIGKILL killGrace later if it ignores that; the stop answers at once
+// (finishing meanwhile) and the recording ends failed, saying why.
+func TestVirtualStopEscalation(t *testing.T) {
+	tests := []struct {
+		name        string
+		deaf        bool
+		wantSignals []string
+		finishing   time.Duration
+	}{
+		{"finishes on SIGINT", false, []string{"interrupt"}, stopDeadline},
+		{"ignores SIGINT", true, []string{"interrupt", "killed"}, stopDeadline + killGrace},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				enc := &fakeEncoders{hang: true, deaf: tc.deaf}
+				e := vtStart(t, RecorderConfig{}, enc)
+				e.set(t, true)
+				time.Sleep(2 * time.Second)
+				asked := time.Now()
+				st, err := e.r.SetActive(context.Background(), false)
+				if err != nil || st.Active || st.State != RecorderFinishing || time.Since(asked) != stopAnswerGrace {
+					t.Fatalf("stop answered %+v, %v after %v; want finishing after %v", st, err, time.Since(asked), stopAnswerGrace)
+				}
+				time.Sleep(time.Minute)
+				synctest.Wait()
+				if took := enc.encoders()[0].diedAt().Sub(asked); took != tc.finishing {
+					t.Errorf("ffmpeg ended %v after the stop, want %v", took, tc.finishing)
+				}
+				var got []string
+				for _, s := range enc.encoders()[0].gotSignals() {
+					got = append(got, strings.Fields(s)[0])
+				}
+				if !slices.Equal(got, tc.wantSignals) {
+					t.Errorf("signals %v, want %v", enc.encoders()[0].gotSignals(), tc.wantSignals)
+				}
+				st = e.r.Status()
+				if st.State != RecorderFailed || !strings.Contains(st.Error, "did not finish within") {
+					t.Errorf("status %+v, want failed: did not finish", st)
+				}
+				if files := e.files(); len(files) != 1 || files[0].State != store.RecStateFailed {
+					t.Errorf("files %+v, want one, failed", files)
+				}
+			})
+		})
+	}
+}
