@@ -256,3 +256,29 @@ func rtDropped(r *Recorder) uint64 {
 	}
 	return s.sub.Dropped()
 }
+
+// rtSpan is what a test saw of a recording's span, which a busy machine
+// may stretch: the recording began between asked and started (the start's
+// call and answer) and ended between stopping and stopped (the stop's call
+// and its answer, or the end of finishing).
+type rtSpan struct{ asked, started, stopping, stopped time.Time }
+
+// rtStartSpan starts r's recording, failing the test on an error, and
+// notes the start's call and answer.
+func rtStartSpan(t testing.TB, ctx context.Context, r *Recorder) (RecordingStatus, *rtSpan) {
+	t.Helper()
+	sp := &rtSpan{asked: time.Now()}
+	st, err := r.SetActive(ctx, true)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	sp.started = time.Now()
+	return st, sp
+}
+
+// bounds returns the least and the most the recording can have lasted (s):
+// from the start's answer to the stop's call, and from the start's call to
+// the stop's end.
+func (sp *rtSpan) bounds() (least, most float64) {
+	return sp.stopping.Sub(sp.started).Seconds(), sp.stopped.Sub(sp.asked).Seconds()
+}

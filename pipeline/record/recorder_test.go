@@ -71,23 +71,16 @@ func TestRecorderDurationFollowsCaptureTime(t *testing.T) {
 			ctx := rtCtx(t)
 
 			// The file covers the capture time from the start's arrival to
-			// the stop's: within [started, stopping] at least (from the
-			// start's answer to the stop's call) and [asked, stopped] at
-			// most (from the start's call to the stop's answer), however
-			// slowly a busy machine passes requests along.
-			asked := time.Now()
-			st, err := r.SetActive(ctx, true)
-			if err != nil {
-				t.Fatalf("start: %v", err)
-			}
-			started := time.Now()
+			// the stop's, however slowly a busy machine passes requests
+			// along: within the span's bounds.
+			st, span := rtStartSpan(t, ctx, r)
 			if !st.Active || st.ID == "" || st.StartedAt == nil {
 				t.Fatalf("after start: %+v", st)
 			}
 			rtRecordFor(tt.record)
-			stopping := time.Now()
-			st, err = rtStop(t, ctx, r)
-			stopped := time.Now()
+			span.stopping = time.Now()
+			st, err := rtStop(t, ctx, r)
+			span.stopped = time.Now()
 			if err != nil {
 				t.Fatalf("stop: %v", err)
 			}
@@ -115,7 +108,7 @@ func TestRecorderDurationFollowsCaptureTime(t *testing.T) {
 				t.Errorf("catalogue says %d bytes, file has %v (%v)", rec.Bytes, fi.Size(), err)
 			}
 			p := rtProbeFile(t, probe, path)
-			least, most := stopping.Sub(started).Seconds(), stopped.Sub(asked).Seconds()
+			least, most := span.bounds()
 			t.Logf("ran %.3f..%.3fs, probe %+v, catalogue %+v", least, most, p, rec)
 			if p.Codec != tt.wantCodec || p.Width != 1280 || p.Height != 720 {
 				t.Errorf("codec %s %dx%d, want %s 1280x720", p.Codec, p.Width, p.Height, tt.wantCodec)
@@ -200,16 +193,12 @@ func TestRecorderShutdownFinishesTheFile(t *testing.T) {
 	rtPublish(t, src.hub, rtFrames(t), 30)
 	ctx := rtCtx(t)
 
-	asked := time.Now()
-	st, err := r.SetActive(ctx, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	started := time.Now()
+	st, span := rtStartSpan(t, ctx, r)
 	rtRecordFor(2 * time.Second)
-	stopping := time.Now()
+	span.stopping = time.Now()
 	stopRun() // returns once the file is finished
-	least, most := stopping.Sub(started).Seconds(), time.Since(asked).Seconds()
+	span.stopped = time.Now()
+	least, most := span.bounds()
 	p := rtProbeFile(t, probe, filepath.Join(cat.Dir(), "cam0", st.ID))
 	if slack := 1.0 / 30; p.Codec != "h264" || p.DurationS < least-slack || p.DurationS > most+slack {
 		t.Errorf("file after shutdown %+v, want h264 lasting %.3f..%.3fs", p, least, most)
