@@ -124,8 +124,9 @@ func mustNext(t testing.TB, s *streamReader) []byte {
 	return b
 }
 
-// TestStreamFPSCap checks that ?fps=5 sends about 5 frames a second of a
-// 30 fps camera, measured on the frames' own capture times.
+// TestStreamFPSCap checks that ?fps=5 sends at most about 5 frames a second
+// of a 30 fps camera, never two closer than the cap allows, measured on the
+// frames' own capture times.
 func TestStreamFPSCap(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	tests := []struct {
@@ -150,8 +151,10 @@ func TestStreamFPSCap(t *testing.T) {
 			}
 			span := times[len(times)-1].Sub(times[0]).Seconds()
 			got := float64(len(times)-1) / span
-			if got < tc.want-tc.tolerance || got > tc.want+tc.tolerance {
-				t.Errorf("rate %.2f fps over %.2f s, want %.1f ± %.1f", got, span, tc.want, tc.tolerance)
+			// The cap bounds the rate from above; a busy machine may make
+			// the camera itself slower, never the stream faster.
+			if got > tc.want+tc.tolerance {
+				t.Errorf("rate %.2f fps over %.2f s, want at most %.1f + %.1f", got, span, tc.want, tc.tolerance)
 			}
 			minGap := time.Duration(tc.minGapFrac * float64(time.Second) / tc.want)
 			for i := 2; i < len(times); i++ { // the first frame is the latest, sent at once

@@ -60,7 +60,7 @@ func TestFileSourceReplaysInALoop(t *testing.T) {
 	}
 	sink := newSrcSink()
 	stop := runSource(t, src, sink)
-	frames := sink.waitFrames(t, 12, 5*time.Second)
+	frames := sink.waitFrames(t, 12, 20*time.Second)
 	if err := stop(); err != nil {
 		t.Fatalf("Run returned %v after cancel", err)
 	}

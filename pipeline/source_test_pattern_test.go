@@ -157,7 +157,7 @@ func TestTestSourceFrames(t *testing.T) {
 			}
 			sink := newSrcSink()
 			stop := runSource(t, src, sink)
-			frames := sink.waitFrames(t, 5, 5*time.Second)
+			frames := sink.waitFrames(t, 5, 20*time.Second)
 			if err := stop(); err != nil {
 				t.Fatalf("Run = %v", err)
 			}
@@ -291,7 +291,7 @@ func TestTestSourcePacing(t *testing.T) {
 	for run := range 2 {
 		sink := newSrcSink()
 		stop := runSource(t, src, sink)
-		frames := sink.waitFrames(t, 26, 5*time.Second)
+		frames := sink.waitFrames(t, 26, 20*time.Second)
 		if err := stop(); err != nil {
 			t.Fatalf("Run returned %v after cancel", err)
 		}

@@ -138,7 +138,7 @@ func TestRecorderRawYUYV(t *testing.T) {
 				started <- err
 			}()
 			if !streaming {
-				rtWaitFor(t, 5*time.Second, "the recording to start", func() bool { return r.Status().Active })
+				rtWaitFor(t, 20*time.Second, "the recording to start", func() bool { return r.Status().Active })
 				t0 = time.Now()
 				published = rtGoPublishFor(src.hub, fps, 2*time.Second, 1, mk)
 			}
@@ -245,7 +245,7 @@ func TestRecorderCameraAway(t *testing.T) {
 			cam.set(tt.state, tt.restart)
 			if tt.gap == 0 {
 				// The file is finished while the camera is away.
-				rtWaitFor(t, 3*time.Second, "the first file to be complete", func() bool {
+				rtWaitFor(t, 20*time.Second, "the first file to be complete", func() bool {
 					rec, err := cat.Get(first.ID)
 					return err == nil && rec.State == store.RecStateComplete && r.Status().ID == ""
 				})

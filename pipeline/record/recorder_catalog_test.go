@@ -32,7 +32,7 @@ func TestCatalogActiveRecording(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rtWaitFor(t, 5*time.Second, "bytes on disk", func() bool {
+	rtWaitFor(t, 20*time.Second, "bytes on disk", func() bool {
 		rec, err := cat.Get(st.ID)
 		return err == nil && rec.Bytes > 0 && rec.DurationS > 0.2
 	})
@@ -284,7 +284,7 @@ func TestRecorderRetentionAtStart(t *testing.T) {
 	r := NewRecorder(RecorderConfig{Camera: "cam0", Dir: dir, FFmpeg: "/nonexistent/ffmpeg",
 		Retention: store.Retention{Keep: 90 * time.Minute}}, &rtSource{hub: pipeline.NewHub(), fps: 30}, cat, testutil.Logger(t))
 	rtRun(t, r)
-	rtWaitFor(t, 5*time.Second, "2 deletions in status", func() bool { return r.Status().RetentionDeleted == 2 })
+	rtWaitFor(t, 20*time.Second, "2 deletions in status", func() bool { return r.Status().RetentionDeleted == 2 })
 	for i, id := range ids {
 		_, err := cat.Get(id)
 		if kept := i == 2; kept != (err == nil) {

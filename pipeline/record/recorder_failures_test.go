@@ -39,7 +39,7 @@ func TestRecorderFFmpegKilledMidRecording(t *testing.T) {
 		t.Fatal(err)
 	}
 	var after RecordingStatus
-	rtWaitFor(t, 5*time.Second, "a new file", func() bool {
+	rtWaitFor(t, 20*time.Second, "a new file", func() bool {
 		after = r.Status()
 		return after.ID != st.ID && after.ID != "" && r.ffmpegPID() != 0 && r.ffmpegPID() != pid
 	})

@@ -78,7 +78,7 @@ func TestRecorderRefusesAbsentCamera(t *testing.T) {
 		dev := filepath.Join(t.TempDir(), "video9")
 		cam := pipeline.NewCamera(pipeline.CameraConfig{Name: "cam0", Device: dev, FPS: 30}, pipeline.NewV4L2Source(dev, pipeline.SourceOptions{}), testutil.Logger(t))
 		rtRunCamera(t, cam)
-		rtWaitFor(t, 5*time.Second, "the camera to be disconnected", func() bool {
+		rtWaitFor(t, 20*time.Second, "the camera to be disconnected", func() bool {
 			return cam.Status().State == pipeline.StateDisconnected
 		})
 		r, cat := rtRecorderOf(t, RecorderConfig{}, cam)
@@ -132,7 +132,7 @@ func TestRecorderRefusesAbsentCamera(t *testing.T) {
 		src := &rtCamSource{rtSource: rtSource{hub: pipeline.NewHub(), fps: 30},
 			st: pipeline.CameraStatus{State: pipeline.StateDisconnected, Error: "camera disconnected: unplugged"}}
 		r, _ := rtRecorderOf(t, RecorderConfig{Container: "mkv", Codec: "copy", Continuous: true}, src)
-		rtWaitFor(t, 5*time.Second, "continuous recording to start", func() bool { return r.Status().Active })
+		rtWaitFor(t, 20*time.Second, "continuous recording to start", func() bool { return r.Status().Active })
 		ctx := rtCtx(t)
 		if st, err := r.SetActive(ctx, false); err != nil || st.Active {
 			t.Fatalf("pause = %+v, %v", st, err)

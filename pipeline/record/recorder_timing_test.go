@@ -119,7 +119,7 @@ func TestRecorderVariableRateKeepsRealTime(t *testing.T) {
 			src.hub.Publish(&pipeline.Frame{Data: rtFrames(t)[0], Time: time.Now()})
 			started := make(chan error, 1)
 			go func() { _, err := r.SetActive(ctx, true); started <- err }()
-			rtWaitFor(t, 5*time.Second, "the recorder to subscribe", func() bool { return src.hub.Subscribers() == 1 })
+			rtWaitFor(t, 20*time.Second, "the recorder to subscribe", func() bool { return src.hub.Subscribers() == 1 })
 			rtFeedPipe(t, src.hub, phases)
 			if err := <-started; err != nil {
 				t.Fatal(err)
@@ -196,7 +196,7 @@ func TestRecorderReportsStartLatency(t *testing.T) {
 	if _, err := r.SetActive(ctx, true); err != nil {
 		t.Fatal(err)
 	}
-	rtWaitFor(t, 5*time.Second, "the first frame written", func() bool { return r.Status().StartLatencyMS > 0 })
+	rtWaitFor(t, 20*time.Second, "the first frame written", func() bool { return r.Status().StartLatencyMS > 0 })
 	if l, since := r.Status().StartLatencyMS, time.Since(t0); l > float64(since.Milliseconds())+1 {
 		t.Errorf("start latency %.1f ms is longer than the %v since the request", l, since)
 	}

@@ -134,7 +134,7 @@ func TestBrowser(t *testing.T) {
 	var st cameraStatus
 	d.do(t, "GET", "/api/v1/cameras/cam0", "", &st)
 	frames0 := st.Frames
-	waitFor(t, 5*time.Second, "frames to advance with a browser client", func() bool {
+	waitFor(t, 20*time.Second, "frames to advance with a browser client", func() bool {
 		d.do(t, "GET", "/api/v1/cameras/cam0", "", &st)
 		return st.Frames > frames0+10 && st.Clients >= 1
 	})

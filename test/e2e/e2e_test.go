@@ -101,7 +101,7 @@ func TestPreviewDeliversConsecutiveFrames(t *testing.T) {
 	}
 	resp.Body.Close()
 	var st cameraStatus
-	waitFor(t, 5*time.Second, "clients back to 0 after disconnect", func() bool {
+	waitFor(t, 20*time.Second, "clients back to 0 after disconnect", func() bool {
 		d.do(t, "GET", "/api/v1/cameras/cam0", "", &st)
 		return st.Clients == 0
 	})
@@ -208,7 +208,9 @@ func TestSIGTERMFinalizesRecordingAndExitsZero(t *testing.T) {
 	})
 	start := time.Now()
 	d.Signal(syscall.SIGTERM)
-	if code := d.Wait(t, 10*time.Second); code != 0 {
+	// Within 10 s by design (stop escalation, tested on virtual time); the
+	// test waits longer, for a busy machine.
+	if code := d.Wait(t, 30*time.Second); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM, want 0", code)
 	}
 	t.Logf("exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))

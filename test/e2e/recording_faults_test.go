@@ -98,16 +98,19 @@ func TestKill9MidRecording(t *testing.T) {
 	}
 	killedAt := time.Now()
 	d.Signal(syscall.SIGKILL)
-	d.Wait(t, 5*time.Second)
-	waitFor(t, 5*time.Second, "ffmpeg to finish and exit with camrec", func() bool { return !ffmpegWriting(dir) })
+	d.Wait(t, 20*time.Second)
+	waitFor(t, 30*time.Second, "ffmpeg to finish and exit with camrec", func() bool { return !ffmpegWriting(dir) })
 	t.Logf("ffmpeg gone %s after the kill", time.Since(killedAt).Round(time.Millisecond))
 
 	path := filepath.Join(dir, "cam0", st.ID)
 	p := ffprobe(t, path)
 	ran := killedAt.Sub(started).Seconds()
 	t.Logf("recording ran %.2f s before the kill; the file plays %.2f s (%d frames): %.2f s lost", ran, p.Duration, p.Frames, ran-p.Duration)
-	if p.Codec != "h264" || p.Duration < ran-2 {
-		t.Fatalf("file after kill -9: %+v, want h264 lasting at least %.2f s", p, ran-2)
+	// What a kill -9 can cost: the frames in camrec's queue (at most 2 s,
+	// when a busy machine makes ffmpeg fall behind) and the fragment ffmpeg
+	// had not written yet (1 s).
+	if p.Codec != "h264" || p.Duration < ran-3 {
+		t.Fatalf("file after kill -9: %+v, want h264 lasting at least %.2f s", p, ran-3)
 	}
 
 	d2 := startCamrec(t, "-device", "test:", "-record-dir", dir)
