@@ -114,7 +114,7 @@ func TestBrowser(t *testing.T) {
 	do(t, ctx, "camera card", chromedp.WaitVisible(chromedp.CSS(card+" img.preview")))
 
 	// The preview receives frames at the camera's size...
-	w := poll[int](t, ctx, "first preview frame", `document.querySelector('`+card+` img.preview').naturalWidth`, 15*time.Second)
+	w := poll[int](t, ctx, "first preview frame", `document.querySelector('`+card+` img.preview').naturalWidth`, 30*time.Second)
 	if w != 1280 {
 		t.Errorf("preview is %d px wide, want 1280", w)
 	}
@@ -158,18 +158,18 @@ func TestBrowser(t *testing.T) {
 	do(t, ctx, "screenshot while recording", capture(t, "CAMREC_SCREENSHOT_RECORDING"))
 	do(t, ctx, "click Stop", chromedp.Click(chromedp.CSS(card+" .record-toggle")))
 	poll[bool](t, ctx, "the button to return to Record",
-		`document.querySelector('`+card+` .record-toggle .label').textContent === 'Record'`, 15*time.Second)
+		`document.querySelector('`+card+` .record-toggle .label').textContent === 'Record'`, 30*time.Second)
 
 	// The new recording is listed, complete, and plays in the page.
 	item := fmt.Sprintf(`#recordings li[data-id=%q]`, id)
-	poll[bool](t, ctx, "the recording in the list", `document.querySelector('`+item+`')?.dataset.state === 'complete'`, 15*time.Second)
+	poll[bool](t, ctx, "the recording in the list", `document.querySelector('`+item+`')?.dataset.state === 'complete'`, 30*time.Second)
 	do(t, ctx, "click Play", chromedp.Click(chromedp.CSS(item+" .play")))
-	dur := poll[float64](t, ctx, "the video's metadata", `(() => { const v = document.querySelector('`+item+` video'); return v && v.readyState >= 1 && v.duration > 0 && isFinite(v.duration) ? v.duration : 0; })()`, 15*time.Second)
+	dur := poll[float64](t, ctx, "the video's metadata", `(() => { const v = document.querySelector('`+item+` video'); return v && v.readyState >= 1 && v.duration > 0 && isFinite(v.duration) ? v.duration : 0; })()`, 30*time.Second)
 	t.Logf("the recording plays in the page: duration %.2f s", dur)
 	if dur < 1 || dur > 10 {
 		t.Errorf("video duration %.2f s, want about 2 s", dur)
 	}
-	poll[bool](t, ctx, "the video to play", `document.querySelector('`+item+` video').currentTime > 0.2`, 10*time.Second)
+	poll[bool](t, ctx, "the video to play", `document.querySelector('`+item+` video').currentTime > 0.2`, 30*time.Second)
 	href := eval[string](t, ctx, `document.querySelector('`+item+` .download').getAttribute('href')`)
 	if !strings.HasSuffix(href, "/file?download=1") {
 		t.Errorf("download link %q", href)
@@ -185,7 +185,7 @@ func TestBrowser(t *testing.T) {
 	// Delete it (confirming the dialog) and it leaves the list and the API.
 	do(t, ctx, "accept confirm dialogs", chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`))
 	do(t, ctx, "click Delete", chromedp.Click(chromedp.CSS(item+" .delete")))
-	poll[bool](t, ctx, "the recording to leave the list", `document.querySelector('`+item+`') === null`, 10*time.Second)
+	poll[bool](t, ctx, "the recording to leave the list", `document.querySelector('`+item+`') === null`, 30*time.Second)
 	if code, body := d.do(t, "GET", "/api/v1/recordings/"+id, "", nil); code != 404 {
 		t.Errorf("deleted recording: GET answered %d %s", code, body)
 	}
@@ -227,7 +227,7 @@ func TestBrowserShowsErrors(t *testing.T) {
 	const card = `[data-camera="cam0"]`
 	do(t, ctx, "camera card", chromedp.WaitVisible(chromedp.CSS(card+" .record-toggle")))
 	overlay := poll[string](t, ctx, "the camera's error over the preview",
-		`(() => { const o = document.querySelector('`+card+` .overlay'); return getComputedStyle(o).display !== 'none' && o.textContent; })()`, 10*time.Second)
+		`(() => { const o = document.querySelector('`+card+` .overlay'); return getComputedStyle(o).display !== 'none' && o.textContent; })()`, 30*time.Second)
 	// A missing device is a camera that is unplugged: camrec waits for it.
 	if want := "Camera /dev/video-camrec-missing not found (unplugged?) — retrying"; overlay != want {
 		t.Errorf("overlay reads %q, want %q", overlay, want)
@@ -237,7 +237,7 @@ func TestBrowserShowsErrors(t *testing.T) {
 	}
 	// Nothing to record: Record is disabled and says why.
 	poll[bool](t, ctx, "Record disabled, saying why",
-		`(() => { const b = document.querySelector('`+card+` .record-toggle'); return b.disabled && b.title.includes('disconnected'); })()`, 10*time.Second)
+		`(() => { const b = document.querySelector('`+card+` .record-toggle'); return b.disabled && b.title.includes('disconnected'); })()`, 30*time.Second)
 	if label := eval[string](t, ctx, `document.querySelector('`+card+` .record-toggle .label').textContent`); label != "Record" {
 		t.Errorf("button reads %q", label)
 	}

@@ -136,6 +136,7 @@ func record(t *testing.T, d *Daemon, cam string, dur time.Duration) recording {
 	if code, b := d.do(t, "PUT", "/api/v1/cameras/"+cam+"/recording", `{"active": false}`, &st); code != 200 || st.Active {
 		t.Fatalf("stop: %d %s", code, b)
 	}
+	d.awaitFinished(t, cam, cred{}) // the stop may answer while ffmpeg finishes the file
 	var list []recording
 	d.do(t, "GET", "/api/v1/recordings?camera="+cam, "", &list)
 	if len(list) == 0 {

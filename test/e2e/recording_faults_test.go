@@ -200,10 +200,12 @@ func TestDiskFullContinuousRetentionResumes(t *testing.T) {
 	if n := strings.Count(d.Log(), "level=ERROR"); n > 10 {
 		t.Errorf("%d error lines in the log:\n%s", n, d.Log())
 	}
-	// Pause, so that retention leaves the files alone, then check them.
+	// Pause, so that retention leaves the files alone, then check them once
+	// the last ones are finished (retention runs as each is).
 	if code, b := d.do(t, "PUT", "/api/v1/cameras/cam0/recording", `{"active":false}`, nil); code != 200 {
 		t.Fatalf("pause: %d %s", code, b)
 	}
+	d.awaitFinished(t, "cam0", cred{})
 	var list []recording
 	d.do(t, "GET", "/api/v1/recordings?camera=cam0", "", &list)
 	if len(list) < 2 {

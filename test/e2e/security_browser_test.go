@@ -63,7 +63,7 @@ func browserLogin(t *testing.T, ctx context.Context, d *secured, user, pass stri
 	if p := pathname(t, ctx); p != "/" {
 		t.Fatalf("after logging in as %s the tab is at %q, want /", user, p)
 	}
-	poll[bool](t, ctx, "the page to show the user", `document.querySelector('#user-name').textContent === `+jsString(user)+` && !document.querySelector('#user').hidden`, 15*time.Second)
+	poll[bool](t, ctx, "the page to show the user", `document.querySelector('#user-name').textContent === `+jsString(user)+` && !document.querySelector('#user').hidden`, 30*time.Second)
 }
 
 // browserSessionCookie returns the browser's camrec_session cookie for camrec's
@@ -241,7 +241,7 @@ func TestBrowserLoginRecordLogout(t *testing.T) {
 	// A wrong password: the form again, with a message.
 	fillLogin(t, ctx, operatorUser, "not-"+operatorPass)
 	clickAndLoad(t, ctx, "log in with a wrong password", "#login-submit")
-	msg := poll[string](t, ctx, "the login error", `document.querySelector('.login-error')?.textContent`, 10*time.Second)
+	msg := poll[string](t, ctx, "the login error", `document.querySelector('.login-error')?.textContent`, 30*time.Second)
 	if !strings.Contains(msg, "Wrong user name or password") {
 		t.Errorf("after a wrong password the page says %q", msg)
 	}
@@ -262,7 +262,7 @@ func TestBrowserLoginRecordLogout(t *testing.T) {
 	do(t, ctx, "the camera cards",
 		chromedp.WaitVisible(chromedp.CSS(card+" .record-toggle")),
 		chromedp.WaitVisible(chromedp.CSS(`[data-camera="garage"] .record-toggle`)))
-	poll[bool](t, ctx, "the user in the top bar", `!document.querySelector('#user').hidden && document.querySelector('#user-name').textContent === 'alice'`, 15*time.Second)
+	poll[bool](t, ctx, "the user in the top bar", `!document.querySelector('#user').hidden && document.querySelector('#user-name').textContent === 'alice'`, 30*time.Second)
 	if role := eval[string](t, ctx, `document.querySelector('#user-role').textContent`); role != "operator" {
 		t.Errorf("#user-role reads %q, want operator", role)
 	}
@@ -334,7 +334,7 @@ func TestBrowserViewerSeesNoOperatorButtons(t *testing.T) {
 	if role := eval[string](t, ctx, `document.querySelector('#user-role').textContent`); role != "viewer" {
 		t.Errorf("#user-role reads %q, want viewer", role)
 	}
-	poll[bool](t, ctx, "both camera cards", `document.querySelectorAll('#cameras [data-camera]').length === 2`, 15*time.Second)
+	poll[bool](t, ctx, "both camera cards", `document.querySelectorAll('#cameras [data-camera]').length === 2`, 30*time.Second)
 	if role := eval[string](t, ctx, `document.body.dataset.role`); role != "viewer" {
 		t.Errorf("body[data-role] is %q, want viewer", role)
 	}
@@ -345,7 +345,7 @@ func TestBrowserViewerSeesNoOperatorButtons(t *testing.T) {
 		}
 	}
 	item := fmt.Sprintf(`#recordings li[data-id=%q]`, id)
-	poll[bool](t, ctx, "the recording in the list", `document.querySelector('`+item+`')?.dataset.state === 'complete'`, 15*time.Second)
+	poll[bool](t, ctx, "the recording in the list", `document.querySelector('`+item+`')?.dataset.state === 'complete'`, 30*time.Second)
 	if disp := eval[string](t, ctx, `getComputedStyle(document.querySelector('`+item+` .delete')).display`); disp != "none" {
 		t.Errorf("a viewer sees the recording's Delete button (display %q)", disp)
 	}
@@ -362,12 +362,12 @@ func TestBrowserViewerSeesNoOperatorButtons(t *testing.T) {
 	// The server refuses what the page hides: same-origin requests with
 	// the viewer's session.
 	put := poll[int](t, ctx, "the page's PUT as a viewer",
-		`fetch('/api/v1/cameras/cam0/recording', {method:'PUT', headers:{'Content-Type':'application/json'}, body:'{"active":true}'}).then(r => r.status)`, 15*time.Second)
+		`fetch('/api/v1/cameras/cam0/recording', {method:'PUT', headers:{'Content-Type':'application/json'}, body:'{"active":true}'}).then(r => r.status)`, 30*time.Second)
 	if put != 403 {
 		t.Errorf("PUT recording from the page as a viewer: %d, want 403", put)
 	}
 	del := poll[int](t, ctx, "the page's DELETE as a viewer",
-		`fetch('/api/v1/recordings/' + `+jsString(id)+`, {method:'DELETE'}).then(r => r.status)`, 15*time.Second)
+		`fetch('/api/v1/recordings/' + `+jsString(id)+`, {method:'DELETE'}).then(r => r.status)`, 30*time.Second)
 	if del != 403 {
 		t.Errorf("DELETE recording from the page as a viewer: %d, want 403", del)
 	}
@@ -530,7 +530,7 @@ func TestBrowserCrossSiteAttackFails(t *testing.T) {
 	if p := pathname(t, ctx); p != "/" {
 		t.Fatalf("camrec's page after the attacks is at %q: the session was lost", p)
 	}
-	poll[bool](t, ctx, "the user in the top bar", `document.querySelector('#user-name').textContent === 'alice'`, 15*time.Second)
+	poll[bool](t, ctx, "the user in the top bar", `document.querySelector('#user-name').textContent === 'alice'`, 30*time.Second)
 
 	// The attempts reached camrec and its cross-origin protection answered
 	// them 403 (the preflights of PUT and DELETE failed in the browser, so
