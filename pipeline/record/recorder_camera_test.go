@@ -147,13 +147,15 @@ func TestRecorderRawYUYV(t *testing.T) {
 			}
 			answered := time.Now()
 			<-published
-			// The file holds what the camera delivered from the start's
-			// arrival (between t0 and its answer) until the end.
-			least, most := time.Since(answered), time.Since(t0)
+			// The file runs from the start's arrival (between t0 and its
+			// answer) to the stop's: at least until the camera's last
+			// frame, at most until the stop has answered.
+			least := time.Since(answered)
 			st, err := rtStop(t, ctx, r)
 			if err != nil || st.Error != "" {
 				t.Fatalf("stop: %+v, %v", st, err)
 			}
+			most := time.Since(t0)
 			path := rtOnlyFile(t, cat)
 			p := rtProbeFile(t, probe, path)
 			rec, _ := cat.Get(rec0(cat).ID)
