@@ -25,12 +25,15 @@ deps:
 	  { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y ffmpeg; }
 
 # Test dependencies: ffmpeg, headless Chromium for the page test,
-# systemd-analyze for the unit file test.
+# systemd-analyze for the unit file test, promtool (Debian's prometheus
+# package; its server is not started) for the metrics test.
 test-deps: deps
 	@command -v chromium >/dev/null || \
 	  { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 	@command -v systemd-analyze >/dev/null || \
 	  { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y systemd; }
+	@command -v promtool >/dev/null || \
+	  { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus; }
 
 vet:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

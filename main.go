@@ -21,6 +21,7 @@ import (
 
 	"github.com/camrec/camrec/api"
 	"github.com/camrec/camrec/internal/config"
+	"github.com/camrec/camrec/internal/metrics"
 	"github.com/camrec/camrec/internal/sdnotify"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/record"
@@ -95,6 +96,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	units := make([]unit, 0, len(cfg.Cameras))
 	apiCams := make([]api.Camera, 0, len(cfg.Cameras))
+	metricCams := make([]metrics.Camera, 0, len(cfg.Cameras))
 	for _, c := range cfg.Cameras {
 		opts := sourceOptions(c, log)
 		var controls api.ControlPanel // stays a nil interface for non-V4L2 sources
@@ -117,6 +119,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		rec := record.NewRecorder(rcfg, cam, catalog, log)
 		units = append(units, unit{cam, rec})
 		apiCams = append(apiCams, api.Camera{View: cam, Recorder: rec, Controls: controls})
+		metricCams = append(metricCams, metrics.Camera{Camera: cam, Recorder: rec})
 	}
 
 	sec, err := newSecurity(cfg, log)
@@ -135,6 +138,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Cameras: apiCams, Catalog: catalog, Log: log, Version: version(),
 		Auth: sec.auth, HostCheck: cfg.Security.HostCheck(), AllowedHosts: cfg.Security.AllowedHosts,
 		MaxClients: cfg.Security.MaxClients,
+		Metrics:    metrics.Handler(metrics.NewRegistry(metrics.NewCollector(metricCams, cfg.RecordDir, store.DiskFree), version())),
 	})
 
 	g, ctx := errgroup.WithContext(ctx)

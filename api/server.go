@@ -85,6 +85,9 @@ type Config struct {
 	AllowedHosts []string
 	// MaxClients is the most preview streams per camera; 0 means 32.
 	MaxClients int
+	// Metrics serves the Prometheus exposition at /metrics (viewers whose
+	// access is not limited to some cameras); nil means no /metrics.
+	Metrics http.Handler
 }
 
 // Server routes the HTTP API.
@@ -97,6 +100,7 @@ type Server struct {
 	writeTimeout time.Duration
 	web          fs.FS
 	engine       *gin.Engine
+	metrics      http.Handler
 
 	auth         *auth.Authenticator
 	rules        map[string]rule // "METHOD /full/path" → access rule
@@ -154,6 +158,7 @@ func New(cfg Config) *Server {
 	if s.web == nil {
 		s.web = web.FS()
 	}
+	s.metrics = cfg.Metrics
 	s.loginTmpl, s.loginTmplErr = template.ParseFS(s.web, "login.html")
 	for _, c := range cfg.Cameras {
 		name := c.View.Name()
@@ -205,6 +210,9 @@ func (s *Server) routes() *gin.Engine {
 	s.handle(root, http.MethodGet, "/stream.mjpg", media, s.firstCamera, s.stream)
 	s.handle(root, http.MethodHead, "/stream.mjpg", media, s.firstCamera, s.streamHead)
 	read(root, "/snapshot.jpg", media, s.firstCamera, s.snapshot)
+	if s.metrics != nil {
+		s.handle(root, http.MethodGet, "/metrics", viewer, s.serveMetrics)
+	}
 
 	v1 := r.Group("/api/v1")
 	read(v1, "/version", viewer, s.versionInfo)

@@ -33,6 +33,9 @@ type CameraBody struct {
 	FramesEncoded uint64  `json:"frames_encoded"` // preview JPEGs of a raw camera
 	Restarts      uint64  `json:"restarts"`       // streams reopened after a failure
 	Clients       int     `json:"clients"`
+	// PreviewFramesDropped counts the frames preview clients lost because
+	// they read too slowly, since camrec started.
+	PreviewFramesDropped uint64 `json:"preview_frames_dropped"`
 	// ClientsRefused counts preview streams refused at max_clients.
 	ClientsRefused uint64              `json:"clients_refused"`
 	Recording      RecordingStatusBody `json:"recording"`
@@ -114,7 +117,7 @@ func cameraBody(c pipeline.CameraStatus, refused uint64, rec RecordingStatusBody
 		Width: c.Width, Height: c.Height, FPSTarget: c.FPSTarget, FPSMeasured: c.FPSMeasured,
 		Frames: c.Frames, FramesInvalid: c.FramesInvalid, FramesCorrupt: c.FramesCorrupt,
 		FramesEncoded: c.FramesEncoded, Restarts: c.Restarts, Clients: c.Clients,
-		ClientsRefused: refused, Recording: rec,
+		PreviewFramesDropped: c.ClientDrops, ClientsRefused: refused, Recording: rec,
 	}
 }
 

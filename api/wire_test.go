@@ -28,7 +28,7 @@ func TestWireShape(t *testing.T) {
 		want string // the keys, sorted
 	}{
 		{"camera", cameraBody(pipeline.CameraStatus{Name: "cam0", State: pipeline.StateStreaming}, 1, rec),
-			"clients clients_refused device error format fps_measured fps_target frames frames_corrupt frames_encoded frames_invalid height name recording restarts state width"},
+			"clients clients_refused device error format fps_measured fps_target frames frames_corrupt frames_encoded frames_invalid height name preview_frames_dropped recording restarts state width"},
 		{"recording status", rec,
 			"active bytes dropped error frames id restarts retention_deleted segment start_latency_ms started_at state synced_at"},
 		{"recording", recordingBody(store.Recording{ID: "cam0-20260101-120000.mp4", Camera: "cam0", StartedAt: now, EndedAt: &now,

@@ -31,6 +31,9 @@ type CameraStatus struct {
 	// unplug) and were reopened.
 	Restarts uint64
 	Clients  int
+	// ClientDrops counts the frames preview clients lost to a full queue
+	// (slow viewers), since camrec started.
+	ClientDrops uint64
 }
 
 // watch measures the frame rate once a second and detects stalls.
@@ -83,5 +86,6 @@ func (c *Camera) Status() CameraStatus {
 		FramesEncoded: c.encoded.Load(),
 		Restarts:      c.restart.Load(),
 		Clients:       c.hub.Clients(),
+		ClientDrops:   c.hub.ClientDrops(),
 	}
 }

@@ -14,6 +14,9 @@ type Hub struct {
 	subs    atomic.Pointer[[]*Subscriber] // copy-on-write; read without locks by Publish
 	latest  atomic.Pointer[Frame]
 	clients atomic.Int32
+	// clientDrops counts, ever, the frames live-preview clients lost to a
+	// full queue (a slow viewer), including those of clients gone since.
+	clientDrops atomic.Uint64
 }
 
 // NewHub returns an empty hub.
@@ -77,6 +80,10 @@ func (h *Hub) Subscribers() int { return len(*h.subs.Load()) }
 // Clients returns the number of current live-preview subscribers.
 func (h *Hub) Clients() int { return int(h.clients.Load()) }
 
+// ClientDrops returns how many frames live-preview clients have lost to a
+// full queue since the hub was made.
+func (h *Hub) ClientDrops() uint64 { return h.clientDrops.Load() }
+
 func (h *Hub) remove(s *Subscriber) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -99,7 +106,7 @@ func (s *Subscriber) offer(f *Frame) {
 	// Full: drop the oldest queued frame to make room for the newest.
 	select {
 	case <-s.ch:
-		s.dropped.Add(1)
+		s.drop()
 	default:
 	}
 	select {
@@ -107,7 +114,7 @@ func (s *Subscriber) offer(f *Frame) {
 	default:
 		// The consumer cannot have added anything (only Publish sends),
 		// so this is unreachable; count it rather than block.
-		s.dropped.Add(1)
+		s.drop()
 	}
 }
 
@@ -125,5 +132,13 @@ func (s *Subscriber) Close() {
 		if s.client {
 			s.hub.clients.Add(-1)
 		}
+	}
+}
+
+// drop counts a frame s lost to its full queue.
+func (s *Subscriber) drop() {
+	s.dropped.Add(1)
+	if s.client {
+		s.hub.clientDrops.Add(1)
 	}
 }

@@ -183,3 +183,23 @@ func BenchmarkHubPublishSlowSubscribers(b *testing.B) {
 		})
 	}
 }
+
+// TestHubCountsClientDrops: frames a preview client loses to its full queue
+// are counted by the hub, and stay counted after the client leaves; an
+// internal subscriber's (the recorder's) are not preview drops.
+func TestHubCountsClientDrops(t *testing.T) {
+	h := NewHub()
+	client := h.SubscribeClient(1)
+	internal := h.Subscribe(1)
+	for i := range 4 {
+		h.Publish(&Frame{Seq: uint64(i)})
+	}
+	if client.Dropped() != 3 || internal.Dropped() != 3 {
+		t.Fatalf("dropped: client %d, internal %d; want 3 each", client.Dropped(), internal.Dropped())
+	}
+	client.Close()
+	internal.Close()
+	if got := h.ClientDrops(); got != 3 {
+		t.Errorf("hub counts %d preview drops, want 3 (the client's only)", got)
+	}
+}

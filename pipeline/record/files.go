@@ -296,6 +296,7 @@ func (s *session) finishFile(ctx context.Context, f *segFile, why endReason, dea
 	if err := r.cat.Put(r.cfg.Camera, f.id, f.path, meta, size); err != nil {
 		s.log.Warn("write sidecar", "recording_id", f.id, "error", err.Error())
 	}
+	r.counted(meta.State, size)
 	attrs := []any{"recording_id", f.id, "path", f.path, "frames", f.frames,
 		"duration_s", pipeline.RoundTo(meta.DurationS, 3), "bytes", size, "dropped", s.sub.Dropped()}
 	if errText != "" {

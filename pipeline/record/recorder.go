@@ -116,6 +116,9 @@ type Recorder struct {
 	restarts atomic.Uint64
 	deleted  atomic.Uint64
 
+	countMu sync.Mutex
+	counts  Counters // since camrec started; see Counters
+
 	// drains are the goroutines that wait for stopped sessions to finish
 	// their files (see finish); Run waits for them before it returns.
 	drains sync.WaitGroup
@@ -170,6 +173,35 @@ func NewRecorder(cfg RecorderConfig, src FrameSource, cat *store.Catalog, log *s
 	return r
 }
 
+// Counters are what a recorder has done since camrec started, for metrics:
+// each only grows.
+type Counters struct {
+	Complete, Failed uint64 // files finished, by outcome
+	// Bytes of the files finished (their size when ffmpeg was done).
+	Bytes uint64
+	// Files deleted by retention, by rule.
+	DeletedKeep, DeletedMaxDisk, DeletedMinFree uint64
+}
+
+// Counters returns the recorder's counters.
+func (r *Recorder) Counters() Counters {
+	r.countMu.Lock()
+	defer r.countMu.Unlock()
+	return r.counts
+}
+
+// counted counts a finished file of the given catalogue state and size.
+func (r *Recorder) counted(state string, size int64) {
+	r.countMu.Lock()
+	defer r.countMu.Unlock()
+	if state == store.RecStateComplete {
+		r.counts.Complete++
+	} else {
+		r.counts.Failed++
+	}
+	r.counts.Bytes += uint64(size)
+}
+
 // prune applies the retention rules and counts what they deleted.
 func (r *Recorder) prune() int {
 	if !r.cfg.Retention.Enabled() {
@@ -181,6 +213,16 @@ func (r *Recorder) prune() int {
 	for _, p := range pruned {
 		r.log.Info("recording deleted by retention", "recording_id", p.Recording.ID, "rule", p.Reason,
 			"bytes", p.Recording.Bytes, "started_at", p.Recording.StartedAt)
+		r.countMu.Lock()
+		switch p.Reason {
+		case store.RuleKeep:
+			r.counts.DeletedKeep++
+		case store.RuleMaxDisk:
+			r.counts.DeletedMaxDisk++
+		case store.RuleMinFree:
+			r.counts.DeletedMinFree++
+		}
+		r.countMu.Unlock()
 	}
 	if err != nil {
 		r.log.Warn("retention", "error", err.Error())

@@ -53,10 +53,17 @@ func (p Retention) Validate() error {
 	return errors.Join(errs...)
 }
 
+// The retention rules, as Pruned.Reason names them.
+const (
+	RuleKeep    = "keep"
+	RuleMaxDisk = "max_disk"
+	RuleMinFree = "min_free"
+)
+
 // Pruned is one recording deleted by retention and the rule that chose it.
 type Pruned struct {
 	Recording Recording
-	Reason    string // "keep", "max_disk" or "min_free"
+	Reason    string // RuleKeep, RuleMaxDisk or RuleMinFree
 }
 
 // Prune deletes camera's oldest finished recordings until p holds (or none is
@@ -104,7 +111,7 @@ func (c *Catalog) Prune(camera string, p Retention, now time.Time) ([]Pruned, er
 		if e.meta.EndedAt != nil {
 			end = *e.meta.EndedAt
 		}
-		if p.Keep > 0 && now.Sub(end) > p.Keep && del(e, "keep") {
+		if p.Keep > 0 && now.Sub(end) > p.Keep && del(e, RuleKeep) {
 			continue
 		}
 		rest = append(rest, e)
@@ -122,7 +129,7 @@ func (c *Catalog) Prune(camera string, p Retention, now time.Time) ([]Pruned, er
 			e := cands[0]
 			cands = cands[1:]
 			size := e.size()
-			if del(e, "max_disk") {
+			if del(e, RuleMaxDisk) {
 				total -= size
 			}
 		}
@@ -130,7 +137,7 @@ func (c *Catalog) Prune(camera string, p Retention, now time.Time) ([]Pruned, er
 	// min_free
 	if p.MinFreeBytes > 0 || p.MinFreePercent > 0 {
 		for len(cands) > 0 {
-			free, total, err := diskFree(c.dir)
+			free, total, err := DiskFree(c.dir)
 			if err != nil {
 				errs = append(errs, err)
 				break
@@ -139,7 +146,7 @@ func (c *Catalog) Prune(camera string, p Retention, now time.Time) ([]Pruned, er
 			if free >= need {
 				break
 			}
-			del(cands[0], "min_free")
+			del(cands[0], RuleMinFree)
 			cands = cands[1:]
 		}
 	}
@@ -168,9 +175,9 @@ func (c *Catalog) removeLocked(e *entry) error {
 	return nil
 }
 
-// diskFree returns the bytes available to unprivileged users and the size of
+// DiskFree returns the bytes available to unprivileged users and the size of
 // the filesystem holding dir.
-func diskFree(dir string) (free, total int64, err error) {
+func DiskFree(dir string) (free, total int64, err error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {
 		return 0, 0, fmt.Errorf("free space of %s: %w", dir, err)

@@ -48,7 +48,7 @@ func retentionDir(t *testing.T) (*Catalog, time.Time, []string) {
 }
 
 func TestCatalogPrune(t *testing.T) {
-	free, _, err := diskFree(t.TempDir())
+	free, _, err := DiskFree(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

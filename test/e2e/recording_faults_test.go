@@ -75,7 +75,7 @@ func ffmpegWriting(dir string) bool {
 }
 
 func waitStreaming(t *testing.T, d *Daemon) {
-	waitFor(t, 10*time.Second, "streaming", func() bool { return d.camStatus(t, "cam0").State == "streaming" })
+	waitFor(t, 20*time.Second, "streaming", func() bool { return d.camStatus(t, "cam0").State == "streaming" })
 }
 
 // TestKill9MidRecording: camrec is killed with SIGKILL while recording.

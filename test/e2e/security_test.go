@@ -151,6 +151,8 @@ func TestAccessMatrix(t *testing.T) {
 		{"GET", "/static/style.css", "", public},
 		{"GET", "/healthz", "", public},
 		{"HEAD", "/healthz", "", public},
+		// Metrics cover every camera: not for a camera-limited token.
+		{"GET", "/metrics", "", [7]int{401, 401, 200, 200, 403, 401, 200}},
 		{"GET", "/api/v1/version", "", all},
 		{"GET", "/api/v1/me", "", all},
 		{"GET", "/api/v1/cameras", "", all},

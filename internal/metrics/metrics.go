@@ -1,0 +1,152 @@
+// Package metrics exposes camrec's state to Prometheus. Nothing is counted
+// twice: at each scrape, a Collector reads the status and counters the
+// cameras and recorders keep anyway, so the hot path pays nothing for
+// metrics.
+package metrics
+
+import (
+	"net/http"
+	"runtime"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/pipeline/record"
+)
+
+// CameraView is what the collector reads of a camera.
+type CameraView interface {
+	Status() pipeline.CameraStatus
+}
+
+// RecorderView is what the collector reads of a camera's recorder.
+type RecorderView interface {
+	Status() record.RecordingStatus
+	Counters() record.Counters
+}
+
+// Camera is one camera to report: its recorder may be nil.
+type Camera struct {
+	Camera   CameraView
+	Recorder RecorderView
+}
+
+// Collector reads the cameras' and recorders' status at each scrape.
+type Collector struct {
+	cams      []Camera
+	recordDir string
+	diskFree  func(dir string) (free, total int64, err error)
+
+	frames, invalid, corrupt, restarts, fps, state, clients, clientDrops   *prometheus.Desc
+	recActive, recBytes, recFiles, ffmpegRestarts, startLatency, retention *prometheus.Desc
+	dirFree, dirSize                                                       *prometheus.Desc
+}
+
+// NewCollector returns a collector of cams, and of the free space in
+// recordDir as diskFree tells it.
+func NewCollector(cams []Camera, recordDir string, diskFree func(string) (int64, int64, error)) *Collector {
+	cam := []string{"camera"}
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("camrec_"+name, help, labels, nil)
+	}
+	return &Collector{
+		cams: cams, recordDir: recordDir, diskFree: diskFree,
+		frames:         d("camera_frames_total", "Frames captured.", cam...),
+		invalid:        d("camera_frames_invalid_total", "Frames dropped as invalid (not a whole JPEG).", cam...),
+		corrupt:        d("camera_frames_corrupt_total", "Frames the driver flagged as corrupt (dropped).", cam...),
+		restarts:       d("camera_restarts_total", "Streams that failed after delivering frames and were reopened.", cam...),
+		fps:            d("camera_fps", "Frame rate measured over the last seconds.", cam...),
+		state:          d("camera_state", "1 for the camera's current state, 0 for the others.", "camera", "state"),
+		clients:        d("preview_clients", "Live-preview clients connected.", cam...),
+		clientDrops:    d("preview_frames_dropped_total", "Frames live-preview clients lost because they read too slowly.", cam...),
+		recActive:      d("recording_active", "1 while the camera records.", cam...),
+		recBytes:       d("recording_bytes_total", "Bytes of recordings written (finished files and the one being written).", cam...),
+		recFiles:       d("recordings_total", "Recording files finished, by outcome.", "camera", "outcome"),
+		ffmpegRestarts: d("ffmpeg_restarts_total", "Times ffmpeg died and the recording went on in a new file.", cam...),
+		startLatency:   d("recording_start_latency_seconds", "From the request to the first frame written to ffmpeg, for the recording running now.", cam...),
+		retention:      d("retention_deleted_total", "Recordings deleted by retention, by rule.", "camera", "rule"),
+		dirFree:        d("record_dir_free_bytes", "Bytes free for camrec in the record dir's filesystem."),
+		dirSize:        d("record_dir_size_bytes", "Size of the record dir's filesystem."),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.frames, c.invalid, c.corrupt, c.restarts, c.fps, c.state, c.clients,
+		c.clientDrops, c.recActive, c.recBytes, c.recFiles, c.ffmpegRestarts, c.startLatency, c.retention,
+		c.dirFree, c.dirSize} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for _, cam := range c.cams {
+		st := cam.Camera.Status()
+		name := st.Name
+		counter(c.frames, st.Frames, name)
+		counter(c.invalid, st.FramesInvalid, name)
+		counter(c.corrupt, st.FramesCorrupt, name)
+		counter(c.restarts, st.Restarts, name)
+		gauge(c.fps, st.FPSMeasured, name)
+		for _, s := range [...]string{pipeline.StateStarting, pipeline.StateStreaming, pipeline.StateStalled,
+			pipeline.StateDisconnected, pipeline.StateError} {
+			gauge(c.state, boolValue(st.State == s), name, s)
+		}
+		gauge(c.clients, float64(st.Clients), name)
+		counter(c.clientDrops, st.ClientDrops, name)
+		if cam.Recorder == nil {
+			continue
+		}
+		rs, n := cam.Recorder.Status(), cam.Recorder.Counters()
+		gauge(c.recActive, boolValue(rs.Active), name)
+		counter(c.recBytes, n.Bytes+uint64(max(rs.Bytes, 0)), name)
+		counter(c.recFiles, n.Complete, name, "complete")
+		counter(c.recFiles, n.Failed, name, "failed")
+		counter(c.ffmpegRestarts, rs.Restarts, name)
+		gauge(c.startLatency, rs.StartLatencyMS/1000, name)
+		counter(c.retention, n.DeletedKeep, name, "keep")
+		counter(c.retention, n.DeletedMaxDisk, name, "max_disk")
+		counter(c.retention, n.DeletedMinFree, name, "min_free")
+	}
+	if free, total, err := c.diskFree(c.recordDir); err == nil {
+		gauge(c.dirFree, float64(free))
+		gauge(c.dirSize, float64(total))
+	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// NewRegistry registers c, camrec's build info, and the Go runtime's and
+// the process's collectors.
+func NewRegistry(c *Collector, version string) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "camrec_build_info",
+			Help:        "Always 1: camrec's version and the Go version it was built with.",
+			ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
+		}, func() float64 { return 1 }),
+	)
+	return reg
+}
+
+// Handler serves reg's exposition.
+func Handler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}

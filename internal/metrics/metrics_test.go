@@ -1,0 +1,133 @@
+package metrics
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/pipeline/record"
+)
+
+type camView pipeline.CameraStatus
+
+func (c camView) Status() pipeline.CameraStatus { return pipeline.CameraStatus(c) }
+
+type recView struct {
+	st record.RecordingStatus
+	n  record.Counters
+}
+
+func (r recView) Status() record.RecordingStatus { return r.st }
+func (r recView) Counters() record.Counters      { return r.n }
+
+// TestCollector: each figure of a camera's and a recorder's status becomes
+// the series the README documents, with its type and help; a camera
+// without a recorder has no recording series; the names pass the linter
+// promtool uses.
+func TestCollector(t *testing.T) {
+	cams := []Camera{
+		{Camera: camView{Name: "cam0", State: pipeline.StateStreaming, Frames: 120, FramesInvalid: 2, FramesCorrupt: 1,
+			Restarts: 3, FPSMeasured: 29.5, Clients: 2, ClientDrops: 7},
+			Recorder: recView{record.RecordingStatus{Active: true, Bytes: 1000, Restarts: 1, StartLatencyMS: 60},
+				record.Counters{Complete: 4, Failed: 1, Bytes: 5000, DeletedKeep: 2, DeletedMinFree: 1}}},
+		{Camera: camView{Name: "garage", State: pipeline.StateDisconnected}},
+	}
+	c := NewCollector(cams, "/srv/rec", func(dir string) (int64, int64, error) {
+		if dir != "/srv/rec" {
+			return 0, 0, errors.New("wrong dir")
+		}
+		return 100, 1000, nil
+	})
+	reg := NewRegistry(c, "v1.2.3")
+	const want = `
+# HELP camrec_camera_fps Frame rate measured over the last seconds.
+# TYPE camrec_camera_fps gauge
+camrec_camera_fps{camera="cam0"} 29.5
+camrec_camera_fps{camera="garage"} 0
+# HELP camrec_camera_frames_corrupt_total Frames the driver flagged as corrupt (dropped).
+# TYPE camrec_camera_frames_corrupt_total counter
+camrec_camera_frames_corrupt_total{camera="cam0"} 1
+camrec_camera_frames_corrupt_total{camera="garage"} 0
+# HELP camrec_camera_frames_invalid_total Frames dropped as invalid (not a whole JPEG).
+# TYPE camrec_camera_frames_invalid_total counter
+camrec_camera_frames_invalid_total{camera="cam0"} 2
+camrec_camera_frames_invalid_total{camera="garage"} 0
+# HELP camrec_camera_frames_total Frames captured.
+# TYPE camrec_camera_frames_total counter
+camrec_camera_frames_total{camera="cam0"} 120
+camrec_camera_frames_total{camera="garage"} 0
+# HELP camrec_camera_restarts_total Streams that failed after delivering frames and were reopened.
+# TYPE camrec_camera_restarts_total counter
+camrec_camera_restarts_total{camera="cam0"} 3
+camrec_camera_restarts_total{camera="garage"} 0
+# HELP camrec_camera_state 1 for the camera's current state, 0 for the others.
+# TYPE camrec_camera_state gauge
+camrec_camera_state{camera="cam0",state="disconnected"} 0
+camrec_camera_state{camera="cam0",state="error"} 0
+camrec_camera_state{camera="cam0",state="stalled"} 0
+camrec_camera_state{camera="cam0",state="starting"} 0
+camrec_camera_state{camera="cam0",state="streaming"} 1
+camrec_camera_state{camera="garage",state="disconnected"} 1
+camrec_camera_state{camera="garage",state="error"} 0
+camrec_camera_state{camera="garage",state="stalled"} 0
+camrec_camera_state{camera="garage",state="starting"} 0
+camrec_camera_state{camera="garage",state="streaming"} 0
+# HELP camrec_ffmpeg_restarts_total Times ffmpeg died and the recording went on in a new file.
+# TYPE camrec_ffmpeg_restarts_total counter
+camrec_ffmpeg_restarts_total{camera="cam0"} 1
+# HELP camrec_preview_clients Live-preview clients connected.
+# TYPE camrec_preview_clients gauge
+camrec_preview_clients{camera="cam0"} 2
+camrec_preview_clients{camera="garage"} 0
+# HELP camrec_preview_frames_dropped_total Frames live-preview clients lost because they read too slowly.
+# TYPE camrec_preview_frames_dropped_total counter
+camrec_preview_frames_dropped_total{camera="cam0"} 7
+camrec_preview_frames_dropped_total{camera="garage"} 0
+# HELP camrec_record_dir_free_bytes Bytes free for camrec in the record dir's filesystem.
+# TYPE camrec_record_dir_free_bytes gauge
+camrec_record_dir_free_bytes 100
+# HELP camrec_record_dir_size_bytes Size of the record dir's filesystem.
+# TYPE camrec_record_dir_size_bytes gauge
+camrec_record_dir_size_bytes 1000
+# HELP camrec_recording_active 1 while the camera records.
+# TYPE camrec_recording_active gauge
+camrec_recording_active{camera="cam0"} 1
+# HELP camrec_recording_bytes_total Bytes of recordings written (finished files and the one being written).
+# TYPE camrec_recording_bytes_total counter
+camrec_recording_bytes_total{camera="cam0"} 6000
+# HELP camrec_recording_start_latency_seconds From the request to the first frame written to ffmpeg, for the recording running now.
+# TYPE camrec_recording_start_latency_seconds gauge
+camrec_recording_start_latency_seconds{camera="cam0"} 0.06
+# HELP camrec_recordings_total Recording files finished, by outcome.
+# TYPE camrec_recordings_total counter
+camrec_recordings_total{camera="cam0",outcome="complete"} 4
+camrec_recordings_total{camera="cam0",outcome="failed"} 1
+# HELP camrec_retention_deleted_total Recordings deleted by retention, by rule.
+# TYPE camrec_retention_deleted_total counter
+camrec_retention_deleted_total{camera="cam0",rule="keep"} 2
+camrec_retention_deleted_total{camera="cam0",rule="max_disk"} 0
+camrec_retention_deleted_total{camera="cam0",rule="min_free"} 1
+`
+	var names []string
+	for _, line := range strings.Split(want, "\n") {
+		if f := strings.Fields(line); len(f) > 2 && f[1] == "TYPE" {
+			names = append(names, f[2])
+		}
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
+		t.Error(err)
+	}
+	if n, err := testutil.GatherAndCount(reg, "camrec_build_info"); err != nil || n != 1 {
+		t.Errorf("camrec_build_info: %d series, %v", n, err)
+	}
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+}
