@@ -21,6 +21,7 @@ import (
 
 	"github.com/camrec/camrec/api"
 	"github.com/camrec/camrec/internal/config"
+	"github.com/camrec/camrec/internal/events"
 	"github.com/camrec/camrec/internal/metrics"
 	"github.com/camrec/camrec/internal/sdnotify"
 	"github.com/camrec/camrec/pipeline"
@@ -32,6 +33,10 @@ import (
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
+
+// eventBacklog is how many events a client of /api/v1/events may miss and
+// still resume without a gap (a few minutes of a busy camrec).
+const eventBacklog = 256
 
 // run is main without the process exit, so that it reads as the wiring
 // diagram of the daemon. It returns the exit code.
@@ -94,6 +99,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		cam *pipeline.Camera
 		rec *record.Recorder
 	}
+	bus := events.NewBus(eventBacklog)
 	units := make([]unit, 0, len(cfg.Cameras))
 	apiCams := make([]api.Camera, 0, len(cfg.Cameras))
 	metricCams := make([]metrics.Camera, 0, len(cfg.Cameras))
@@ -111,8 +117,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("camera %s: %w", c.Name, err)
 		}
-		cam := pipeline.NewCamera(cameraConfig(c), src, log)
+		ccfg := cameraConfig(c)
+		ccfg.Events = bus
+		cam := pipeline.NewCamera(ccfg, src, log)
 		rcfg := recorderConfig(c, cfg.RecordDir, ffmpegPath, ffmpegErr)
+		rcfg.Events = bus
 		if err := rcfg.Validate(); err != nil {
 			return fmt.Errorf("camera %s: %w", c.Name, err)
 		}
@@ -138,6 +147,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Cameras: apiCams, Catalog: catalog, Log: log, Version: version(),
 		Auth: sec.auth, HostCheck: cfg.Security.HostCheck(), AllowedHosts: cfg.Security.AllowedHosts,
 		MaxClients: cfg.Security.MaxClients,
+		Events:     bus,
 		Metrics:    metrics.Handler(metrics.NewRegistry(metrics.NewCollector(metricCams, cfg.RecordDir, store.DiskFree), version())),
 	})
 

@@ -88,6 +88,8 @@ type Config struct {
 	// Metrics serves the Prometheus exposition at /metrics (viewers whose
 	// access is not limited to some cameras); nil means no /metrics.
 	Metrics http.Handler
+	// Events feeds GET /api/v1/events; nil means no events.
+	Events EventFeed
 }
 
 // Server routes the HTTP API.
@@ -101,6 +103,7 @@ type Server struct {
 	web          fs.FS
 	engine       *gin.Engine
 	metrics      http.Handler
+	events       EventFeed
 
 	auth         *auth.Authenticator
 	rules        map[string]rule // "METHOD /full/path" → access rule
@@ -158,7 +161,7 @@ func New(cfg Config) *Server {
 	if s.web == nil {
 		s.web = web.FS()
 	}
-	s.metrics = cfg.Metrics
+	s.metrics, s.events = cfg.Metrics, cfg.Events
 	s.loginTmpl, s.loginTmplErr = template.ParseFS(s.web, "login.html")
 	for _, c := range cfg.Cameras {
 		name := c.View.Name()
@@ -218,6 +221,9 @@ func (s *Server) routes() *gin.Engine {
 	read(v1, "/version", viewer, s.versionInfo)
 	read(v1, "/me", viewer, s.me)
 	read(v1, "/cameras", viewer, s.listCameras)
+	if s.events != nil {
+		s.handle(v1, http.MethodGet, "/events", viewer, s.streamEvents)
+	}
 	cam := v1.Group("/cameras/:cam", s.namedCamera)
 	read(cam, "", viewer, s.getCamera)
 	s.handle(cam, http.MethodGet, "/stream.mjpg", media, s.stream)

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/camrec/camrec/internal/events"
 	"github.com/camrec/camrec/v4l2"
 )
 
@@ -58,6 +59,14 @@ type CameraConfig struct {
 	// JPEGQuality (1-100) of those preview and snapshot JPEGs; 0 means
 	// DefaultJPEGQuality.
 	JPEGQuality int
+	// Events, if set, is told of every change of state (and of the camera
+	// lost or found).
+	Events EventSink
+}
+
+// EventSink takes what happens; it must not block (an *events.Bus).
+type EventSink interface {
+	Publish(events.Event)
 }
 
 // Camera runs one Source, publishes its frames and keeps the counters and
@@ -263,8 +272,11 @@ func (c *Camera) setStateLocked(state, errText string) {
 	if c.state == state && c.err == errText {
 		return
 	}
-	sameState := c.state == state
+	sameState, was := c.state == state, c.state
 	c.state, c.err = state, errText
+	if !sameState {
+		c.announce(was, state, errText)
+	}
 	if sameState && state == StateDisconnected {
 		return
 	}
@@ -273,6 +285,27 @@ func (c *Camera) setStateLocked(state, errText string) {
 	} else {
 		c.log.Info("camera state", "state", state)
 	}
+}
+
+// announce publishes a change of state from was: camera_state, and
+// camera_lost when it goes away or camera_found when it streams (again).
+func (c *Camera) announce(was, state, errText string) {
+	if c.cfg.Events == nil {
+		return
+	}
+	e := events.Event{Camera: c.cfg.Name, State: state, Error: errText}
+	c.cfg.Events.Publish(withType(e, events.CameraState))
+	switch {
+	case (state == StateDisconnected || state == StateError) && was != StateDisconnected && was != StateError:
+		c.cfg.Events.Publish(withType(e, events.CameraLost))
+	case state == StateStreaming && was != StateStalled:
+		c.cfg.Events.Publish(withType(e, events.CameraFound))
+	}
+}
+
+func withType(e events.Event, t events.Type) events.Event {
+	e.Type = t
+	return e
 }
 
 func (c *Camera) setState(state, errText string) {

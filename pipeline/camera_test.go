@@ -8,6 +8,7 @@ import (
 	"image/jpeg"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -15,6 +16,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/camrec/camrec/internal/events"
 	"github.com/camrec/camrec/internal/testutil"
 	"github.com/camrec/camrec/v4l2"
 )
@@ -264,5 +266,41 @@ func TestCameraCountsRestartsAndCorruptFrames(t *testing.T) {
 		}
 		cancel()
 		<-done
+	})
+}
+
+// TestCameraEvents: each change of state is published, with camera_lost
+// when the camera fails and camera_found when it streams (again).
+func TestCameraEvents(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		bus := events.NewBus(100)
+		_, _, sub := bus.Subscribe(0, 100)
+		defer sub.Close()
+		src := &scriptSource{period: 10 * time.Millisecond, count: 3, failAfter: true}
+		cam := NewCamera(CameraConfig{Name: "cam0", Device: "/dev/video9", Events: bus}, src, discardLog())
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- cam.Run(ctx) }()
+		time.Sleep(700 * time.Millisecond) // each run fails after 3 frames; the second starts after 0.5 s
+		synctest.Wait()
+		cancel()
+		<-done
+		var got []string
+		for len(sub.Events()) > 0 {
+			e := <-sub.Events()
+			if e.Camera != "cam0" {
+				t.Errorf("event of camera %q", e.Camera)
+			}
+			got = append(got, string(e.Type)+" "+e.State)
+		}
+		want := []string{
+			"camera_state streaming", "camera_found streaming",
+			"camera_state error", "camera_lost error",
+			"camera_state streaming", "camera_found streaming",
+			"camera_state error", "camera_lost error",
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("events\n %q\nwant\n %q", got, want)
+		}
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/camrec/camrec/internal/events"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/store"
 )
@@ -260,6 +261,9 @@ func (s *session) finishFile(ctx context.Context, f *segFile, why endReason, dea
 		}
 		r.cat.Forget(f.id, f.path)
 		s.log.Warn("recording discarded", "recording_id", f.id, "path", f.path, "error", errText)
+		if f.final {
+			r.publish(events.Event{Type: events.RecordingFailed, Error: errText})
+		}
 		return errText
 	}
 	if err := syncFile(f.path); err != nil {
@@ -297,6 +301,14 @@ func (s *session) finishFile(ctx context.Context, f *segFile, why endReason, dea
 		s.log.Warn("write sidecar", "recording_id", f.id, "error", err.Error())
 	}
 	r.counted(meta.State, size)
+	e := events.Event{Type: events.SegmentClosed, RecordingID: f.id, DurationS: meta.DurationS, Bytes: size, Error: errText}
+	switch {
+	case errText != "":
+		e.Type = events.RecordingFailed
+	case f.final:
+		e.Type = events.RecordingStopped
+	}
+	r.publish(e)
 	attrs := []any{"recording_id", f.id, "path", f.path, "frames", f.frames,
 		"duration_s", pipeline.RoundTo(meta.DurationS, 3), "bytes", size, "dropped", s.sub.Dropped()}
 	if errText != "" {

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/camrec/camrec/internal/events"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/store"
 )
@@ -190,6 +191,14 @@ func (r *Recorder) Counters() Counters {
 	return r.counts
 }
 
+// publish tells the event sink, if any, of e (for this camera).
+func (r *Recorder) publish(e events.Event) {
+	if r.cfg.Events != nil {
+		e.Camera = r.cfg.Camera
+		r.cfg.Events.Publish(e)
+	}
+}
+
 // counted counts a finished file of the given catalogue state and size.
 func (r *Recorder) counted(state string, size int64) {
 	r.countMu.Lock()
@@ -213,6 +222,7 @@ func (r *Recorder) prune() int {
 	for _, p := range pruned {
 		r.log.Info("recording deleted by retention", "recording_id", p.Recording.ID, "rule", p.Reason,
 			"bytes", p.Recording.Bytes, "started_at", p.Recording.StartedAt)
+		r.publish(events.Event{Type: events.RetentionDeleted, RecordingID: p.Recording.ID, Rule: p.Reason, Bytes: p.Recording.Bytes})
 		r.countMu.Lock()
 		switch p.Reason {
 		case store.RuleKeep:

@@ -10,12 +10,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/camrec/camrec/internal/events"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/store"
 )
 
 // RecorderConfig is what a Recorder needs to know about one camera's
 // recordings.
+// EventSink takes what happens; it must not block (an *events.Bus).
+type EventSink interface {
+	Publish(events.Event)
+}
+
 type RecorderConfig struct {
 	// Camera is the camera name: files go to Dir/<Camera>/<Camera>-YYYYMMDD-HHMMSS.<ext>
 	// (local time), never overwriting (-2, -3 ... are appended).
@@ -64,6 +70,9 @@ type RecorderConfig struct {
 	// finished; the recording goes on in a new file when frames return.
 	// Default DefaultStallAfter, the camera's own stall timeout.
 	StallTimeout time.Duration
+	// Events, if set, is told of recordings starting, stopping, failing,
+	// of files closed between segments and of deletions by retention.
+	Events EventSink
 }
 
 // Defaults of the recording settings: the one place they are defined

@@ -16,6 +16,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/camrec/camrec/internal/events"
 	"github.com/camrec/camrec/internal/testutil"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/store"
@@ -380,4 +381,51 @@ func TestVirtualStopEscalation(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestVirtualEvents: a recording in segments tells its event sink that it
+// started, that each full segment closed, and that it stopped, naming each
+// file; a file whose ffmpeg died is announced failed, with why.
+func TestVirtualEvents(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		bus := events.NewBus(100)
+		_, _, sub := bus.Subscribe(0, 100)
+		defer sub.Close()
+		enc := &fakeEncoders{lifetime: func(n int) time.Duration {
+			if n == 1 {
+				return 5 * time.Second // the second file's ffmpeg dies halfway
+			}
+			return 0
+		}}
+		e := vtStart(t, RecorderConfig{Segment: 10 * time.Second, Events: bus}, enc)
+		e.set(t, true)
+		time.Sleep(25 * time.Second)
+		e.set(t, false)
+
+		var got []string
+		for len(sub.Events()) > 0 {
+			ev := <-sub.Events()
+			if ev.Camera != "cam0" {
+				t.Errorf("event %+v of camera %q", ev, ev.Camera)
+			}
+			got = append(got, string(ev.Type)+" "+ev.RecordingID)
+			if ev.Type == events.RecordingFailed && !strings.Contains(ev.Error, "ffmpeg exited") {
+				t.Errorf("failure without its reason: %+v", ev)
+			}
+		}
+		files := e.files()
+		if len(files) != 4 {
+			t.Fatalf("%d files, want 4 (a segment, a failed file, its replacement to the segment's end, the last)", len(files))
+		}
+		want := []string{
+			"recording_started " + files[0].ID,
+			"segment_closed " + files[0].ID,
+			"recording_failed " + files[1].ID,
+			"segment_closed " + files[2].ID,
+			"recording_stopped " + files[3].ID,
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("events\n %q\nwant\n %q", got, want)
+		}
+	})
 }

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/camrec/camrec/internal/events"
 	"github.com/camrec/camrec/pipeline"
 )
 
@@ -94,6 +95,7 @@ type segFile struct {
 	startAt       time.Time // capture time of its first slot
 	width, height int
 	frames        int64 // slots written; by the writer only
+	final         bool  // the session's last file (set by run before finishing it)
 
 	*encoder // the process writing it
 }
@@ -209,9 +211,17 @@ func (r *Recorder) start(ctx context.Context, deadline time.Time, needFrames boo
 	case <-f.tail.Ready():
 		r.log.Info("recording started", "recording_id", f.id, "path", f.path, "fps", fps,
 			"pre_record_frames", npre, "start_latency_ms", pipeline.RoundTo(float64(s.latency.Load())/1e6, 1))
+		r.publish(events.Event{Type: events.RecordingStarted, RecordingID: f.id})
 		return nil
 	case <-s.respecced:
 		r.log.Info("recording started; ffmpeg restarted for the camera's format", "fps", fps)
+		s.mu.Lock()
+		var id string
+		if s.file != nil {
+			id = s.file.id
+		}
+		s.mu.Unlock()
+		r.publish(events.Event{Type: events.RecordingStarted, RecordingID: id})
 		return nil
 	case <-s.done:
 	case <-timeout.C:
@@ -221,6 +231,7 @@ func (r *Recorder) start(ctx context.Context, deadline time.Time, needFrames boo
 		default:
 			r.log.Warn("recording started, waiting for the camera's first frame", "recording_id", f.id, "path", f.path)
 		}
+		r.publish(events.Event{Type: events.RecordingStarted, RecordingID: f.id})
 		return nil
 	}
 	r.ended(s)
@@ -331,6 +342,7 @@ func (s *session) run(ctx context.Context) {
 	f := s.file
 	s.mu.Unlock()
 	if f != nil {
+		f.final = true
 		deadline, why := time.Now().Add(stopDeadline), endStop
 		if s.stopping() {
 			deadline, why = s.stopAt.Add(stopDeadline), s.why

@@ -151,6 +151,8 @@ func TestAccessMatrix(t *testing.T) {
 		{"GET", "/static/style.css", "", public},
 		{"GET", "/healthz", "", public},
 		{"HEAD", "/healthz", "", public},
+		// The event stream never ends: refusals only (TestEvents reads it).
+		{"GET", "/api/v1/events", "", [7]int{401, 401, skip, skip, skip, 401, skip}},
 		// Metrics cover every camera: not for a camera-limited token.
 		{"GET", "/metrics", "", [7]int{401, 401, 200, 200, 403, 401, 200}},
 		{"GET", "/api/v1/version", "", all},
