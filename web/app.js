@@ -604,42 +604,9 @@
     $("#recordings-empty").hidden = recs.length > 0;
   }
 
-  // The list is polled only while the event stream is down: with it, the
-  // list changes when an event says so.
   async function pollRecordings() {
-    if (!live) await refreshRecordings();
+    await refreshRecordings();
     setTimeout(pollRecordings, RECORDINGS_POLL_MS);
-  }
-
-  // ---- live events ----
-  // /api/v1/events says at once when a recording starts, stops or fails,
-  // a file is closed or deleted, or a camera's state changes: the cards and
-  // the list are refreshed then. The camera poll goes on for the live
-  // figures (fps, the recording's length and size); EventSource reconnects
-  // by itself, resuming where it left off.
-  let live = false;
-  function listenEvents() {
-    if (!window.EventSource) return;
-    const es = new EventSource("/api/v1/events");
-    es.onopen = () => {
-      live = true;
-      document.body.dataset.live = "events";
-      refreshRecordings(); // what happened while it was down
-    };
-    es.onerror = () => {
-      live = false;
-      delete document.body.dataset.live;
-    };
-    const cameraChanged = () => refreshCameras();
-    const recordingsChanged = () => {
-      refreshCameras();
-      refreshRecordings();
-    };
-    es.addEventListener("camera_state", cameraChanged);
-    for (const type of ["recording_started", "recording_stopped", "recording_failed", "segment_closed",
-      "retention_deleted", "events_lost"]) {
-      es.addEventListener(type, recordingsChanged);
-    }
   }
 
   $("#refresh-recordings").addEventListener("click", () => refreshRecordings());
@@ -666,7 +633,6 @@
   }
 
   loadMe().then(() => {
-    listenEvents();
     pollCameras();
     pollRecordings();
   });

@@ -243,33 +243,3 @@ func TestBrowserShowsErrors(t *testing.T) {
 	}
 	do(t, ctx, "screenshot", capture(t, "CAMREC_SCREENSHOT_ERRORS"))
 }
-
-// TestBrowserFollowsEvents: the page listens to /api/v1/events, and while
-// it does it polls the recordings list no more: a recording started and
-// stopped by someone else (a script, Home Assistant) appears in the list,
-// then complete, and the card's button follows, without a reload.
-func TestBrowserFollowsEvents(t *testing.T) {
-	requireTool(t, "ffmpeg")
-	d := startCamrec(t, "-device", "test:", "-container", "mkv", "-codec", "copy")
-	waitStreaming(t, d)
-	ctx := newBrowser(t)
-	do(t, ctx, "open the page", chromedp.Navigate(d.URL+"/"))
-	const card = `[data-camera="cam0"]`
-	poll[bool](t, ctx, "the page to listen to events", `document.body.dataset.live === 'events'`, 30*time.Second)
-
-	var st recordingState
-	if code, b := d.do(t, "PUT", "/api/v1/cameras/cam0/recording", `{"active":true}`, &st); code != 200 {
-		t.Fatalf("start: %d %s", code, b)
-	}
-	item := fmt.Sprintf(`#recordings li[data-id=%q]`, st.ID)
-	poll[bool](t, ctx, "the new recording in the list", `document.querySelector('`+item+`')?.dataset.state === 'recording'`, 30*time.Second)
-	poll[bool](t, ctx, "the button to show the recording", `document.querySelector('`+card+` .record-toggle').classList.contains('on')`, 30*time.Second)
-	if code, b := d.do(t, "PUT", "/api/v1/cameras/cam0/recording", `{"active":false}`, &st); code != 200 {
-		t.Fatalf("stop: %d %s", code, b)
-	}
-	poll[bool](t, ctx, "the recording complete in the list", `document.querySelector('`+item+`')?.dataset.state === 'complete'`, 30*time.Second)
-	poll[bool](t, ctx, "the button back to Record", `document.querySelector('`+card+` .record-toggle .label').textContent === 'Record'`, 30*time.Second)
-	if !eval[bool](t, ctx, `document.body.dataset.live === 'events'`) {
-		t.Error("the page stopped listening to events")
-	}
-}
