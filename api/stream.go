@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -69,7 +68,7 @@ func (s *Server) stream(c *gin.Context) {
 		// Debug, like the connect: a dashboard reconnecting in a loop
 		// must not flood the journal.
 		log.Debug("stream client closed", "frames_sent", sent, "frames_dropped", sub.Dropped(),
-			"frames_skipped", skipped, "duration_s", math.Round(time.Since(started).Seconds()*1000)/1000, "reason", endReason)
+			"frames_skipped", skipped, "duration_s", pipeline.RoundTo(time.Since(started).Seconds(), 3), "reason", endReason)
 	}()
 
 	send := func(f *pipeline.Frame) error {

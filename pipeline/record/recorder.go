@@ -115,7 +115,6 @@ type Recorder struct {
 
 	pruneMu  sync.Mutex // one retention pass at a time
 	restarts atomic.Uint64
-	deleted  atomic.Uint64
 
 	countMu sync.Mutex
 	counts  Counters // since camrec started; see Counters
@@ -184,6 +183,9 @@ type Counters struct {
 	DeletedKeep, DeletedMaxDisk, DeletedMinFree uint64
 }
 
+// deleted is how many files retention deleted, by any rule.
+func (n Counters) deleted() uint64 { return n.DeletedKeep + n.DeletedMaxDisk + n.DeletedMinFree }
+
 // Counters returns the recorder's counters.
 func (r *Recorder) Counters() Counters {
 	r.countMu.Lock()
@@ -237,7 +239,6 @@ func (r *Recorder) prune() int {
 	if err != nil {
 		r.log.Warn("retention", "error", err.Error())
 	}
-	r.deleted.Add(uint64(len(pruned)))
 	return len(pruned)
 }
 

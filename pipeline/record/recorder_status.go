@@ -63,7 +63,7 @@ func (r *Recorder) Status() RecordingStatus {
 	r.mu.Lock()
 	s, lastErr, waiting, finishing := r.cur, r.lastErr, r.waiting, len(r.finishing) > 0
 	r.mu.Unlock()
-	st := RecordingStatus{Restarts: r.restarts.Load(), RetentionDeleted: r.deleted.Load(), State: RecorderIdle}
+	st := RecordingStatus{Restarts: r.restarts.Load(), RetentionDeleted: r.Counters().deleted(), State: RecorderIdle}
 	if s == nil {
 		if lastErr == "" && r.cfg.FFmpegErr != nil {
 			lastErr = r.cfg.FFmpegErr.Error()
