@@ -62,8 +62,10 @@ func TestV4L2DeviceVividTimestamps(t *testing.T) {
 		captured, dequeued := queued[i].Time.Sub(queued[i-1].Time), dequeuedAt[i].Sub(dequeuedAt[i-1])
 		t.Logf("queued frame %d: captured %v after the previous one, dequeued %v after it", queued[i].Sequence,
 			captured.Round(100*time.Microsecond), dequeued.Round(100*time.Microsecond))
-		if captured < 15*time.Millisecond || captured > 60*time.Millisecond {
-			t.Errorf("queued frames captured %v apart, want about 33 ms (the driver's timestamps)", captured)
+		// The driver's timestamps, not the dequeue's: at 30 fps the frames
+		// were captured at least ~33 ms apart (a busy VM may make it more).
+		if captured < 15*time.Millisecond {
+			t.Errorf("queued frames captured %v apart, want at least about 33 ms (the driver's timestamps)", captured)
 		}
 	}
 	if lag := dequeuedAt[0].Sub(queued[0].Time); lag < 100*time.Millisecond {
