@@ -26,12 +26,8 @@ func TestRecorderFFmpegKilledMidRecording(t *testing.T) {
 	rtPublish(t, src.hub, rtFrames(t), 30)
 	ctx := rtCtx(t)
 
-	st, err := r.SetActive(ctx, true)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Past the second keyframe, so that complete fragments are on disk.
-	rtWaitFor(t, 10*time.Second, "2.5 s of frames", func() bool { return r.Status().Frames >= 75 })
+	st := rtRecordFrames(t, ctx, r, 75)
 	pid := r.ffmpegPID()
 	atKill := r.Status().Frames
 	killed := time.Now()
@@ -94,11 +90,7 @@ func TestRecorderStalledFFmpegDoesNotHang(t *testing.T) {
 	rtPublish(t, src.hub, rtFrames(t), 30)
 	ctx := rtCtx(t)
 
-	st, err := r.SetActive(ctx, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rtWaitFor(t, 10*time.Second, "2.5 s of frames", func() bool { return r.Status().Frames >= 75 })
+	st := rtRecordFrames(t, ctx, r, 75)
 	pid := r.ffmpegPID()
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)

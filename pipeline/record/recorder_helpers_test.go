@@ -282,3 +282,15 @@ func rtStartSpan(t testing.TB, ctx context.Context, r *Recorder) (RecordingStatu
 func (sp *rtSpan) bounds() (least, most float64) {
 	return sp.stopping.Sub(sp.started).Seconds(), sp.stopped.Sub(sp.asked).Seconds()
 }
+
+// rtRecordFrames starts r's recording and waits until ffmpeg has taken n
+// frames; it returns the start's answer.
+func rtRecordFrames(t testing.TB, ctx context.Context, r *Recorder, n uint64) RecordingStatus {
+	t.Helper()
+	st, err := r.SetActive(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtWaitFor(t, 20*time.Second, fmt.Sprintf("%d frames written", n), func() bool { return r.Status().Frames >= n })
+	return st
+}

@@ -257,11 +257,7 @@ func TestRecorderRunWaitsForFinishingRecordings(t *testing.T) {
 	ff, _ := rtFakeFFmpeg(t, true) // never released
 	r, cat, stopRun := rtFakeRecorder(t, ff)
 	ctx := rtCtx(t)
-	st, err := r.SetActive(ctx, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rtWaitFor(t, 10*time.Second, "frames written", func() bool { return r.Status().Frames >= 10 })
+	st := rtRecordFrames(t, ctx, r, 10)
 	pid := r.ffmpegPID()
 	if stopped, err := r.SetActive(ctx, false); err != nil || stopped.State != RecorderFinishing {
 		t.Fatalf("stop = %+v, %v; want finishing", stopped, err)

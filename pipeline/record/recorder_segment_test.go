@@ -79,11 +79,7 @@ func TestRecorderSegmentsHaveNoGapNorOverlap(t *testing.T) {
 	r, cat, src, _ := rtRecorder(t, RecorderConfig{Container: "mkv", Codec: "copy", Segment: time.Second}, 30)
 	rtPublishStamped(t, src.hub, 30)
 	ctx := rtCtx(t)
-	st, err := r.SetActive(ctx, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rtWaitFor(t, 10*time.Second, "3.5 s recorded", func() bool { return r.Status().Frames >= 105 })
+	st := rtRecordFrames(t, ctx, r, 105)
 	if _, err := rtStop(t, ctx, r); err != nil {
 		t.Fatal(err)
 	}
@@ -133,11 +129,7 @@ func TestRecorderX264Segments(t *testing.T) {
 	r, cat, src, _ := rtRecorder(t, RecorderConfig{Segment: time.Second}, 30)
 	rtPublishStamped(t, src.hub, 30)
 	ctx := rtCtx(t)
-	st, err := r.SetActive(ctx, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rtWaitFor(t, 10*time.Second, "2.5 s recorded", func() bool { return r.Status().Frames >= 75 })
+	st := rtRecordFrames(t, ctx, r, 75)
 	if _, err := rtStop(t, ctx, r); err != nil {
 		t.Fatal(err)
 	}
