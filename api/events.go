@@ -27,7 +27,7 @@ const (
 )
 
 // streamEvents answers GET /api/v1/events with Server-Sent Events: each
-// event as `id`, `event` (its type) and `data` (EventBody as JSON), for the
+// event as `id`, `event` (its type) and `data` (events.Body as JSON), for the
 // cameras the caller may see. A client that reconnects with Last-Event-ID
 // first gets what it missed from a short backlog; when that no longer
 // holds everything, an `events_lost` event says so (refetch the status).
@@ -64,7 +64,7 @@ func (s *Server) streamEvents(c *gin.Context) {
 		if !id.CanSee(e.Camera) {
 			return nil
 		}
-		b, err := json.Marshal(eventBody(e))
+		b, err := json.Marshal(e.Body())
 		if err != nil {
 			return err
 		}

@@ -6,7 +6,6 @@
 package api
 
 import (
-	"net/url"
 	"time"
 
 	"github.com/camrec/camrec/internal/events"
@@ -112,32 +111,7 @@ type SetControlBody struct {
 	Volatile bool `json:"volatile"`
 }
 
-// EventBody is an event as GET /api/v1/events sends it (the data of each
-// Server-Sent Event, whose type is Type).
-type EventBody struct {
-	ID          uint64    `json:"id"`
-	Type        string    `json:"type"`
-	Time        time.Time `json:"time"`
-	Camera      string    `json:"camera"`
-	RecordingID string    `json:"recording_id,omitempty"`
-	FileURL     string    `json:"file_url,omitempty"` // the recording's file, while it exists
-	DurationS   float64   `json:"duration_s,omitempty"`
-	Bytes       int64     `json:"bytes,omitempty"`
-	State       string    `json:"state,omitempty"` // a camera's new state
-	Error       string    `json:"error,omitempty"`
-	Rule        string    `json:"rule,omitempty"` // the retention rule that deleted the recording
-}
-
-func eventBody(e events.Event) EventBody {
-	b := EventBody{ID: e.ID, Type: string(e.Type), Time: e.Time, Camera: e.Camera, RecordingID: e.RecordingID,
-		DurationS: e.DurationS, Bytes: e.Bytes, State: e.State, Error: e.Error, Rule: e.Rule}
-	if e.RecordingID != "" && e.Type != events.RetentionDeleted {
-		b.FileURL = fileURL(e.RecordingID)
-	}
-	return b
-}
-
-func fileURL(id string) string { return "/api/v1/recordings/" + url.PathEscape(id) + "/file" }
+func fileURL(id string) string { return events.FileURL(id) }
 
 func cameraBody(c pipeline.CameraStatus, refused uint64, rec RecordingStatusBody) CameraBody {
 	return CameraBody{

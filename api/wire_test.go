@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrec/camrec/internal/events"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/record"
 	"github.com/camrec/camrec/pipeline/store"
@@ -35,6 +36,9 @@ func TestWireShape(t *testing.T) {
 			DurationS: 1, Bytes: 1, Container: "mp4", VideoCodec: "h264", Width: 1, Height: 1, State: store.RecStateFailed,
 			Error: "e", PrevID: "p", NextID: "n"}),
 			"bytes camera container duration_s ended_at error file_url height id next_id prev_id started_at state video_codec width"},
+		{"event", events.Event{ID: 1, Type: events.RecordingStopped, Time: now, Camera: "cam0", RecordingID: "cam0-20260101-120000.mp4",
+			Path: "/var/lib/camrec/cam0-20260101-120000.mp4", DurationS: 1, Bytes: 1, State: "s", Error: "e", Rule: "r"}.Body(),
+			"bytes camera duration_s error file_url id recording_id rule state time type"},
 		{"control", SetControlBody{ControlBody: controlBody(v4l2.Control{ID: 1, Name: "Power Line Frequency", Key: "power_line_frequency",
 			Type: v4l2.TypeMenu, Max: 2, Step: 1, Menu: []v4l2.MenuEntry{{Index: 1, Name: "50 Hz"}}}), Volatile: true},
 			"default flags id key max menu min name step type value volatile"},

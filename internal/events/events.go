@@ -33,6 +33,7 @@ type Event struct {
 	Time        time.Time // set by the bus when zero
 	Camera      string
 	RecordingID string
+	Path        string // the recording's file on disk
 	DurationS   float64
 	Bytes       int64
 	State       string // a camera's new state

@@ -301,7 +301,7 @@ func (s *session) finishFile(ctx context.Context, f *segFile, why endReason, dea
 		s.log.Warn("write sidecar", "recording_id", f.id, "error", err.Error())
 	}
 	r.counted(meta.State, size)
-	e := events.Event{Type: events.SegmentClosed, RecordingID: f.id, DurationS: meta.DurationS, Bytes: size, Error: errText}
+	e := events.Event{Type: events.SegmentClosed, RecordingID: f.id, Path: f.path, DurationS: meta.DurationS, Bytes: size, Error: errText}
 	switch {
 	case errText != "":
 		e.Type = events.RecordingFailed

@@ -211,7 +211,7 @@ func (r *Recorder) start(ctx context.Context, deadline time.Time, needFrames boo
 	case <-f.tail.Ready():
 		r.log.Info("recording started", "recording_id", f.id, "path", f.path, "fps", fps,
 			"pre_record_frames", npre, "start_latency_ms", pipeline.RoundTo(float64(s.latency.Load())/1e6, 1))
-		r.publish(events.Event{Type: events.RecordingStarted, RecordingID: f.id})
+		r.publish(events.Event{Type: events.RecordingStarted, RecordingID: f.id, Path: f.path})
 		return nil
 	case <-s.respecced:
 		r.log.Info("recording started; ffmpeg restarted for the camera's format", "fps", fps)
@@ -231,7 +231,7 @@ func (r *Recorder) start(ctx context.Context, deadline time.Time, needFrames boo
 		default:
 			r.log.Warn("recording started, waiting for the camera's first frame", "recording_id", f.id, "path", f.path)
 		}
-		r.publish(events.Event{Type: events.RecordingStarted, RecordingID: f.id})
+		r.publish(events.Event{Type: events.RecordingStarted, RecordingID: f.id, Path: f.path})
 		return nil
 	}
 	r.ended(s)
