@@ -26,7 +26,8 @@ deps:
 
 # Test dependencies: ffmpeg, headless Chromium for the page test,
 # systemd-analyze for the unit file test, promtool (Debian's prometheus
-# package; its server is not started) for the metrics test.
+# package; its server is not started) for the metrics test, Mosquitto (a
+# real broker, started by the MQTT tests on a loopback port).
 test-deps: deps
 	@command -v chromium >/dev/null || \
 	  { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
@@ -34,6 +35,8 @@ test-deps: deps
 	  { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y systemd; }
 	@command -v promtool >/dev/null || \
 	  { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus; }
+	@test -x /usr/sbin/mosquitto && command -v mosquitto_passwd >/dev/null || \
+	  { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y mosquitto; }
 
 vet:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

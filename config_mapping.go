@@ -3,10 +3,13 @@ package main
 // This file maps the validated configuration onto the pipeline's types.
 
 import (
+	"crypto/tls"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/camrec/camrec/internal/config"
+	"github.com/camrec/camrec/internal/mqtt"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/record"
 	"github.com/camrec/camrec/pipeline/store"
@@ -49,4 +52,24 @@ func recorderConfig(c config.Camera, recordDir, ffmpegPath string, ffmpegErr err
 			MinFreePercent: r.MinFree.Percent,
 		},
 	}
+}
+
+// mqttConfig maps the mqtt: section; the client id defaults to
+// camrec-<hostname>, stable across restarts as Home Assistant needs.
+func mqttConfig(m config.MQTT, recordDir string) mqtt.Config {
+	id := m.ClientID
+	if id == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			host = "host"
+		}
+		id = "camrec-" + host
+	}
+	c := mqtt.Config{URL: m.URL, Username: m.Username, Password: m.Password, ClientID: id,
+		TopicPrefix: m.TopicPrefix, DiscoveryPrefix: m.Discovery(), Version: version(),
+		RecordDir: recordDir, DiskFree: store.DiskFree}
+	if m.CAs != nil {
+		c.TLS = &tls.Config{RootCAs: m.CAs, MinVersion: tls.VersionTLS12}
+	}
+	return c
 }

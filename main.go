@@ -23,6 +23,7 @@ import (
 	"github.com/camrec/camrec/internal/config"
 	"github.com/camrec/camrec/internal/events"
 	"github.com/camrec/camrec/internal/metrics"
+	"github.com/camrec/camrec/internal/mqtt"
 	"github.com/camrec/camrec/internal/sdnotify"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/record"
@@ -103,6 +104,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	units := make([]unit, 0, len(cfg.Cameras))
 	apiCams := make([]api.Camera, 0, len(cfg.Cameras))
 	metricCams := make([]metrics.Camera, 0, len(cfg.Cameras))
+	mqttCams := make([]mqtt.Camera, 0, len(cfg.Cameras))
 	for _, c := range cfg.Cameras {
 		opts := sourceOptions(c, log)
 		var controls api.ControlPanel // stays a nil interface for non-V4L2 sources
@@ -129,6 +131,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		units = append(units, unit{cam, rec})
 		apiCams = append(apiCams, api.Camera{View: cam, Recorder: rec, Controls: controls})
 		metricCams = append(metricCams, metrics.Camera{Camera: cam, Recorder: rec})
+		mqttCams = append(mqttCams, mqtt.Camera{View: cam, Recorder: rec})
 	}
 
 	sec, err := newSecurity(cfg, log)
@@ -159,6 +162,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	g.Go(func() error { return api.Serve(ctx, ln, srv.Handler(), log, sec.tlsConfig()) })
 	if sec.tls != nil {
 		g.Go(func() error { return reloadOnHUP(ctx, sec.tls, log) })
+	}
+	if cfg.MQTT.Enabled() {
+		bridge := mqtt.New(mqttConfig(cfg.MQTT, cfg.RecordDir), mqttCams, bus, log)
+		g.Go(func() error { return bridge.Run(ctx) })
 	}
 
 	scheme := "http"

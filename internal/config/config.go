@@ -35,6 +35,9 @@ type Config struct {
 	MinFree MinFree  `yaml:"min_free"`
 	Cameras []Camera `yaml:"cameras"`
 
+	// MQTT is the link to an MQTT broker and Home Assistant (mqtt.go).
+	MQTT MQTT `yaml:"mqtt"`
+
 	// Security holds users, tokens, TLS and exposure (security.go).
 	Security Security `yaml:",inline"`
 
@@ -172,6 +175,9 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 		return nil, err
 	}
 	cfg.Security.AllowedHosts = sortedHosts(cfg.Security.AllowedHosts)
+	if err := cfg.MQTT.load(); err != nil {
+		return nil, err
+	}
 
 	// Globals: flag if given, else file, else default.
 	pick := func(dst *string, flagName, flagVal, def string) {
@@ -251,6 +257,11 @@ func readFile(path string) (*Config, error) {
 			return nil, fmt.Errorf("config file has an auth: section: %w; or move the users to an auth_file", err)
 		}
 	}
+	if cfg.MQTT.Password != "" {
+		if err := checkPrivate(path, fi); err != nil {
+			return nil, fmt.Errorf("config file has mqtt.password: %w; or move it to mqtt.password_file", err)
+		}
+	}
 	return &cfg, nil
 }
 
@@ -273,6 +284,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
 	}
 	if err := c.Security.validate(c.Listen, c.Cameras); err != nil {
+		return err
+	}
+	if err := c.MQTT.validate(); err != nil {
 		return err
 	}
 	seen, devices := map[string]bool{}, map[string]string{}
