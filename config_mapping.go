@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/camrec/camrec/internal/config"
+	"github.com/camrec/camrec/internal/events"
 	"github.com/camrec/camrec/internal/mqtt"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/record"
@@ -72,4 +73,22 @@ func mqttConfig(m config.MQTT, recordDir string) mqtt.Config {
 		c.TLS = &tls.Config{RootCAs: m.CAs, MinVersion: tls.VersionTLS12}
 	}
 	return c
+}
+
+// diskWatchEvery is how often the record dir's free space is looked at
+// for disk_low.
+const diskWatchEvery = 30 * time.Second
+
+// diskWatch raises disk_low for every camera (their recordings are all at
+// risk) when the record dir's disk runs low.
+func diskWatch(cfg *config.Config, bus *events.Bus) store.DiskWatch {
+	return store.DiskWatch{
+		Dir: cfg.RecordDir, Bytes: cfg.DiskLow.Bytes, Percent: cfg.DiskLow.Percent,
+		Every: diskWatchEvery, Free: store.DiskFree,
+		Low: func(free int64) {
+			for _, c := range cfg.Cameras {
+				bus.Publish(events.Event{Type: events.DiskLow, Camera: c.Name, Bytes: free})
+			}
+		},
+	}
 }

@@ -163,6 +163,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if sec.tls != nil {
 		g.Go(func() error { return reloadOnHUP(ctx, sec.tls, log) })
 	}
+	g.Go(func() error { return diskWatch(cfg, bus).Run(ctx, log) })
 	if cfg.MQTT.Enabled() {
 		bridge := mqtt.New(mqttConfig(cfg.MQTT, cfg.RecordDir), mqttCams, bus, log)
 		g.Go(func() error { return bridge.Run(ctx) })

@@ -33,6 +33,9 @@ type Config struct {
 	Keep    Duration `yaml:"keep"`
 	MaxDisk Size     `yaml:"max_disk"`
 	MinFree MinFree  `yaml:"min_free"`
+	// DiskLow is the free space below which a disk_low event is raised
+	// (nil: DefaultDiskLow; 0 turns it off).
+	DiskLow *MinFree `yaml:"disk_low"`
 	Cameras []Camera `yaml:"cameras"`
 
 	// MQTT is the link to an MQTT broker and Home Assistant (mqtt.go).
@@ -104,6 +107,8 @@ const (
 	DefaultPreset    = record.DefaultPreset
 	DefaultCRF       = record.DefaultCRF
 	DefaultStall     = pipeline.DefaultStallAfter
+	// DefaultDiskLowPercent of the record dir's disk free raises disk_low.
+	DefaultDiskLowPercent = 5
 )
 
 // ErrHelp is returned for -h/-help after the usage was printed.
@@ -197,6 +202,9 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 		defDir = filepath.Join(strings.Split(sd, ":")[0], "recordings")
 	}
 	pick(&cfg.RecordDir, "record-dir", *recordDir, defDir)
+	if cfg.DiskLow == nil {
+		cfg.DiskLow = &MinFree{Percent: DefaultDiskLowPercent}
+	}
 
 	if len(cfg.Cameras) == 0 {
 		cfg.Cameras = []Camera{{}}

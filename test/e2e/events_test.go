@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -159,5 +161,28 @@ func TestEventsFollowCameraLimits(t *testing.T) {
 		if e.Type == "recording_stopped" && e.Data.RecordingID == garageID {
 			break
 		}
+	}
+}
+
+// TestDiskLowEvent: camrec started on a disk with less free space than
+// disk_low says raises disk_low for its camera, with the bytes free.
+func TestDiskLowEvent(t *testing.T) {
+	dir := mountTmpfs(t, "size=4m")
+	if err := os.WriteFile(filepath.Join(dir, "filler"), make([]byte, 3<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "camrec.yaml")
+	if err := os.WriteFile(cfg, []byte("disk_low: 50%\ncameras:\n  - {name: garage, device: \"test:\", size: 320x240}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startCamrec(t, "-config", cfg, "-record-dir", dir)
+	// The watch looks at start, before this client is there: resume from
+	// an old id to be given the backlog.
+	e := nextEvent(t, openEvents(t, d, "1"), "disk_low")
+	if e.Data.Camera != "garage" || e.Data.Bytes <= 0 || e.Data.Bytes > 1<<20 {
+		t.Errorf("disk_low %+v, want garage with under 1 MiB free", e)
+	}
+	if !strings.Contains(d.Log(), `msg="disk low"`) {
+		t.Error("disk low not logged")
 	}
 }
