@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 
 	"github.com/gin-gonic/gin"
@@ -22,6 +23,7 @@ import (
 	"github.com/camrec/camrec/api"
 	"github.com/camrec/camrec/internal/config"
 	"github.com/camrec/camrec/internal/events"
+	"github.com/camrec/camrec/internal/hooks"
 	"github.com/camrec/camrec/internal/metrics"
 	"github.com/camrec/camrec/internal/sdnotify"
 	"github.com/camrec/camrec/pipeline"
@@ -100,6 +102,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		rec *record.Recorder
 	}
 	bus := events.NewBus(eventBacklog)
+	// The runner subscribes now, before the cameras publish.
+	hookRunner := hooks.New(hooksConfig(cfg, os.Getenv, log), bus)
 	units := make([]unit, 0, len(cfg.Cameras))
 	apiCams := make([]api.Camera, 0, len(cfg.Cameras))
 	metricCams := make([]metrics.Camera, 0, len(cfg.Cameras))
@@ -152,10 +156,16 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	})
 
 	g, ctx := errgroup.WithContext(ctx)
+	var recorders sync.WaitGroup
 	for _, u := range units {
+		recorders.Add(1)
 		g.Go(func() error { return u.cam.Run(ctx) })
-		g.Go(func() error { return u.rec.Run(ctx) })
+		g.Go(func() error { defer recorders.Done(); return u.rec.Run(ctx) })
 	}
+	// Hooks stop once the recorders have (their last files get hooks too).
+	hooksCtx, stopHooks := context.WithCancel(context.WithoutCancel(ctx))
+	g.Go(func() error { recorders.Wait(); stopHooks(); return nil })
+	g.Go(func() error { return hookRunner.Run(hooksCtx) })
 	g.Go(func() error { return api.Serve(ctx, ln, srv.Handler(), log, sec.tlsConfig()) })
 	if sec.tls != nil {
 		g.Go(func() error { return reloadOnHUP(ctx, sec.tls, log) })
