@@ -12,10 +12,12 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/camrec/camrec/internal/events"
+	"github.com/camrec/camrec/internal/hooks"
 )
 
-// DefaultHookTimeout is how long a hook may run before it is killed.
-const DefaultHookTimeout = 30 * time.Second
+// DefaultHookTimeout is how long a hook may run before it is killed:
+// hooks', defined there once.
+const DefaultHookTimeout = hooks.DefaultTimeout
 
 // Hooks is the hooks part of a camera's settings: programs run when
 // something happens to the camera (like Motion's on_movie_end). Its fields

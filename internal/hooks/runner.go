@@ -30,11 +30,11 @@ type Feed interface {
 // shell); nil runs nothing.
 type Camera struct {
 	Name             string
-	OnRecordingStart []string // recording_started
-	OnRecordingEnd   []string // segment_closed, recording_stopped, recording_failed: each file that ends
-	OnCameraLost     []string // camera_lost
-	OnCameraFound    []string // camera_found
-	Timeout          time.Duration
+	OnRecordingStart []string      // recording_started
+	OnRecordingEnd   []string      // segment_closed, recording_stopped, recording_failed: each file that ends
+	OnCameraLost     []string      // camera_lost
+	OnCameraFound    []string      // camera_found
+	Timeout          time.Duration // 0: DefaultTimeout
 }
 
 // Config is the runner's configuration.
@@ -56,6 +56,8 @@ type Config struct {
 
 // Defaults of the runner's bounds.
 const (
+	// DefaultTimeout is a hook's timeout when its camera sets none.
+	DefaultTimeout = 30 * time.Second
 	// MaxRunning is how many hooks may run at once for one camera; an
 	// event that finds them all busy runs no hook (counted, logged). Four
 	// is room for a start, an end and a camera coming and going.
@@ -126,6 +128,9 @@ func New(cfg Config, feed Feed) *Runner {
 	for _, c := range cfg.Cameras {
 		if c.OnRecordingStart == nil && c.OnRecordingEnd == nil && c.OnCameraLost == nil && c.OnCameraFound == nil {
 			continue
+		}
+		if c.Timeout <= 0 {
+			c.Timeout = DefaultTimeout
 		}
 		r.cams[c.Name] = &camHooks{Camera: c, slots: make(chan struct{}, MaxRunning)}
 	}

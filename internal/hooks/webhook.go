@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -85,6 +86,7 @@ func (w *webhook) filterText() string {
 	for t := range w.only {
 		s = append(s, string(t))
 	}
+	slices.Sort(s)
 	return strings.Join(s, ",")
 }
 
