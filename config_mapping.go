@@ -10,6 +10,7 @@ import (
 
 	"github.com/camrec/camrec/internal/config"
 	"github.com/camrec/camrec/internal/events"
+	"github.com/camrec/camrec/internal/hooks"
 	"github.com/camrec/camrec/internal/mqtt"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/record"
@@ -91,4 +92,27 @@ func diskWatch(cfg *config.Config, bus *events.Bus) store.DiskWatch {
 			}
 		},
 	}
+}
+
+// hooksConfig maps the cameras' hooks and the webhook to the hook runner's
+// settings.
+func hooksConfig(cfg *config.Config, getenv func(string) string, log *slog.Logger) hooks.Config {
+	h := hooks.Config{
+		WebhookURL: cfg.Notify.WebhookURL,
+		UserAgent:  "camrec/" + version(),
+		Getenv:     getenv,
+		Log:        log,
+	}
+	for _, t := range cfg.Notify.WebhookEvents {
+		h.WebhookEvents = append(h.WebhookEvents, events.Type(t))
+	}
+	for _, c := range cfg.Cameras {
+		h.Cameras = append(h.Cameras, hooks.Camera{
+			Name:             c.Name,
+			OnRecordingStart: c.Hooks.OnRecordingStart, OnRecordingEnd: c.Hooks.OnRecordingEnd,
+			OnCameraLost: c.Hooks.OnCameraLost, OnCameraFound: c.Hooks.OnCameraFound,
+			Timeout: time.Duration(c.Hooks.HookTimeout),
+		})
+	}
+	return h
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 
 	"github.com/gin-gonic/gin"
@@ -22,6 +23,7 @@ import (
 	"github.com/camrec/camrec/api"
 	"github.com/camrec/camrec/internal/config"
 	"github.com/camrec/camrec/internal/events"
+	"github.com/camrec/camrec/internal/hooks"
 	"github.com/camrec/camrec/internal/metrics"
 	"github.com/camrec/camrec/internal/mqtt"
 	"github.com/camrec/camrec/internal/sdnotify"
@@ -101,6 +103,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		rec *record.Recorder
 	}
 	bus := events.NewBus(eventBacklog)
+	// The runner subscribes now, before the cameras publish.
+	hookRunner := hooks.New(hooksConfig(cfg, os.Getenv, log), bus)
 	units := make([]unit, 0, len(cfg.Cameras))
 	apiCams := make([]api.Camera, 0, len(cfg.Cameras))
 	metricCams := make([]metrics.Camera, 0, len(cfg.Cameras))
@@ -155,10 +159,17 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	})
 
 	g, ctx := errgroup.WithContext(ctx)
+	var recorders sync.WaitGroup
 	for _, u := range units {
+		recorders.Add(1)
 		g.Go(func() error { return u.cam.Run(ctx) })
-		g.Go(func() error { return u.rec.Run(ctx) })
+		g.Go(func() error { defer recorders.Done(); return u.rec.Run(ctx) })
 	}
+	// Hooks and MQTT stop once the recorders have: the events of their
+	// last files still run hooks and reach the broker.
+	notifyCtx, stopNotify := context.WithCancel(context.WithoutCancel(ctx))
+	g.Go(func() error { recorders.Wait(); stopNotify(); return nil })
+	g.Go(func() error { return hookRunner.Run(notifyCtx) })
 	g.Go(func() error { return api.Serve(ctx, ln, srv.Handler(), log, sec.tlsConfig()) })
 	if sec.tls != nil {
 		g.Go(func() error { return reloadOnHUP(ctx, sec.tls, log) })
@@ -166,7 +177,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	g.Go(func() error { return diskWatch(cfg, bus).Run(ctx, log) })
 	if cfg.MQTT.Enabled() {
 		bridge := mqtt.New(mqttConfig(cfg.MQTT, cfg.RecordDir), mqttCams, bus, log)
-		g.Go(func() error { return bridge.Run(ctx) })
+		g.Go(func() error { return bridge.Run(notifyCtx) })
 	}
 
 	scheme := "http"

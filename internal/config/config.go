@@ -43,6 +43,8 @@ type Config struct {
 
 	// Security holds users, tokens, TLS and exposure (security.go).
 	Security Security `yaml:",inline"`
+	// Notify holds the default hook timeout and the webhook (hooks.go).
+	Notify Notify `yaml:",inline"`
 
 	// Command modes, from flags only.
 	ListDevices bool `yaml:"-"`
@@ -77,6 +79,8 @@ type Camera struct {
 	Capture Capture `yaml:",inline"`
 	// Recording holds the recording behaviour settings (recording.go).
 	Recording Recording `yaml:",inline"`
+	// Hooks holds the programs run on the camera's events (hooks.go).
+	Hooks Hooks `yaml:",inline"`
 
 	Width, Height int `yaml:"-"` // parsed from Size
 }
@@ -205,6 +209,9 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	if cfg.DiskLow == nil {
 		cfg.DiskLow = &MinFree{Percent: DefaultDiskLowPercent}
 	}
+	if cfg.Notify.HookTimeout == 0 {
+		cfg.Notify.HookTimeout = Duration(DefaultHookTimeout)
+	}
 
 	if len(cfg.Cameras) == 0 {
 		cfg.Cameras = []Camera{{}}
@@ -242,6 +249,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 		}
 		applyCapture(&c.Capture, set)
 		applyRecording(&c.Recording, set)
+		c.Hooks.applyDefaults(cfg.Notify.HookTimeout)
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -270,6 +278,11 @@ func readFile(path string) (*Config, error) {
 			return nil, fmt.Errorf("config file has mqtt.password: %w; or move it to mqtt.password_file", err)
 		}
 	}
+	if cfg.Notify.holdsSecret() {
+		if err := checkPrivate(path, fi); err != nil {
+			return nil, fmt.Errorf("config file has a webhook_url with credentials (user:password or a query string): %w", err)
+		}
+	}
 	return &cfg, nil
 }
 
@@ -295,6 +308,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.MQTT.validate(); err != nil {
+		return err
+	}
+	if err := c.Notify.validate(); err != nil {
 		return err
 	}
 	seen, devices := map[string]bool{}, map[string]string{}
@@ -359,5 +375,8 @@ func (c *Camera) validate() error {
 	if err := c.Capture.validate(); err != nil {
 		return err
 	}
-	return c.Recording.validate(c)
+	if err := c.Recording.validate(c); err != nil {
+		return err
+	}
+	return c.Hooks.validate()
 }
