@@ -67,3 +67,24 @@ func TestMQTTRejects(t *testing.T) {
 		}
 	}
 }
+
+func TestDiskLow(t *testing.T) {
+	for _, tc := range []struct {
+		yaml    string
+		bytes   int64
+		percent float64
+	}{
+		{"", 0, DefaultDiskLowPercent},
+		{"disk_low: 0\n", 0, 0},
+		{"disk_low: 2G\n", 2 << 30, 0},
+		{"disk_low: 10%\n", 0, 10},
+	} {
+		cfg, err := Load([]string{"-config", writeFile(t, "c.yaml", tc.yaml, 0o600)}, noEnv, io.Discard)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.yaml, err)
+		}
+		if cfg.DiskLow.Bytes != tc.bytes || cfg.DiskLow.Percent != tc.percent {
+			t.Errorf("%q: disk_low %+v", tc.yaml, *cfg.DiskLow)
+		}
+	}
+}
