@@ -6,7 +6,7 @@ GO    ?= go
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS  ?= -device test:
 
-.PHONY: run build test test-stress vet deps test-deps bench bench-cpu bench-auth test-vm clean
+.PHONY: run build test test-stress vet deps test-deps bench bench-cpu bench-auth bench-integrations test-vm clean
 
 # The version and commit stamped into the binary (camrec -version), and a
 # binary without symbol tables (-s -w: 29 MB -> see the README).
@@ -69,6 +69,11 @@ bench-cpu: build
 # The same with and without auth (every client logs in with HTTP Basic), in one run.
 bench-auth: build
 	$(GO) run ./test/bench/previewcpu -camrec ./camrec -clients 10 -duration 20s -compare-auth
+
+# The same plain and with MQTT (a local mosquitto) and /metrics scraped every 5 s, A B A B in one run.
+bench-integrations: build
+	@test -x /usr/sbin/mosquitto || { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y mosquitto; }
+	$(GO) run ./test/bench/previewcpu -camrec ./camrec -clients 10 -duration 20s -compare-integrations
 
 # Real V4L2 drivers (vivid, v4l2loopback) in a qemu VM; needs root. See test/vm/README.md.
 test-vm:

@@ -216,6 +216,8 @@ func explain(err error) error {
 	switch {
 	case errors.Is(err, packets.ErrorRefusedNotAuthorised), errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword):
 		return fmt.Errorf("the broker refused camrec's user name or password (check mqtt.username and mqtt.password): %w", err)
+	case errors.As(err, new(*tls.CertificateVerificationError)):
+		return fmt.Errorf("the broker's certificate is not trusted (give its CA in mqtt.ca_file): %w", err)
 	}
 	return err
 }

@@ -18,6 +18,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/camrec/camrec/internal/testutil"
+	"github.com/camrec/camrec/internal/tlsreload"
 )
 
 // broker is a real Mosquitto on a loopback port, with one user.
@@ -33,25 +34,21 @@ type broker struct {
 
 // startBroker starts mosquitto with a password file (no anonymous
 // clients, no persistence: a restart forgets every retained message) and
-// stops it when the test ends.
-func startBroker(t *testing.T) *broker {
+// stops it when the test ends. extraConf is added to its config.
+func startBroker(t *testing.T, extraConf ...string) *broker {
 	t.Helper()
 	passwd := requireTool(t, "mosquitto_passwd")
 	b := &broker{dir: t.TempDir(), user: "camrec", pass: "mqtt-s3cret-Pa55", bin: "/usr/sbin/mosquitto"}
 	if _, err := os.Stat(b.bin); err != nil { // Debian's place, outside some users' PATH
 		b.bin = requireTool(t, "mosquitto")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.port = ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	b.port = freePort(t)
 	pw := filepath.Join(b.dir, "passwd")
 	if out, err := exec.Command(passwd, "-b", "-c", pw, b.user, b.pass).CombinedOutput(); err != nil {
 		t.Fatalf("mosquitto_passwd: %v %s", err, out)
 	}
 	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous false\npassword_file %s\npersistence false\n", b.port, pw)
+	conf += strings.Join(extraConf, "")
 	if os.Geteuid() == 0 {
 		// Run as root, mosquitto would switch to its own user, who
 		// cannot read the test's private dir.
@@ -63,6 +60,16 @@ func startBroker(t *testing.T) *broker {
 	b.start(t)
 	t.Cleanup(b.stop)
 	return b
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func (b *broker) url() string { return fmt.Sprintf("mqtt://127.0.0.1:%d", b.port) }
@@ -196,6 +203,12 @@ func (w *watcher) publish(t *testing.T, topic, payload string, retained bool) {
 // linked to b with the given password.
 func mqttConfig(t *testing.T, b *broker, password string, cams ...string) string {
 	t.Helper()
+	return mqttConfigURL(t, b, b.url(), "", password, cams...)
+}
+
+// mqttConfigURL is mqttConfig with another URL and a ca_file ("" for none).
+func mqttConfigURL(t *testing.T, b *broker, url, caFile, password string, cams ...string) string {
+	t.Helper()
 	dir := t.TempDir()
 	pwFile := filepath.Join(dir, "mqtt-password")
 	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
@@ -206,7 +219,10 @@ func mqttConfig(t *testing.T, b *broker, password string, cams ...string) string
 	for _, c := range cams {
 		fmt.Fprintf(&sb, "  - {name: %s, device: \"test:\", size: 640x480, fps: 15}\n", c)
 	}
-	fmt.Fprintf(&sb, "mqtt:\n  url: %s\n  username: %s\n  password_file: %s\n  client_id: camrec-e2e\n", b.url(), b.user, pwFile)
+	fmt.Fprintf(&sb, "mqtt:\n  url: %s\n  username: %s\n  password_file: %s\n  client_id: camrec-e2e\n", url, b.user, pwFile)
+	if caFile != "" {
+		fmt.Fprintf(&sb, "  ca_file: %s\n", caFile)
+	}
 	p := filepath.Join(dir, "camrec.yaml")
 	if err := os.WriteFile(p, []byte(sb.String()), 0o600); err != nil {
 		t.Fatal(err)
@@ -434,4 +450,34 @@ func TestMQTTWrongPassword(t *testing.T) {
 	if code, body := d.do(t, "GET", "/api/v1/cameras/garage", "", nil); code != 200 {
 		t.Fatalf("HTTP: %d %s", code, body)
 	}
+}
+
+// TestMQTTOverTLS: with mqtts:// and the broker's CA in ca_file camrec
+// connects; without it (the system's CAs do not know a self-signed
+// certificate) it says why, once, and goes on serving.
+func TestMQTTOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := tlsreload.WriteSelfSigned(cert, key, []string{"127.0.0.1", "localhost"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	tlsPort := freePort(t)
+	b := startBroker(t, fmt.Sprintf("listener %d 127.0.0.1\ncertfile %s\nkeyfile %s\n", tlsPort, cert, key))
+	w := watch(t, b, "camrec/#")
+	tlsURL := fmt.Sprintf("mqtts://127.0.0.1:%d", tlsPort)
+
+	untrusted := startCamrec(t, "-config", mqttConfigURL(t, b, tlsURL, "", b.pass, "garage"))
+	waitFor(t, 30*time.Second, "the certificate refused", func() bool {
+		return strings.Contains(untrusted.Log(), "mqtt broker unavailable") && strings.Contains(untrusted.Log(), "give its CA in mqtt.ca_file")
+	})
+	if code, body := untrusted.do(t, "GET", "/api/v1/cameras/garage", "", nil); code != 200 {
+		t.Fatalf("HTTP: %d %s", code, body)
+	}
+	if _, ok := w.last("camrec/status"); ok {
+		t.Fatal("camrec got through TLS without trusting the broker")
+	}
+
+	startCamrec(t, "-config", mqttConfigURL(t, b, tlsURL, cert, b.pass, "garage"))
+	w.await(t, "camrec/status", "online")
+	w.await(t, "camrec/garage/state", "streaming")
 }

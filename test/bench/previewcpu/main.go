@@ -4,6 +4,11 @@
 // reads camrec's utime+stime from /proc before and after the window.
 //
 //	go build -o /tmp/camrec . && go run ./test/bench/previewcpu -camrec /tmp/camrec -clients 10 -duration 30s
+//
+// -compare-auth runs without and with every client logging in;
+// -compare-integrations runs without and with camrec linked to a local
+// Mosquitto (MQTT and Home Assistant discovery) and /metrics scraped every
+// 5 s, alternating A B A B, and prints the ratio.
 package main
 
 import (
@@ -14,6 +19,7 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -35,23 +41,69 @@ func main() {
 	size := flag.String("size", "1280x720", "frame size")
 	fps := flag.String("fps", "30", "frame rate")
 	compareAuth := flag.Bool("compare-auth", false, "run twice, without auth and with every client logging in (HTTP Basic, bcrypt cost 12), and print the ratio")
+	compareIntegrations := flag.Bool("compare-integrations", false, "run A B A B: plain, then with MQTT (a local mosquitto) and /metrics scraped every 5 s, and print the ratio")
 	flag.Parse()
-	modes := []bool{false}
-	if *compareAuth {
-		modes = []bool{false, true}
+	modes := []mode{{}}
+	switch {
+	case *compareAuth:
+		modes = []mode{{}, {auth: true}}
+	case *compareIntegrations:
+		modes = []mode{{}, {integrations: true}, {}, {integrations: true}}
 	}
-	var used []time.Duration
-	for _, withAuth := range modes {
-		u, err := run(*bin, *clients, *dur, *size, *fps, withAuth)
+	used := map[bool]time.Duration{} // by "the second kind"
+	for _, m := range modes {
+		u, err := run(*bin, *clients, *dur, *size, *fps, m)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "previewcpu:", err)
 			os.Exit(1)
 		}
-		used = append(used, u)
+		used[m.auth || m.integrations] += u
 	}
-	if len(used) == 2 {
-		fmt.Printf("auth/no-auth CPU ratio: %.2f\n", used[1].Seconds()/used[0].Seconds())
+	switch {
+	case *compareAuth:
+		fmt.Printf("auth/no-auth CPU ratio: %.2f\n", used[true].Seconds()/used[false].Seconds())
+	case *compareIntegrations:
+		fmt.Printf("with MQTT+metrics / plain CPU ratio: %.2f\n", used[true].Seconds()/used[false].Seconds())
 	}
+}
+
+// mode is what one run adds to plain preview.
+type mode struct {
+	auth         bool // every client logs in with HTTP Basic
+	integrations bool // MQTT to a local mosquitto, /metrics scraped every 5 s
+}
+
+// mosquitto starts an anonymous broker on a free loopback port and
+// returns its URL and a stop function.
+func mosquitto() (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	dir, err := os.MkdirTemp("", "previewcpu-mqtt")
+	if err != nil {
+		return "", nil, err
+	}
+	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\n", port)
+	if err := os.WriteFile(dir+"/mosquitto.conf", []byte(conf), 0o600); err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command("/usr/sbin/mosquitto", "-c", dir+"/mosquitto.conf")
+	if err := cmd.Start(); err != nil {
+		return "", nil, fmt.Errorf("mosquitto (Debian package mosquitto): %w", err)
+	}
+	stop := func() { cmd.Process.Kill(); cmd.Wait(); os.RemoveAll(dir) }
+	for range 100 {
+		if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+			c.Close()
+			return fmt.Sprintf("mqtt://127.0.0.1:%d", port), stop, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	return "", nil, fmt.Errorf("mosquitto did not listen")
 }
 
 // benchUser and benchPass log the clients in when auth is on.
@@ -75,9 +127,25 @@ func authFile() (string, error) {
 	return p, os.WriteFile(p, []byte(body), 0o600)
 }
 
-func run(bin string, clients int, dur time.Duration, size, fps string, withAuth bool) (time.Duration, error) {
+func run(bin string, clients int, dur time.Duration, size, fps string, m mode) (time.Duration, error) {
+	withAuth := m.auth
 	args := []string{"-device", "test:", "-size", size, "-fps", fps, "-listen", "127.0.0.1:0",
 		"-record-dir", os.TempDir() + "/previewcpu-rec", "-log-level", "info"}
+	if m.integrations {
+		broker, stop, err := mosquitto()
+		if err != nil {
+			return 0, err
+		}
+		defer stop()
+		f, err := os.CreateTemp("", "previewcpu-*.yaml")
+		if err != nil {
+			return 0, err
+		}
+		defer os.Remove(f.Name())
+		fmt.Fprintf(f, "mqtt:\n  url: %s\n  client_id: camrec-bench\n", broker)
+		f.Close()
+		args = append(args, "-config", f.Name())
+	}
 	if withAuth {
 		p, err := authFile()
 		if err != nil {
@@ -117,6 +185,10 @@ func run(bin string, clients int, dur time.Duration, size, fps string, withAuth 
 			}
 		}()
 	}
+	if m.integrations {
+		wg.Add(1)
+		go func() { defer wg.Done(); scrape(ctx, url+"/metrics", 5*time.Second) }()
+	}
 	time.Sleep(2 * time.Second) // warm-up: clients connected and streaming
 	t0, f0, b0 := cpuTime(cmd.Process.Pid), frames.Load(), bytes.Load()
 	start := time.Now()
@@ -126,15 +198,36 @@ func run(bin string, clients int, dur time.Duration, size, fps string, withAuth 
 	cancel()
 	wg.Wait()
 	used := t1 - t0
-	mode := "no auth"
-	if withAuth {
-		mode = "HTTP Basic auth"
+	what := "no auth"
+	switch {
+	case withAuth:
+		what = "HTTP Basic auth"
+	case m.integrations:
+		what = "MQTT to mosquitto, /metrics scraped every 5 s"
 	}
-	fmt.Printf("camrec test: %s@%s fps, %d preview clients (%s), %v window\n", size, fps, clients, mode, wall.Round(time.Millisecond))
+	fmt.Printf("camrec test: %s@%s fps, %d preview clients (%s), %v window\n", size, fps, clients, what, wall.Round(time.Millisecond))
 	fmt.Printf("frames delivered: %d (%.1f fps per client), %.1f MB/s\n",
 		f1-f0, float64(f1-f0)/wall.Seconds()/float64(clients), float64(b1-b0)/wall.Seconds()/1e6)
 	fmt.Printf("camrec CPU: %v = %.2f%% of one core\n", used.Round(time.Millisecond), 100*used.Seconds()/wall.Seconds())
 	return used, nil
+}
+
+// scrape GETs url every interval until ctx is done, as Prometheus would.
+func scrape(ctx context.Context, url string, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 var urlRE = regexp.MustCompile(`url=(http://[^ ]+)/`)
