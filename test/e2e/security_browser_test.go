@@ -370,10 +370,14 @@ func TestBrowserEventsWithSession(t *testing.T) {
 	start := func(context.Context, *chromedp.Target) (chromedp.Void, error) { return chromedp.Void{}, toggle(true) }
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, err := chromedp.Run(wctx, chromedp.WaitEvent(page.LoadEventFired, nil, start)); err != nil {
-		t.Fatalf("start a recording, then wait for the page to load another: %v", err)
-	}
+	// On a machine slow enough that a minute has passed since the page
+	// opened, its safety read may have got the 401 first: the same answer
+	// to the same ended session, so only the tab's place counts.
+	_, err := chromedp.Run(wctx, chromedp.WaitEvent(page.LoadEventFired, nil, start))
 	if p := pathname(t, ctx); p != "/login" {
+		if err != nil {
+			t.Fatalf("start a recording, then wait for the page to load another: %v", err)
+		}
 		t.Errorf("after the session ended elsewhere and an event came, the tab is at %q, want /login", p)
 	}
 	if err := toggle(false); err != nil {
