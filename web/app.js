@@ -1,10 +1,19 @@
 // camrec page: one card per camera (live preview, record toggle, snapshot,
-// camera controls) and the list of recordings. Plain DOM, no dependencies, no build step.
+// camera controls) and the list of recordings, kept up to date by the
+// server's events (/api/v1/events). Plain DOM, no dependencies, no build step.
 "use strict";
 
 (() => {
-  const CAMERA_POLL_MS = 1000;
-  const RECORDINGS_POLL_MS = 5000;
+  // While a camera records, its card's figures (the recording's length and
+  // size, fps) are read again each second; nothing is polled while idle.
+  const FIGURES_POLL_MS = 1000;
+  // What the events say is checked against the status this often all the
+  // same, so that nothing can leave the page wrong for long.
+  const SAFETY_POLL_MS = 60000;
+  // An event stream that breaks is reopened after the server's retry (3 s),
+  // then twice as long each time up to 30 s.
+  const EVENTS_RETRY_MS = 3000;
+  const EVENTS_RETRY_MAX_MS = 30000;
   // A preview stream that breaks while the camera streams is reopened
   // after 2 s, then 4, 8 … up to 30 s; a camera that does not stream gets no
   // stream request at all (the server would hold it open, frameless, and
@@ -26,8 +35,7 @@
     }
     const res = await fetch(url, opts);
     if (res.status === 401) {
-      // The session ended (logout elsewhere, expiry, restart): log in again.
-      location.assign(`/login?next=${enc(location.pathname)}`);
+      loggedOut();
       throw new Error("logged out");
     }
     if (res.status === 204) return null;
@@ -37,6 +45,38 @@
       throw new Error((data && data.error) || `${res.status} ${res.statusText}`);
     }
     return data;
+  }
+
+  // loggedOut goes to the login form: the session ended (logout elsewhere,
+  // expiry, restart).
+  let leaving = false;
+  function loggedOut() {
+    leaving = true;
+    closeEvents();
+    location.assign(`/login?next=${enc(location.pathname)}`);
+  }
+
+  // coalesce wraps an async refresh: a call while one runs asks for one
+  // more run after it, so that a burst of events costs two requests at most
+  // and the last answer is never older than the last call.
+  function coalesce(fn) {
+    let running = null;
+    let again = false;
+    const run = () => {
+      if (running) {
+        again = true;
+        return running;
+      }
+      running = fn().finally(() => {
+        running = null;
+        if (again) {
+          again = false;
+          run();
+        }
+      });
+      return running;
+    };
+    return run;
   }
 
   function fmtBytes(n) {
@@ -447,7 +487,9 @@
     refreshRecordings();
   }
 
-  async function refreshCameras() {
+  const refreshCameras = coalesce(loadCameras);
+
+  async function loadCameras() {
     let cams;
     try {
       cams = await api("GET", "/api/v1/cameras");
@@ -478,15 +520,25 @@
     if (cams.length === 0 && !$("#cameras .empty")) {
       camerasEl.insertAdjacentHTML("afterbegin", '<p class="empty">No camera configured.</p>');
     }
+    pollFigures();
   }
 
-  async function pollCameras() {
-    await refreshCameras();
-    setTimeout(pollCameras, CAMERA_POLL_MS);
+  // pollFigures reads the status again in a second while a camera records
+  // and the page is visible: the events say when a recording starts and
+  // stops, not how long and large it has grown.
+  let figuresTimer = 0;
+  function pollFigures() {
+    if (figuresTimer || document.hidden) return;
+    if (![...cards.values()].some((card) => card.active)) return;
+    figuresTimer = setTimeout(() => {
+      figuresTimer = 0;
+      refreshCameras();
+    }, FIGURES_POLL_MS);
   }
 
-  // Streams cost a connection each and CPU on a phone: stop them while the
-  // page is hidden.
+  // Streams cost a connection each and CPU on a phone: stop them, and the
+  // event stream, while the page is hidden. Back in view the event stream
+  // reopens, and its opening reads the status again.
   document.addEventListener("visibilitychange", () => {
     for (const card of cards.values()) {
       if (document.hidden) stopStream(card);
@@ -495,6 +547,8 @@
         startStream(card); // only if the camera streams
       }
     }
+    if (document.hidden) closeEvents();
+    else openEvents();
   });
 
   // ---- recordings ----
@@ -564,13 +618,7 @@
     refreshRecordings();
   }
 
-  let recInFlight = null;
-  function refreshRecordings() {
-    if (!recInFlight) {
-      recInFlight = loadRecordings().finally(() => { recInFlight = null; });
-    }
-    return recInFlight;
-  }
+  const refreshRecordings = coalesce(loadRecordings);
 
   async function loadRecordings() {
     let recs;
@@ -604,10 +652,151 @@
     $("#recordings-empty").hidden = recs.length > 0;
   }
 
-  async function pollRecordings() {
-    await refreshRecordings();
-    setTimeout(pollRecordings, RECORDINGS_POLL_MS);
+  // ---- live events ----
+  // GET /api/v1/events (Server-Sent Events) says when a camera's state
+  // changes, a recording starts, a file is closed, a recording stops or
+  // fails, or retention deletes one: the status or the list is read again
+  // then. The stream is read with fetch() rather than EventSource: Chromium
+  // counts an open EventSource as a pending fetch for good, so that a
+  // headless screenshot with --virtual-time-budget never ran out of budget;
+  // a fetch whose answer has begun is not counted. The reader does what
+  // EventSource does: resumes with Last-Event-ID, heeds `retry`.
+  let events = null; // the open stream's AbortController
+  let eventsRetry = 0; // the timer of the next attempt
+  let eventsDelay = EVENTS_RETRY_MS;
+  let lastEventId = "";
+
+  function setLive(live) {
+    if (live) document.body.dataset.live = "events";
+    else delete document.body.dataset.live;
   }
+
+  // openEvents opens the event stream unless it is open or the page is
+  // hidden.
+  function openEvents() {
+    clearTimeout(eventsRetry);
+    eventsRetry = 0;
+    if (events || document.hidden || leaving) return;
+    const ctl = new AbortController();
+    events = ctl;
+    readEvents(ctl.signal).catch(() => { /* below */ }).finally(() => {
+      if (events !== ctl || leaving) return; // closed by the page
+      events = null;
+      setLive(false);
+      // The stream broke or ended (camrec restarted, network loss, a
+      // proxy's timeout): the status says whether camrec is there (or
+      // sends us to the login form); events may have been missed.
+      refreshAll();
+      eventsRetry = setTimeout(openEvents, eventsDelay);
+      eventsDelay = Math.min(eventsDelay * 2, EVENTS_RETRY_MAX_MS);
+    });
+  }
+
+  // closeEvents closes the stream, which frees what camrec keeps for it.
+  function closeEvents() {
+    clearTimeout(eventsRetry);
+    eventsRetry = 0;
+    const ctl = events;
+    events = null;
+    setLive(false);
+    ctl?.abort();
+  }
+
+  async function readEvents(signal) {
+    const headers = { Accept: "text/event-stream" };
+    if (lastEventId) headers["Last-Event-ID"] = lastEventId;
+    const res = await fetch("/api/v1/events", { headers, cache: "no-store", signal });
+    if (res.status === 401) {
+      loggedOut();
+      return;
+    }
+    if (!res.ok || !res.body) throw new Error(`${res.status} ${res.statusText}`);
+    // Subscribed: what the status says now, the events carry on from.
+    eventsDelay = EVENTS_RETRY_MS;
+    setLive(true);
+    setConnected(true);
+    refreshAll();
+    const reader = res.body.getReader();
+    const dec = new TextDecoder();
+    let buf = "";
+    let type = "", data = "", hasData = false;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buf += dec.decode(value, { stream: true });
+      const lines = buf.split("\n");
+      buf = lines.pop(); // an unfinished line
+      for (let line of lines) {
+        if (line.endsWith("\r")) line = line.slice(0, -1);
+        if (line === "") { // the end of an event
+          if (hasData) onEvent(type || "message", data);
+          type = data = "";
+          hasData = false;
+          continue;
+        }
+        if (line.startsWith(":")) continue; // keep-alive
+        const colon = line.indexOf(":");
+        const field = colon < 0 ? line : line.slice(0, colon);
+        let val = colon < 0 ? "" : line.slice(colon + 1);
+        if (val.startsWith(" ")) val = val.slice(1);
+        switch (field) {
+          case "event": type = val; break;
+          case "data": data = hasData ? `${data}\n${val}` : val; hasData = true; break;
+          case "id": lastEventId = val; break;
+          case "retry": if (/^\d+$/.test(val)) eventsDelay = Number(val); break;
+        }
+      }
+    }
+  }
+
+  function refreshAll() {
+    refreshCameras();
+    refreshRecordings();
+  }
+
+  function onEvent(type, data) {
+    document.body.dataset.lastEvent = type;
+    switch (type) {
+      case "camera_state":
+      case "camera_lost":
+      case "camera_found":
+        refreshCameras();
+        break;
+      case "recording_started":
+      case "segment_closed":
+      case "recording_stopped":
+      case "recording_failed":
+        refreshAll();
+        break;
+      case "retention_deleted": {
+        let id = "";
+        try { id = JSON.parse(data).recording_id || ""; } catch { /* not JSON */ }
+        const li = items.get(id);
+        if (li) { // gone from disk: out of the list at once
+          li.remove();
+          items.delete(id);
+        }
+        refreshRecordings();
+        break;
+      }
+      case "events_lost": // the backlog did not reach back far enough
+        refreshAll();
+        break;
+    }
+  }
+
+  // The safety poll: every minute, unless the page is hidden.
+  function safetyPoll() {
+    if (!document.hidden) refreshAll();
+    setTimeout(safetyPoll, SAFETY_POLL_MS);
+  }
+
+  // Leaving the page (or into the back/forward cache) closes the stream;
+  // coming back from that cache reopens it.
+  window.addEventListener("pagehide", closeEvents);
+  window.addEventListener("pageshow", (e) => {
+    if (e.persisted) openEvents();
+  });
 
   $("#refresh-recordings").addEventListener("click", () => refreshRecordings());
 
@@ -632,8 +821,10 @@
     }
   }
 
+  // Opening the event stream reads the status and the list (or, when it
+  // cannot open, its failure does).
   loadMe().then(() => {
-    pollCameras();
-    pollRecordings();
+    openEvents();
+    setTimeout(safetyPoll, SAFETY_POLL_MS);
   });
 })();

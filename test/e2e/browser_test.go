@@ -243,3 +243,50 @@ func TestBrowserShowsErrors(t *testing.T) {
 	}
 	do(t, ctx, "screenshot", capture(t, "CAMREC_SCREENSHOT_ERRORS"))
 }
+
+// TestBrowserFollowsEvents: the page listens to /api/v1/events, so a
+// recording started and stopped by someone else (a script, Home Assistant)
+// shows on the card and in the list without a reload: the button and the
+// badge turn to the recording when recording_started arrives, and the
+// recording is listed, complete, after recording_stopped. (That the page
+// polls nothing meanwhile while idle: TestPageStatesQuietUnderVirtualTime.)
+func TestBrowserFollowsEvents(t *testing.T) {
+	requireTool(t, "ffmpeg")
+	d := startCamrec(t, "-device", "test:", "-container", "mkv", "-codec", "copy")
+	waitStreaming(t, d)
+	ctx := newBrowser(t)
+	reqs := countRequests(t, ctx)
+	do(t, ctx, "open the page", chromedp.Navigate(d.URL+"/"))
+	const card = `[data-camera="cam0"]`
+	poll[bool](t, ctx, "the page to listen to events", `document.body.dataset.live === 'events'`, 30*time.Second)
+	poll[bool](t, ctx, "Record to be enabled", `document.querySelector('`+card+` .record-toggle')?.disabled === false`, 30*time.Second)
+	// A reload or a navigation would lose this.
+	do(t, ctx, "mark the page", chromedp.Evaluate[chromedp.Void](`window.camrecTestMark = 'loaded once'`))
+
+	var st recordingState
+	if code, b := d.do(t, "PUT", "/api/v1/cameras/cam0/recording", `{"active":true}`, &st); code != 200 {
+		t.Fatalf("start: %d %s", code, b)
+	}
+	poll[bool](t, ctx, "the page to hear of the recording", `document.body.dataset.lastEvent === 'recording_started' || document.body.dataset.lastEvent === 'segment_closed'`, 30*time.Second)
+	poll[bool](t, ctx, "the button to show the recording",
+		`(() => { const b = document.querySelector('`+card+` .record-toggle'); return b.classList.contains('on') && b.getAttribute('aria-pressed') === 'true' && b.textContent.includes('Stop'); })()`, 30*time.Second)
+	poll[bool](t, ctx, "the card to show the recording", `document.querySelector('`+card+`').dataset.recording === 'on' && !document.querySelector('`+card+` .rec-badge').hidden`, 30*time.Second)
+	item := fmt.Sprintf(`#recordings li[data-id=%q]`, st.ID)
+	poll[bool](t, ctx, "the new recording in the list", `document.querySelector('`+item+`')?.dataset.state === 'recording'`, 30*time.Second)
+
+	if code, b := d.do(t, "PUT", "/api/v1/cameras/cam0/recording", `{"active":false}`, &st); code != 200 {
+		t.Fatalf("stop: %d %s", code, b)
+	}
+	poll[bool](t, ctx, "the recording complete in the list", `document.querySelector('`+item+`')?.dataset.state === 'complete'`, 30*time.Second)
+	poll[bool](t, ctx, "the button back to Record",
+		`(() => { const b = document.querySelector('`+card+` .record-toggle'); return !b.classList.contains('on') && b.querySelector('.label').textContent === 'Record'; })()`, 30*time.Second)
+	if mark := eval[string](t, ctx, `window.camrecTestMark ?? 'reloaded'`); mark != "loaded once" {
+		t.Errorf("the page was reloaded (its mark reads %q)", mark)
+	}
+	if !eval[bool](t, ctx, `document.body.dataset.live === 'events'`) {
+		t.Error("the page stopped listening to events")
+	}
+	if n := reqs.eventStreams(); n != 1 {
+		t.Errorf("the page asked for the event stream %d times, want once (it never broke)", n)
+	}
+}

@@ -20,12 +20,13 @@ import (
 const missingDevice = "/dev/video-camrec-missing"
 
 // requestCounter counts the page's requests to the camera list (its status
-// poll, once a second) and to preview streams, from the browser's network
-// events.
+// reads: when the event stream opens, after an event, once a minute, each
+// second while a camera records), to the event stream and to preview
+// streams, from the browser's network events.
 type requestCounter struct {
-	mu             sync.Mutex
-	polls, streams int
-	streamURLs     []string
+	mu                     sync.Mutex
+	polls, events, streams int
+	streamURLs             []string
 }
 
 func countRequests(t *testing.T, ctx context.Context) *requestCounter {
@@ -45,6 +46,8 @@ func countRequests(t *testing.T, ctx context.Context) *requestCounter {
 		switch {
 		case u.Path == "/api/v1/cameras":
 			r.polls++
+		case u.Path == "/api/v1/events":
+			r.events++
 		case strings.HasSuffix(u.Path, "/stream.mjpg"):
 			r.streams++
 			r.streamURLs = append(r.streamURLs, e.Request.URL)
@@ -61,11 +64,39 @@ func (r *requestCounter) counts() (polls, streams int, streamURLs []string) {
 	return r.polls, r.streams, append([]string(nil), r.streamURLs...)
 }
 
+// eventStreams is how many times the page asked for /api/v1/events.
+func (r *requestCounter) eventStreams() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.events
+}
+
+// hideAndShow makes the page believe its tab was hidden, then shown again
+// (document.hidden and visibilitychange, as a phone's browser does when it
+// goes to the background and back).
+func hideAndShow(t *testing.T, ctx context.Context) {
+	t.Helper()
+	closed := eval[bool](t, ctx, `(() => {
+		const set = (hidden) => {
+			Object.defineProperty(document, 'hidden', { value: hidden, configurable: true });
+			Object.defineProperty(document, 'visibilityState', { value: hidden ? 'hidden' : 'visible', configurable: true });
+			document.dispatchEvent(new Event('visibilitychange'));
+		};
+		set(true);
+		const closed = document.body.dataset.live === undefined;
+		set(false);
+		return closed;
+	})()`)
+	if !closed {
+		t.Error("the page kept its event stream open while hidden")
+	}
+}
+
 // TestPageStatesMissingDevice: a camera whose device does not exist reads as
 // a sentence naming the device (the raw error in the tooltip); Record is
 // disabled, saying why; the controls are hidden; and the preview asks for no
-// stream while the page polls the status (a held-open stream request kept
-// the page loading forever).
+// stream while the page reads the status again (a held-open stream request
+// kept the page loading forever).
 func TestPageStatesMissingDevice(t *testing.T) {
 	d := startCamrec(t, "-device", missingDevice)
 	ctx := newBrowser(t)
@@ -99,13 +130,24 @@ func TestPageStatesMissingDevice(t *testing.T) {
 		t.Error("the controls panel shows for a camera that is disconnected")
 	}
 
-	// Quiet: over the next three status polls the page asks for no stream
-	// and the preview has no source.
+	// Quiet: the page polls nothing while nothing happens; each time it is
+	// hidden and shown again it closes and reopens its event stream and
+	// reads the status. Over three of those it asks for no stream and the
+	// preview has no source.
+	poll[bool](t, ctx, "the page to listen to events", `document.body.dataset.live === 'events'`, 30*time.Second)
 	polls0, _, _ := reqs.counts()
-	waitFor(t, 20*time.Second, "three more status polls", func() bool {
+	events0 := reqs.eventStreams()
+	for i := 0; i < 3; i++ {
+		hideAndShow(t, ctx)
+		poll[bool](t, ctx, "the event stream to reopen", `document.body.dataset.live === 'events'`, 30*time.Second)
+	}
+	waitFor(t, 20*time.Second, "three more status reads", func() bool {
 		p, _, _ := reqs.counts()
 		return p >= polls0+3
 	})
+	if n := reqs.eventStreams() - events0; n != 3 {
+		t.Errorf("the page opened its event stream %d times for 3 returns to view, want 3", n)
+	}
 	if _, n, urls := reqs.counts(); n != 0 {
 		t.Errorf("the page asked for the preview stream %d times while the camera is disconnected: %v", n, urls)
 	}
@@ -119,20 +161,42 @@ func TestPageStatesMissingDevice(t *testing.T) {
 // --virtual-time-budget=4000 --screenshot` does to the page of a missing
 // camera: virtual time advances only while no request is pending, so a
 // request that never ends (a preview stream the server holds open without a
-// frame) keeps the budget from ever running out. The budget runs out, with
-// the page's polls in it and no stream request.
+// frame, or an EventSource) keeps the budget from ever running out. The
+// budget runs out, with the page's event stream open, a status read in it
+// and no stream request. Then, two idle minutes of virtual time later, the
+// page has read the status no more than once a minute (it used to poll
+// every second) and still listens to the same event stream.
 func TestPageStatesQuietUnderVirtualTime(t *testing.T) {
 	d := startCamrec(t, "-device", missingDevice)
 	ctx := newBrowser(t)
 	reqs := countRequests(t, ctx)
-	expired := make(chan struct{})
-	var once sync.Once
+	expired := make(chan struct{}, 1)
 	if err := chromedp.Listen(ctx, func(ev any) {
 		if _, ok := ev.(*emulation.EventVirtualTimeBudgetExpired); ok {
-			once.Do(func() { close(expired) })
+			select {
+			case expired <- struct{}{}:
+			default:
+			}
 		}
 	}); err != nil {
 		t.Fatal(err)
+	}
+	// runBudget lets virtual time run for ms while no fetch is pending, and
+	// waits until it has.
+	runBudget := func(ms float64) {
+		t.Helper()
+		if _, err := chromedp.Call(ctx, emulation.SetVirtualTimePolicy, emulation.SetVirtualTimePolicyParams{
+			Policy: emulation.VirtualTimePolicyPauseIfNetworkFetchesPending, Budget: &ms,
+		}); err != nil {
+			t.Fatalf("start virtual time: %v", err)
+		}
+		select {
+		case <-expired:
+		case <-time.After(60 * time.Second):
+			p, n, urls := reqs.counts()
+			t.Fatalf("the %.0f s virtual-time budget never ran out: a request keeps the page loading (%d status reads, %d event streams, %d stream requests %v)",
+				ms/1000, p, reqs.eventStreams(), n, urls)
+		}
 	}
 	// As Chromium's own virtual-time tests do: pause, navigate, then let
 	// virtual time run while no fetch is pending.
@@ -142,29 +206,41 @@ func TestPageStatesQuietUnderVirtualTime(t *testing.T) {
 	if _, err := chromedp.Call(ctx, page.Navigate, page.NavigateParams{URL: d.URL + "/"}); err != nil {
 		t.Fatalf("open the page: %v", err)
 	}
-	budget := 4000.0
-	if _, err := chromedp.Call(ctx, emulation.SetVirtualTimePolicy, emulation.SetVirtualTimePolicyParams{
-		Policy: emulation.VirtualTimePolicyPauseIfNetworkFetchesPending, Budget: &budget,
-	}); err != nil {
-		t.Fatalf("start virtual time: %v", err)
-	}
-	select {
-	case <-expired:
-	case <-time.After(60 * time.Second):
-		p, n, urls := reqs.counts()
-		t.Fatalf("the 4 s virtual-time budget never ran out: a request keeps the page loading (%d status polls, %d stream requests %v)", p, n, urls)
-	}
+	runBudget(4000)
 	// Virtual time is paused now: read the page without waiting on it.
 	p, n, urls := reqs.counts()
-	if p < 2 {
-		t.Errorf("%d status polls within 4 virtual seconds, want the page's once-a-second poll", p)
+	if p < 1 || p > 2 {
+		t.Errorf("%d status reads within 4 virtual seconds, want 1 (when the event stream opened), 2 at most", p)
 	}
 	if n != 0 {
 		t.Errorf("%d stream requests while the camera is disconnected: %v", n, urls)
 	}
+	if e := reqs.eventStreams(); e != 1 {
+		t.Errorf("%d event stream requests within 4 virtual seconds, want 1", e)
+	}
+	if !eval[bool](t, ctx, `document.body.dataset.live === 'events'`) {
+		t.Error("the budget ran out without the page listening to events")
+	}
 	overlay := eval[string](t, ctx, `document.querySelector('[data-camera="cam0"] .overlay')?.textContent ?? ''`)
 	if !strings.Contains(overlay, missingDevice) {
 		t.Errorf("after the budget the overlay reads %q, want the sentence naming %s", overlay, missingDevice)
+	}
+
+	// Idle: two more minutes of virtual time, nothing happening.
+	runBudget(125000)
+	p2, n, urls := reqs.counts()
+	t.Logf("status reads: %d in the first 4 virtual seconds, %d in the next 125", p, p2-p)
+	if p2-p > 4 {
+		t.Errorf("%d status reads in 125 idle virtual seconds, want about one a minute (2), no polling in a loop", p2-p)
+	}
+	if n != 0 {
+		t.Errorf("%d stream requests while the camera is disconnected: %v", n, urls)
+	}
+	if e := reqs.eventStreams(); e != 1 {
+		t.Errorf("%d event stream requests after 129 idle virtual seconds, want the first one, still open", e)
+	}
+	if !eval[bool](t, ctx, `document.body.dataset.live === 'events'`) {
+		t.Error("the page stopped listening to events")
 	}
 }
 

@@ -322,6 +322,69 @@ func TestBrowserLoginRecordLogout(t *testing.T) {
 	checkNoCSPViolations(t, ctx, cspSeen)
 }
 
+// TestBrowserEventsWithSession: the page's event stream goes with the login
+// session's cookie, like its other requests: a recording a script starts
+// and stops shows on the page at once. When the session ends elsewhere (a
+// logout in another tab) while the page is idle, the next event makes the
+// page read the status, which answers 401, and the page goes to the login
+// form, as it does for any request of an ended session.
+func TestBrowserEventsWithSession(t *testing.T) {
+	requireTool(t, "ffmpeg")
+	d := startSecured(t)
+	ctx := newBrowser(t)
+	browserLogin(t, ctx, d, operatorUser, operatorPass)
+	poll[bool](t, ctx, "the page to listen to events", `document.body.dataset.live === 'events'`, 30*time.Second)
+	const card = `[data-camera="cam0"]`
+	op := basicCred(operatorUser, operatorPass)
+	d.awaitStreaming(t, "cam0", op)
+	toggle := func(active bool) error {
+		body := fmt.Sprintf(`{"active":%v}`, active)
+		if code, _, b := d.request(t, "PUT", "/api/v1/cameras/cam0/recording", body, op); code != 200 {
+			return fmt.Errorf("PUT %s as %s: %d %s", body, operatorUser, code, b)
+		}
+		return nil
+	}
+
+	if err := toggle(true); err != nil {
+		t.Fatal(err)
+	}
+	poll[bool](t, ctx, "the button to show the recording",
+		`(() => { const b = document.querySelector('`+card+` .record-toggle'); return b?.classList.contains('on') && b.textContent.includes('Stop'); })()`, 30*time.Second)
+	if err := toggle(false); err != nil {
+		t.Fatal(err)
+	}
+	poll[bool](t, ctx, "the button back to Record",
+		`(() => { const b = document.querySelector('`+card+` .record-toggle'); return !b.classList.contains('on') && b.querySelector('.label').textContent === 'Record'; })()`, 30*time.Second)
+	if last := eval[string](t, ctx, `document.body.dataset.lastEvent ?? ''`); last == "" {
+		t.Error("the page followed the recording without any event")
+	}
+
+	// The session ends in another tab; then the script records again.
+	ck := browserSessionCookie(t, ctx, d)
+	if ck == nil {
+		t.Fatal("no session cookie in the browser")
+	}
+	if code, _, _ := d.request(t, "POST", "/logout", "", cred{cookie: ck.Value}); code != http.StatusSeeOther {
+		t.Fatalf("logout elsewhere: %d", code)
+	}
+	start := func(context.Context, *chromedp.Target) (chromedp.Void, error) { return chromedp.Void{}, toggle(true) }
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	// On a machine slow enough that a minute has passed since the page
+	// opened, its safety read may have got the 401 first: the same answer
+	// to the same ended session, so only the tab's place counts.
+	_, err := chromedp.Run(wctx, chromedp.WaitEvent(page.LoadEventFired, nil, start))
+	if p := pathname(t, ctx); p != "/login" {
+		if err != nil {
+			t.Fatalf("start a recording, then wait for the page to load another: %v", err)
+		}
+		t.Errorf("after the session ended elsewhere and an event came, the tab is at %q, want /login", p)
+	}
+	if err := toggle(false); err != nil {
+		t.Error(err)
+	}
+}
+
 // TestBrowserViewerSeesNoOperatorButtons logs a viewer in: no record or
 // delete buttons, and the server refuses the page's own PUT for him.
 func TestBrowserViewerSeesNoOperatorButtons(t *testing.T) {
