@@ -13,9 +13,11 @@ import (
 	"github.com/camrec/camrec/internal/events"
 )
 
-// EventFeed is where the API takes events from (an *events.Bus).
+// EventFeed is where the API takes events from, and tells of deletions
+// (an *events.Bus).
 type EventFeed interface {
 	Subscribe(after uint64, depth int) (missed []events.Event, lost bool, sub *events.Sub)
+	Publish(events.Event)
 }
 
 const (

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/camrec/camrec/internal/events"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/store"
 )
@@ -57,11 +58,15 @@ func (s *Server) getRecordingEntry(c *gin.Context) {
 
 func (s *Server) deleteRecording(c *gin.Context) {
 	id := c.Param("id")
+	rec, _ := s.catalog.Get(id) // its camera, for the event; Delete says what is wrong
 	if err := s.catalog.Delete(id); err != nil {
 		abortWithError(c, s.log, fmt.Errorf("delete: %w", err))
 		return
 	}
 	// The catalogue logs the deletion; the request line says who.
+	if s.events != nil {
+		s.events.Publish(events.Event{Type: events.RecordingDeleted, Camera: rec.Camera, RecordingID: id, Bytes: rec.Bytes})
+	}
 	c.Status(http.StatusNoContent)
 }
 

@@ -768,7 +768,8 @@
       case "recording_failed":
         refreshAll();
         break;
-      case "retention_deleted": {
+      case "retention_deleted":
+      case "recording_deleted": {
         let id = "";
         try { id = JSON.parse(data).recording_id || ""; } catch { /* not JSON */ }
         const li = items.get(id);

@@ -28,7 +28,7 @@ type Body struct {
 func (e Event) Body() Body {
 	b := Body{ID: e.ID, Type: string(e.Type), Time: e.Time, Camera: e.Camera, RecordingID: e.RecordingID,
 		DurationS: e.DurationS, Bytes: e.Bytes, State: e.State, Error: e.Error, Rule: e.Rule}
-	if e.RecordingID != "" && e.Type != RetentionDeleted {
+	if e.RecordingID != "" && e.Type != RetentionDeleted && e.Type != RecordingDeleted {
 		b.FileURL = FileURL(e.RecordingID)
 	}
 	return b

@@ -24,7 +24,8 @@ const (
 	CameraLost       Type = "camera_lost"       // disconnected or in error
 	CameraFound      Type = "camera_found"      // streaming (again)
 	RetentionDeleted Type = "retention_deleted"
-	DiskLow          Type = "disk_low" // the record dir's free space fell below disk_low; Bytes is what is free
+	RecordingDeleted Type = "recording_deleted" // deleted through the API
+	DiskLow          Type = "disk_low"          // the record dir's free space fell below disk_low; Bytes is what is free
 )
 
 // Event is one thing that happened; fields that do not apply stay zero.

@@ -129,6 +129,15 @@ func TestEvents(t *testing.T) {
 	if e := nextEvent(t, again, "recording_stopped", "recording_started", "events_lost"); e.Type != "recording_stopped" || e.ID != stopped.ID {
 		t.Errorf("after resuming from %s: %+v, want recording_stopped %s", started.ID, e, stopped.ID)
 	}
+
+	// A deletion through the API is an event too (pages showing the list
+	// drop the item).
+	if code, b := d.do(t, "DELETE", "/api/v1/recordings/"+rec.ID, "", nil); code != 204 {
+		t.Fatalf("delete: %d %s", code, b)
+	}
+	if e := nextEvent(t, ch, "recording_deleted"); e.Data.RecordingID != rec.ID || e.Data.Camera != "cam0" || e.Data.FileURL != "" {
+		t.Errorf("recording_deleted %+v, want %s of cam0 without a file URL", e, rec.ID)
+	}
 }
 
 // TestEventsFollowCameraLimits: a token limited to one camera gets that
