@@ -74,12 +74,6 @@ func (c *Command) UnmarshalYAML(n *yaml.Node) error {
 	return fmt.Errorf("line %d: want a program path or a list of strings (program, arguments...)", n.Line)
 }
 
-// eventTypes are the event types webhook_events may name.
-var eventTypes = []events.Type{
-	events.RecordingStarted, events.RecordingStopped, events.RecordingFailed, events.SegmentClosed,
-	events.CameraState, events.CameraLost, events.CameraFound, events.RetentionDeleted,
-}
-
 // applyDefaults fills the camera's hook timeout from the global one.
 func (h *Hooks) applyDefaults(global Duration) {
 	if h.HookTimeout == 0 {
@@ -162,8 +156,8 @@ func (n *Notify) validate() error {
 		}
 	}
 	for _, t := range n.WebhookEvents {
-		if !slices.Contains(eventTypes, events.Type(t)) {
-			return fmt.Errorf("webhook_events: %q is not an event type (want one of %v)", t, eventTypes)
+		if !slices.Contains(events.Types(), events.Type(t)) {
+			return fmt.Errorf("webhook_events: %q is not an event type (want one of %v)", t, events.Types())
 		}
 	}
 	if len(n.WebhookEvents) > 0 && n.WebhookURL == "" {

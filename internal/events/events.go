@@ -28,6 +28,12 @@ const (
 	DiskLow          Type = "disk_low"          // the record dir's free space fell below disk_low; Bytes is what is free
 )
 
+// Types returns every type camrec publishes.
+func Types() []Type {
+	return []Type{RecordingStarted, RecordingStopped, RecordingFailed, SegmentClosed, CameraState,
+		CameraLost, CameraFound, RetentionDeleted, RecordingDeleted, DiskLow}
+}
+
 // Event is one thing that happened; fields that do not apply stay zero.
 type Event struct {
 	ID          uint64 // set by the bus, increasing
