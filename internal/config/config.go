@@ -184,7 +184,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 		return nil, err
 	}
 	cfg.Security.AllowedHosts = sortedHosts(cfg.Security.AllowedHosts)
-	if err := cfg.MQTT.load(); err != nil {
+	if err := cfg.MQTT.load(getenv); err != nil {
 		return nil, err
 	}
 

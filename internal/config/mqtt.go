@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -13,6 +14,10 @@ import (
 const (
 	DefaultTopicPrefix     = "camrec"
 	DefaultDiscoveryPrefix = "homeassistant"
+	// MQTTCredentialFile is the broker password camrec reads from
+	// systemd's $CREDENTIALS_DIRECTORY (LoadCredential=) when the config
+	// gives none.
+	MQTTCredentialFile = "mqtt-password"
 )
 
 // MQTT is the mqtt: section: camrec's link to an MQTT broker and, through
@@ -50,9 +55,14 @@ func (m *MQTT) Discovery() string {
 }
 
 // load fills the defaults and reads the password and CA files.
-func (m *MQTT) load() error {
+func (m *MQTT) load(getenv func(string) string) error {
 	if !m.Enabled() {
 		return nil
+	}
+	if dir := getenv("CREDENTIALS_DIRECTORY"); dir != "" && m.Password == "" && m.PasswordFile == "" {
+		if p := filepath.Join(dir, MQTTCredentialFile); fileExists(p) {
+			m.PasswordFile = p
+		}
 	}
 	if m.TopicPrefix == "" {
 		m.TopicPrefix = DefaultTopicPrefix
@@ -125,6 +135,11 @@ func (m *MQTT) validate() error {
 		return checkTopicPrefix("mqtt.discovery_prefix", d)
 	}
 	return nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 func checkTopicPrefix(key, p string) error {

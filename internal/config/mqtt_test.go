@@ -3,6 +3,7 @@ package config
 import (
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -26,6 +27,27 @@ func TestMQTTDefaultsAndFiles(t *testing.T) {
 	}
 	if cfg, _ := Load(nil, noEnv, io.Discard); cfg.MQTT.Enabled() {
 		t.Error("MQTT on without a config")
+	}
+
+	// Under systemd, LoadCredential=mqtt-password:… gives the password.
+	creds := t.TempDir()
+	writeFileAt(t, filepath.Join(creds, MQTTCredentialFile), "from-systemd\n")
+	env := func(k string) string {
+		if k == "CREDENTIALS_DIRECTORY" {
+			return creds
+		}
+		return ""
+	}
+	cfg, err = Load([]string{"-config", writeFile(t, "c.yaml", "mqtt:\n  url: mqtt://broker.lan\n  username: cam\n", 0o644)}, env, io.Discard)
+	if err != nil || cfg.MQTT.Password != "from-systemd" {
+		t.Errorf("credential: %v %q", err, cfg.MQTT.Password)
+	}
+}
+
+func writeFileAt(t *testing.T, p, text string) {
+	t.Helper()
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 
