@@ -41,7 +41,7 @@ func openEvents(t *testing.T, d *Daemon, lastID string, c ...cred) <-chan sseEve
 			req.Header.Set(c.header[0], c.header[1])
 		}
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apiClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
