@@ -208,6 +208,8 @@ func TestContractRejectsWrongAnswers(t *testing.T) {
 			strings.Replace(camera, `"name":"cam0",`, `"name":"cam0","secret":1,`, 1), "secret"},
 		{"nested recording status broken", "GET", "/api/v1/cameras/cam0", 200, "application/json",
 			strings.Replace(camera, `"started_at":null`, `"started_at":5`, 1), "started_at"},
+		{"a time that is not a date-time", "GET", "/api/v1/cameras/cam0", 200, "application/json",
+			strings.Replace(camera, `"started_at":null`, `"started_at":"soon"`, 1), "started_at"},
 		{"an array where an object belongs", "GET", "/api/v1/cameras/cam0", 200, "application/json", "[" + camera + "]", "GET /api/v1/cameras/{cam}"},
 		{"a status the operation does not list", "GET", "/api/v1/cameras/cam0", 409, "application/json", `{"error":"busy"}`, "409"},
 		{"the wrong content type", "GET", "/api/v1/cameras/cam0/snapshot.jpg", 200, "image/png", "", "content type"},
@@ -238,6 +240,38 @@ func TestContractRejectsWrongAnswers(t *testing.T) {
 				if string(b) != tt.body {
 					t.Errorf("the body was not put back: %q", b)
 				}
+			}
+		})
+	}
+}
+
+// TestContractRejectsWrongEvents: the check of an event's data (the SSE
+// stream's JSON, checked by the end-to-end tests) bites too.
+func TestContractRejectsWrongEvents(t *testing.T) {
+	c, err := apicontract.New(OpenAPI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ name, data, wantErr string }{
+		{"right", `{"id":1,"type":"recording_started","time":"2026-12-02T06:31:43Z","camera":"cam0","recording_id":"cam0-20261202-063143.mp4","file_url":"/api/v1/recordings/cam0-20261202-063143.mp4/file"}`, ""},
+		{"no camera", `{"id":1,"type":"camera_lost","time":"2026-12-02T06:31:43Z"}`, "camera"},
+		{"unknown type", `{"id":1,"type":"exploded","time":"2026-12-02T06:31:43Z","camera":"cam0"}`, "type"},
+		{"undocumented field", `{"id":1,"type":"camera_lost","time":"2026-12-02T06:31:43Z","camera":"cam0","path":"/srv/x.mp4"}`, "path"},
+		{"not a time", `{"id":1,"type":"camera_lost","time":"yesterday","camera":"cam0"}`, "time"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := c.CheckSchema("Event", []byte(tt.data))
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.wantErr != "" && err == nil:
+				t.Fatal("passes")
+			case err != nil && !strings.Contains(err.Error(), tt.wantErr):
+				t.Fatalf("error %q does not mention %q", err, tt.wantErr)
+			}
+			if err != nil {
+				t.Log(err)
 			}
 		})
 	}

@@ -24,6 +24,9 @@ import (
 	verrors "github.com/pb33f/libopenapi-validator/errors"
 	"github.com/pb33f/libopenapi-validator/helpers"
 	"github.com/pb33f/libopenapi-validator/paths"
+	"github.com/pb33f/libopenapi-validator/schema_validation"
+	"github.com/pb33f/libopenapi-validator/strict"
+	"github.com/pb33f/libopenapi/datamodel/high/base"
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 )
 
@@ -32,8 +35,9 @@ type Contract struct {
 	model *v3.Document
 	opts  *config.ValidationOptions
 
-	mu sync.Mutex // the validator's caches are not documented as safe for concurrent use
-	v  validator.Validator
+	mu      sync.Mutex // the validators' caches are not documented as safe for concurrent use
+	v       validator.Validator
+	schemas schema_validation.SchemaValidator
 }
 
 // New parses an OpenAPI 3.1 document. Responses are checked in strict
@@ -60,12 +64,13 @@ func New(doc []byte) (*Contract, error) {
 	// The document itself (GET /api/v1/openapi.json) is checked to its
 	// top-level keys only; no other body of camrec has them.
 	docParts := []string{"$.body.info", "$.body.tags", "$.body.security", "$.body.paths", "$.body.components"}
-	opts := []config.Option{config.WithStrictMode(), config.WithStrictIgnoredHeadersExtra(ignored...), config.WithStrictIgnorePaths(docParts...)}
+	opts := []config.Option{config.WithStrictMode(), config.WithFormatAssertions(), config.WithStrictIgnoredHeadersExtra(ignored...), config.WithStrictIgnorePaths(docParts...)}
 	v, errs := validator.NewValidator(d, opts...)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("OpenAPI validator: %w", errors.Join(errs...))
 	}
-	return &Contract{model: &m.Model, opts: config.NewValidationOptions(opts...), v: v}, nil
+	return &Contract{model: &m.Model, opts: config.NewValidationOptions(opts...), v: v,
+		schemas: schema_validation.NewSchemaValidator(opts...)}, nil
 }
 
 // ValidateDocument checks the document against the OpenAPI 3.1 schema.
@@ -135,6 +140,44 @@ func (c *Contract) CheckResponse(req *http.Request, resp *http.Response) error {
 	c.mu.Unlock()
 	if !ok {
 		return fail("%v; body: %s", joinValidation(errs), truncate(body))
+	}
+	return nil
+}
+
+// CheckSchema checks a JSON value against the document's schema
+// components/schemas/name, strictly like a body: for what travels inside a
+// stream, such as the data of a Server-Sent Event.
+func (c *Contract) CheckSchema(name string, data []byte) error {
+	var proxy interface{ Schema() *base.Schema }
+	if c.model.Components != nil && c.model.Components.Schemas != nil {
+		if p, ok := c.model.Components.Schemas.Get(name); ok {
+			proxy = p
+		}
+	}
+	if proxy == nil {
+		return fmt.Errorf("OpenAPI contract: no schema %q", name)
+	}
+	schema := proxy.Schema()
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		return fmt.Errorf("OpenAPI contract: %s: %w: %s", name, err, truncate(data))
+	}
+	const version = 3.1
+	c.mu.Lock()
+	ok, errs := c.schemas.ValidateSchemaBytesWithVersion(schema, data, version)
+	res := strict.NewValidator(c.opts, version).Validate(strict.Input{
+		Schema: schema, Data: v, Direction: strict.DirectionResponse, Options: c.opts, BasePath: "$", Version: version,
+	})
+	c.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("OpenAPI contract: not a %s: %w: %s", name, joinValidation(errs), truncate(data))
+	}
+	if !res.Valid {
+		var undeclared []string
+		for _, u := range res.UndeclaredValues {
+			undeclared = append(undeclared, u.Path)
+		}
+		return fmt.Errorf("OpenAPI contract: %s: not in the document: %s: %s", name, strings.Join(undeclared, ", "), truncate(data))
 	}
 	return nil
 }
