@@ -218,6 +218,7 @@ func (s *Server) routes() *gin.Engine {
 	}
 
 	v1 := r.Group("/api/v1")
+	read(v1, "/openapi.json", viewer, s.openAPI)
 	read(v1, "/version", viewer, s.versionInfo)
 	read(v1, "/me", viewer, s.me)
 	read(v1, "/cameras", viewer, s.listCameras)

@@ -112,7 +112,11 @@ func bearerCred(name, tok string) cred {
 }
 
 // noRedirects is a client that shows redirects instead of following them.
-var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+// Its answers are checked against the API's contract, like apiClient's.
+var noRedirects = &http.Client{
+	Transport:     contract.Transport(nil),
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
 
 // request sends one request with credentials and headers ("Host" sets the
 // Host header) and returns the status, headers and body (bodies of streams

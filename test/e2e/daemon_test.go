@@ -169,7 +169,7 @@ func (d *Daemon) do(t *testing.T, method, path, body string, out any) (int, []by
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apiClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}

@@ -58,7 +58,7 @@ func TestPreviewDeliversConsecutiveFrames(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", d.URL+"/api/v1/cameras/cam0/stream.mjpg", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apiClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestRecordingIsH264At720pWithRightDuration(t *testing.T) {
 	// The file is served with Range support for seeking.
 	req, _ := http.NewRequest("GET", d.URL+rec.FileURL, nil)
 	req.Header.Set("Range", "bytes=0-99")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apiClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

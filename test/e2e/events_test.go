@@ -25,6 +25,9 @@ type sseEvent struct {
 		DurationS   float64 `json:"duration_s"`
 		Bytes       int64   `json:"bytes"`
 	}
+	// contractErr says how the event's data breaks api/openapi.json's
+	// Event schema (nil when it does not); nextEvent fails the test on it.
+	contractErr error
 }
 
 // openEvents connects to /api/v1/events (resuming after lastID if set,
@@ -43,7 +46,7 @@ func openEvents(t *testing.T, d *Daemon, lastID string, c ...cred) <-chan sseEve
 			req.Header.Set(c.header[0], c.header[1])
 		}
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apiClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,6 +68,9 @@ func openEvents(t *testing.T, d *Daemon, lastID string, c ...cred) <-chan sseEve
 				if e.Type != "" {
 					if data != "" {
 						_ = json.Unmarshal([]byte(data), &e.Data)
+					}
+					if e.Type != "events_lost" { // its data is {}, not an Event
+						e.contractErr = contract.CheckSchema("Event", []byte(data))
 					}
 					out <- e
 				}
@@ -90,6 +96,9 @@ func nextEvent(t *testing.T, ch <-chan sseEvent, types ...string) sseEvent {
 		case e, ok := <-ch:
 			if !ok {
 				t.Fatalf("event stream ended waiting for %v", types)
+			}
+			if e.contractErr != nil {
+				t.Fatalf("event %s (%s): %v", e.ID, e.Type, e.contractErr)
 			}
 			for _, typ := range types {
 				if e.Type == typ {

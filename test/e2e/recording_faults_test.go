@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,7 +125,7 @@ func TestKill9MidRecording(t *testing.T) {
 		b, err := os.ReadFile(path)
 		return err == nil && !strings.Contains(string(b[:min(len(b), 1<<16)]), "moof") && strings.Contains(string(b[:min(len(b), 1<<20)]), "moov")
 	})
-	resp, err := http.Get(d2.URL + rec.FileURL)
+	resp, err := apiClient.Get(d2.URL + rec.FileURL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -97,7 +97,7 @@ func diskState(t *testing.T, dir string) []string {
 func fromAddr(ip string) *http.Client {
 	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 10 * time.Second}
 	return &http.Client{
-		Transport:     &http.Transport{DialContext: dialer.DialContext},
+		Transport:     contract.Transport(&http.Transport{DialContext: dialer.DialContext}),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		Timeout:       30 * time.Second,
 	}
@@ -156,6 +156,7 @@ func TestAccessMatrix(t *testing.T) {
 		// Metrics cover every camera: not for a camera-limited token.
 		{"GET", "/metrics", "", [7]int{401, 401, 200, 200, 403, 401, 200}},
 		{"GET", "/api/v1/version", "", all},
+		{"GET", "/api/v1/openapi.json", "", all},
 		{"GET", "/api/v1/me", "", all},
 		{"GET", "/api/v1/cameras", "", all},
 		{"GET", "/api/v1/cameras/cam0", "", cam0},
@@ -493,7 +494,7 @@ func TestTLS(t *testing.T) {
 		defer tr.CloseIdleConnections()
 		req, _ := http.NewRequest("GET", d.URL+"/api/v1/me", nil)
 		req.SetBasicAuth(operatorUser, operatorPass)
-		resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+		resp, err := (&http.Client{Transport: contract.Transport(tr), Timeout: 10 * time.Second}).Do(req)
 		if err != nil {
 			return 0, 0
 		}
@@ -509,7 +510,7 @@ func TestTLS(t *testing.T) {
 	pool.AppendCertsFromPEM(pem)
 	req, _ := http.NewRequest("POST", d.URL+"/login", strings.NewReader("username=alice&password="+operatorPass))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
+	c := &http.Client{Transport: contract.Transport(&http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := c.Do(req)
 	if err != nil {
@@ -586,7 +587,7 @@ func TestStreamLimitsAndChurn(t *testing.T) {
 	defer cancel()
 	open := func() *http.Response {
 		req, _ := http.NewRequestWithContext(ctx, "GET", d.URL+"/api/v1/cameras/cam0/stream.mjpg", nil)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := apiClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,7 +4,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net"
-	"net/http"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -47,7 +46,7 @@ func TestVersionIsStamped(t *testing.T) {
 // 30 fps camera are about 1/30 s apart by it.
 func TestStreamPartsCarryTimestamps(t *testing.T) {
 	d := startCamrec(t, "-device", "test:", "-size", "320x240", "-fps", "30")
-	resp, err := http.Get(d.URL + "/stream.mjpg")
+	resp, err := apiClient.Get(d.URL + "/stream.mjpg")
 	if err != nil {
 		t.Fatal(err)
 	}
