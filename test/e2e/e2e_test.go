@@ -41,6 +41,7 @@ type recording struct {
 	Width     int     `json:"width"`
 	Height    int     `json:"height"`
 	FileURL   string  `json:"file_url"`
+	Error     string  `json:"error"`
 }
 
 type cameraStatus struct {
