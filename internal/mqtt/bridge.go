@@ -82,6 +82,9 @@ const (
 	// commandTimeout bounds a record command or a snapshot.
 	commandTimeout = 20 * time.Second
 	defaultRefresh = 30 * time.Second
+	// firstRefresh is when the attributes are looked at again after a
+	// connect (the measured fps of a camera that just started).
+	firstRefresh = 5 * time.Second
 )
 
 // Bridge is camrec's MQTT client. Make it with New, run it with Run.
@@ -255,6 +258,9 @@ func (c *conn) serve(ctx context.Context, sub *events.Sub) error {
 	}
 	tick := time.NewTicker(b.cfg.Refresh)
 	defer tick.Stop()
+	// A camera just started has no measured rate yet: look again soon.
+	early := time.NewTimer(min(firstRefresh, b.cfg.Refresh))
+	defer early.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -269,7 +275,9 @@ func (c *conn) serve(ctx context.Context, sub *events.Sub) error {
 		case m := <-c.msgs:
 			c.handle(ctx, m)
 		case <-tick.C:
-			c.state(false)
+			_ = c.state(false)
+		case <-early.C:
+			_ = c.state(false)
 		}
 	}
 }

@@ -329,6 +329,15 @@ func TestMQTTHomeAssistant(t *testing.T) {
 	if err := json.Unmarshal(m.payload, &attrs); err != nil || attrs.State != "streaming" || attrs.DiskFreeBytes <= 0 {
 		t.Errorf("attributes %s (%v)", m.payload, err)
 	}
+	// The frame rate sensor gets the measured rate (a camera just started
+	// has none yet; camrec looks again).
+	waitFor(t, 60*time.Second, "a measured fps in the attributes", func() bool {
+		m, _ := ha.last("camrec/garage/attributes")
+		var a struct {
+			FPS float64 `json:"fps"`
+		}
+		return json.Unmarshal(m.payload, &a) == nil && a.FPS > 0
+	})
 
 	// ON starts a recording (seen through the API), twice ON changes
 	// nothing, OFF stops it and the file is there.
