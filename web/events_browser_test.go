@@ -1,13 +1,10 @@
 package web_test
 
 import (
-	"context"
 	"fmt"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -116,26 +113,12 @@ func (s *eventServer) streamHeaders() (int, []string) {
 // server's `retry` with Last-Event-ID, reads both again on the opening and
 // on events_lost, and a retention_deleted takes the recording off the list.
 func TestPageEventStream(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chromium is missing (CI is set): make test-deps installs it")
-		}
-		t.Skip("chromium not installed")
-	}
 	s := &eventServer{endFirst: make(chan struct{})}
 	srv := httptest.NewServer(s)
 	defer srv.Close()
 	defer s.end() // before srv.Close, which waits for the stream
-
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()))
-	defer cancelAlloc()
-	ctx, cancelTab := chromedp.NewContext(actx)
-	defer cancelTab()
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
+	ctx, closeBrowser := newTab(t)
+	defer closeBrowser() // first of all
 
 	waitJS := func(what, expr string) {
 		t.Helper()
