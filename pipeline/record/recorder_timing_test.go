@@ -3,6 +3,7 @@ package record
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"math"
 	"os/exec"
@@ -35,10 +36,14 @@ type rtPhase struct {
 // rtFeedPipe writes the fixture frames, each with a COM "camrec seq=N
 // ts=T" (T = when it was written), into a pipe read by a pipe: source that
 // publishes to hub, at the rates of phases, and returns when the last phase
-// is over (one period after its last frame).
-func rtFeedPipe(t *testing.T, hub *pipeline.Hub, phases []rtPhase) {
+// is over (one period after its last frame). It returns when the camera
+// (the pipe: source) saw each frame, by seq — the time camrec records it
+// at — and how late the feeder wrote its latest frame.
+func rtFeedPipe(t *testing.T, hub *pipeline.Hub, phases []rtPhase) (seen map[uint64]time.Time, late time.Duration) {
 	t.Helper()
 	frames := rtFrames(t)
+	watch := hub.Subscribe(1024) // more than every frame fed: none dropped
+	defer watch.Close()
 	pr, pw := io.Pipe()
 	src := pipeline.NewReaderSource("test pipe", pr, pipeline.SourceOptions{})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -52,7 +57,9 @@ func rtFeedPipe(t *testing.T, hub *pipeline.Hub, phases []rtPhase) {
 		end := next.Add(ph.dur)
 		for ; next.Before(end); next = next.Add(period) {
 			<-time.After(time.Until(next))
-			data := mjpeg.WithComment(frames[seq%uint64(len(frames))], mjpeg.FormatCamrecComment(seq, time.Now().UnixNano()))
+			now := time.Now()
+			late = max(late, now.Sub(next))
+			data := mjpeg.WithComment(frames[seq%uint64(len(frames))], mjpeg.FormatCamrecComment(seq, now.UnixNano()))
 			if _, err := pw.Write(data); err != nil {
 				t.Fatalf("feed pipe: %v", err)
 			}
@@ -60,6 +67,19 @@ func rtFeedPipe(t *testing.T, hub *pipeline.Hub, phases []rtPhase) {
 		}
 	}
 	<-time.After(time.Until(next))
+	seen = map[uint64]time.Time{}
+	for {
+		select {
+		case f := <-watch.Frames():
+			if text, ok := mjpeg.Comment(f.Data); ok {
+				if sq, _, ok := mjpeg.ParseCamrecComment(text); ok {
+					seen[sq] = f.Time
+				}
+			}
+		default:
+			return seen, late
+		}
+	}
 }
 
 // rtFrameTimes returns, for each frame of a copy-mode recording, its
@@ -120,10 +140,11 @@ func TestRecorderVariableRateKeepsRealTime(t *testing.T) {
 			started := make(chan error, 1)
 			go func() { _, err := r.SetActive(ctx, true); started <- err }()
 			rtWaitFor(t, 20*time.Second, "the recorder to subscribe", func() bool { return src.hub.Subscribers() == 1 })
-			rtFeedPipe(t, src.hub, phases)
+			seen, late := rtFeedPipe(t, src.hub, phases)
 			if err := <-started; err != nil {
 				t.Fatal(err)
 			}
+			dropped := r.Status().Dropped // frames the recorder's queue lost to a busy machine
 			st, err := rtStop(t, ctx, r)
 			if err != nil || st.Error != "" {
 				t.Fatalf("stop: %+v, %v", st, err)
@@ -131,8 +152,10 @@ func TestRecorderVariableRateKeepsRealTime(t *testing.T) {
 			path := rtOnlyFile(t, cat)
 			p := rtProbeFile(t, probe, path)
 			t.Logf("%s: %+v", filepath.Base(path), p)
-			if math.Abs(p.DurationS-9) > 0.3 {
-				t.Errorf("duration %.3f s, want 9 ± 0.3 s", p.DurationS)
+			// 9 s fed, longer by as much as the feeder fell behind at worst
+			// (a busy machine writes the last frames late).
+			if hi := 9.3 + late.Seconds(); p.DurationS < 8.7 || p.DurationS > hi {
+				t.Errorf("duration %.3f s, want 8.7 to %.3f s (9 s fed, the feeder up to %v late)", p.DurationS, hi, late.Round(time.Millisecond))
 			}
 			if n := math.Round(p.DurationS * 30); math.Abs(float64(p.Packets)-n) > 1 {
 				t.Errorf("%d frames for %.3f s at 30 fps", p.Packets, p.DurationS)
@@ -146,11 +169,20 @@ func TestRecorderVariableRateKeepsRealTime(t *testing.T) {
 			// video's clock is found from the frames after it: each
 			// frame's first showing minus its capture time is the same
 			// offset, within a slot, for every frame. The median is it.
-			start := fts[0].ts
+			// A frame's capture time is when the camera (the pipe:
+			// source) saw it, as camrec stamps it; the COM's time of
+			// writing for a frame it did not see (the one from before).
+			captured := func(f rtFrameTime) time.Time {
+				if at, ok := seen[f.seq]; ok {
+					return at
+				}
+				return f.ts
+			}
+			start := captured(fts[0])
 			var offsets []float64
 			for i, f := range fts {
 				if i > 0 && f.seq != fts[i-1].seq {
-					offsets = append(offsets, f.pts-f.ts.Sub(start).Seconds())
+					offsets = append(offsets, f.pts-captured(f).Sub(start).Seconds())
 				}
 			}
 			slices.Sort(offsets)
@@ -159,8 +191,8 @@ func TestRecorderVariableRateKeepsRealTime(t *testing.T) {
 			distinct := map[int]int{} // phase -> distinct frames
 			prev := fts[0].seq
 			for i, f := range fts {
-				capt := f.ts.Sub(start).Seconds() + offset // capture time on the video's clock
-				errS := f.pts - capt                       // repeats show later
+				capt := captured(f).Sub(start).Seconds() + offset // capture time on the video's clock
+				errS := f.pts - capt                              // repeats show later
 				first := i == 0 || f.seq != prev
 				if f.seq < prev {
 					t.Fatalf("frame %d: seq %d after %d", i, f.seq, prev)
@@ -175,10 +207,34 @@ func TestRecorderVariableRateKeepsRealTime(t *testing.T) {
 					t.Errorf("frame seq %d captured at %.3f s is shown at %.3f s", f.seq, capt, f.pts)
 				}
 			}
-			t.Logf("distinct frames per phase %v; worst |pts - capture time| of a frame's first showing: %.1f ms", distinct, worst*1000)
-			for ph, want := range []int{90, 15, 90} {
-				if math.Abs(float64(distinct[ph]-want)) > 3 {
-					t.Errorf("phase %d: %d distinct frames, want %d ± 3", ph, distinct[ph], want)
+			t.Logf("distinct frames per phase %v; worst |pts - capture time| of a frame's first showing: %.1f ms; the feeder ran up to %v late",
+				distinct, worst*1000, late.Round(time.Millisecond))
+			// A frame missing from the file must have been superseded in
+			// its output slot (the next one was captured within a slot,
+			// 1/30 s, of it: a busy machine feeds frames in bursts, which
+			// the resampler rightly collapses) or be one of the frames the
+			// recorder reports dropped. Any other loss is a defect.
+			shown := map[uint64]bool{}
+			for _, f := range fts {
+				shown[f.seq] = true
+			}
+			slot := time.Second / 30
+			var lost []string
+			for sq := fts[1].seq; sq < fts[len(fts)-1].seq; sq++ {
+				if next := seen[sq+1].Sub(seen[sq]); !shown[sq] && next > slot+5*time.Millisecond {
+					lost = append(lost, fmt.Sprintf("seq %d (next seen %v later)", sq, next.Round(time.Millisecond)))
+				}
+			}
+			if uint64(len(lost)) > dropped {
+				t.Errorf("%d frames missing from the file without a successor in their slot, the recorder reports %d dropped: %v", len(lost), dropped, lost)
+			}
+			// Fed on time (a machine that kept pace), every frame of each
+			// phase is there.
+			if late < 10*time.Millisecond {
+				for ph, want := range []int{90, 15, 90} {
+					if math.Abs(float64(distinct[ph]-want)) > 3 {
+						t.Errorf("phase %d: %d distinct frames, want %d ± 3", ph, distinct[ph], want)
+					}
 				}
 			}
 		})
