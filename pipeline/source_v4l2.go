@@ -138,6 +138,13 @@ func (s *V4L2Source) Run(ctx context.Context, sink Sink) error {
 	}
 }
 
+// PixFmtH264 is Frame.PixFmt of H.264 access units (ffmpeg's name of the
+// raw H.264 format).
+const PixFmtH264 = "h264"
+
+// FormatH264 is the format option and Format.Name of an H.264 source.
+const FormatH264 = "h264"
+
 // PixFmtYUYV is Frame.PixFmt of YUYV frames (ffmpeg's name).
 const PixFmtYUYV = "yuyv422"
 
