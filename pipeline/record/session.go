@@ -284,7 +284,8 @@ func (r *Recorder) cameraAbsent(now time.Time) string {
 }
 
 // guessSpec is what ffmpeg will most likely read: the format of the
-// camera's latest frame, else of its negotiated format. The writer starts a
+// camera's latest frame, else of its negotiated format, else of its
+// format setting. The writer starts a
 // new ffmpeg if the frames say otherwise.
 func (r *Recorder) guessSpec() inputSpec {
 	if f := r.src.FrameHub().Latest(); f != nil {
@@ -293,7 +294,9 @@ func (r *Recorder) guessSpec() inputSpec {
 	if f := r.src.Format(); f.Name == "yuyv" && f.Width > 0 && f.Height > 0 {
 		return inputSpec{PixFmt: "yuyv422", Width: f.Width, Height: f.Height}
 	}
-	if f := r.src.Format(); f.Name == pipeline.FormatH264 {
+	if f := r.src.Format(); f.Name == pipeline.FormatH264 || r.cfg.Format == pipeline.FormatH264 {
+		// Before the first frame a camera set to h264 reports no format
+		// of its own yet.
 		return inputSpec{PixFmt: pipeline.PixFmtH264, Width: f.Width, Height: f.Height}
 	}
 	return inputSpec{}
