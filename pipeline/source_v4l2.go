@@ -128,9 +128,12 @@ func (s *V4L2Source) Run(ctx context.Context, sink Sink) error {
 			sink.Negotiated(s.format(mode, fr.Data, log))
 		}
 		f := &Frame{Seq: s.seq, Time: fr.Time}
-		if mode.Format == v4l2.FormatYUYV {
+		switch mode.Format {
+		case v4l2.FormatYUYV:
 			f.Raw, f.PixFmt, f.Width, f.Height = fr.Data, PixFmtYUYV, mode.Width, mode.Height
-		} else {
+		case v4l2.FormatH264:
+			f.Raw, f.PixFmt, f.Key, f.Width, f.Height = fr.Data, PixFmtH264, fr.Key, mode.Width, mode.Height
+		default:
 			f.Data = fr.Data
 		}
 		sink.Frame(f)
