@@ -266,7 +266,7 @@ func (s *session) finishFile(ctx context.Context, f *segFile, why endReason, dea
 			errText = "no frame arrived from the camera: nothing was recorded"
 		}
 		r.cat.Forget(f.id, f.path)
-		s.log.Warn("recording discarded", "recording_id", f.id, "path", f.path, "error", errText)
+		s.log.Warn("recording discarded", "recording_id", f.id, "path", f.path, "error", errText, "stderr", f.tail.Tail(6))
 		if f.final {
 			r.publish(events.Event{Type: events.RecordingFailed, Error: errText})
 		}
