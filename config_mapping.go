@@ -38,7 +38,7 @@ func cameraConfig(c config.Camera) pipeline.CameraConfig {
 func recorderConfig(c config.Camera, recordDir, ffmpegPath string, ffmpegErr error) record.RecorderConfig {
 	r := c.Recording
 	return record.RecorderConfig{
-		Camera: c.Name, Dir: recordDir, Container: c.Container, Codec: c.Codec,
+		Camera: c.Name, Dir: recordDir, Container: c.Container, Codec: c.Codec, Format: c.Capture.Format,
 		Preset: c.Preset, CRF: &c.CRF, FFmpeg: ffmpegPath, FFmpegErr: ffmpegErr,
 		PreRecord:         time.Duration(r.PreRecord),
 		PreRecordMaxBytes: int64(r.PreRecordMaxBytes),

@@ -124,7 +124,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			return fmt.Errorf("camera %s: %w", c.Name, err)
 		}
 		ccfg := cameraConfig(c)
-		ccfg.Events = bus
+		ccfg.Events, ccfg.FFmpeg = bus, ffmpegPath
 		cam := pipeline.NewCamera(ccfg, src, log)
 		rcfg := recorderConfig(c, cfg.RecordDir, ffmpegPath, ffmpegErr)
 		rcfg.Events = bus

@@ -62,6 +62,9 @@ type CameraConfig struct {
 	// Events, if set, is told of every change of state (and of the camera
 	// lost or found).
 	Events EventSink
+	// FFmpeg is the ffmpeg that decodes an H.264 camera's previews; ""
+	// means "ffmpeg" in PATH.
+	FFmpeg string
 }
 
 // EventSink takes what happens; it must not block (an *events.Bus).
@@ -75,7 +78,10 @@ type EventSink interface {
 // It has two hubs. Hub carries JPEG frames for live preview and snapshots:
 // every frame of an MJPEG camera; for a raw (YUYV) camera, frames encoded in
 // Go at up to PreviewFPS, and only while a preview client is subscribed
-// (Hub.Clients > 0): nobody watching costs no encoding. FrameHub carries
+// (Hub.Clients > 0): nobody watching costs no encoding; for an H.264
+// camera, frames decoded by an ffmpeg at PreviewFPS that runs only while a
+// preview client is subscribed or a snapshot was asked for in the last
+// seconds (see h264Preview). FrameHub carries
 // every captured frame (raw ones with Frame.Raw): the recorder's hub.
 //
 // When the camera is unplugged or stalls, nothing is published: subscribers
@@ -103,6 +109,7 @@ type Camera struct {
 	snapMu      sync.Mutex
 	snapEnc     yuyvEncoder // guarded by snapMu
 	snap        *Frame      // last snapshot encoded, guarded by snapMu
+	h264        *h264Preview
 
 	mu      sync.Mutex
 	state   string
@@ -125,7 +132,7 @@ func NewCamera(cfg CameraConfig, src Source, log *slog.Logger) *Camera {
 	if cfg.JPEGQuality <= 0 || cfg.JPEGQuality > 100 {
 		cfg.JPEGQuality = DefaultJPEGQuality
 	}
-	return &Camera{
+	c := &Camera{
 		cfg:     cfg,
 		src:     src,
 		hub:     NewHub(),
@@ -136,6 +143,8 @@ func NewCamera(cfg CameraConfig, src Source, log *slog.Logger) *Camera {
 		state:   StateStarting,
 		format:  Format{Name: "mjpeg", FPS: cfg.FPS},
 	}
+	c.h264 = newH264Preview(cfg, c.hub, &c.encoded, c.log)
+	return c
 }
 
 // Name returns the camera's name.
@@ -166,6 +175,9 @@ func (c *Camera) Snapshot(ctx context.Context) (*Frame, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if f.PixFmt == PixFmtH264 {
+		return c.h264Snapshot(ctx, f)
+	}
 	c.snapMu.Lock()
 	defer c.snapMu.Unlock()
 	if c.snap != nil && c.snap.Seq == f.Seq {
@@ -178,6 +190,41 @@ func (c *Camera) Snapshot(ctx context.Context) (*Frame, error) {
 	c.encoded.Add(1)
 	c.snap = jf
 	return jf, nil
+}
+
+// h264Snapshot returns a preview JPEG of the H.264 camera whose latest
+// unit is f: the newest preview if it is less than a preview interval
+// older than f, else the next one the decoder makes (started if need be,
+// and kept for snapshotWatch). It waits until ctx is done, at most 5 s.
+func (c *Camera) h264Snapshot(ctx context.Context, f *Frame) (*Frame, error) {
+	const wait = 5 * time.Second
+	c.h264.watchSnapshot(wait) // while this waits
+	defer c.h264.watchSnapshot(c.h264.snapWatch)
+	interval := time.Duration(float64(time.Second) / c.cfg.PreviewFPS)
+	if p := c.hub.Latest(); p != nil && f.Time.Sub(p.Time) <= interval {
+		return p, nil
+	}
+	sub := c.hub.Subscribe(1)
+	defer sub.Close()
+	if p := c.hub.Latest(); p != nil && f.Time.Sub(p.Time) <= interval {
+		return p, nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case p := <-sub.Frames():
+		return p, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.C:
+		return nil, fmt.Errorf("camera %q: snapshot: no picture decoded within 5 s: %w", c.cfg.Name, ErrUnavailable)
+	}
+}
+
+// PreviewDecoders reports how many preview decoders (ffmpeg) run now, and
+// how many were started in all: an H.264 camera runs one while watched.
+func (c *Camera) PreviewDecoders() (running int, started uint64) {
+	return int(c.h264.running.Load()), c.h264.starts.Load()
 }
 
 // Negotiated implements Sink.
@@ -201,6 +248,8 @@ func (c *Camera) Frame(f *Frame) {
 	switch {
 	case f.Data != nil:
 		c.hub.Publish(f)
+	case f.PixFmt == PixFmtH264:
+		c.h264.offer(f)
 	case f.Raw != nil && c.hub.Clients() > 0 && !f.Time.Before(c.nextPreview):
 		// A fixed grid keeps the average at PreviewFPS; a gap banks no
 		// credit for a burst.
@@ -320,10 +369,14 @@ func (c *Camera) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		c.watch(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		c.h264.run(ctx)
 	}()
 	go func() {
 		defer wg.Done()

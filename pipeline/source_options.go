@@ -19,7 +19,9 @@ type SourceOptions struct {
 	Width, Height int
 	FPS           float64
 	// Format is what a V4L2 camera is asked for: "auto" (also ""; MJPEG
-	// when offered, else YUYV), "mjpeg" or "yuyv". Other sources ignore it.
+	// when offered, else YUYV), "mjpeg", "yuyv" or "h264". A pipe: source
+	// takes "h264" or "mjpeg" as what its stream carries (else it looks);
+	// other sources ignore it.
 	Format string
 	// Controls, if not nil, runs camera controls on the goroutine that owns
 	// a V4L2 device. Other sources ignore it.

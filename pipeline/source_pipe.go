@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -13,14 +14,19 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/camrec/camrec/internal/h264"
 	"github.com/camrec/camrec/internal/mjpeg"
+	"github.com/camrec/camrec/v4l2"
 )
 
-// PipeSource reads an MJPEG byte stream ("pipe:" for standard input,
-// "pipe:PATH" for a FIFO), as `ffmpeg -f mjpeg -` or
-// `rpicam-vid --codec mjpeg -o -` write it. Frames are split with
-// mjpeg.Reader and stamped the moment their last byte has arrived; there is
-// no pacing, the writer sets the rate.
+// PipeSource reads an MJPEG or H.264 (Annex B) byte stream ("pipe:" for
+// standard input, "pipe:PATH" for a FIFO), as `ffmpeg -f mjpeg -`,
+// `ffmpeg -f h264 -` or `rpicam-vid --codec mjpeg|h264 -o -` write it.
+// Which one is told by the stream's first bytes (a start code or FF D8),
+// or by the format option ("h264", "mjpeg"). Frames are split with
+// mjpeg.Reader or h264.Reader and stamped the moment their last byte has
+// arrived (an H.264 access unit: when the next one begins, one frame
+// later); there is no pacing, the writer sets the rate.
 //
 // A FIFO is opened by Run, so a writer may come and go: when it closes its
 // end, Run returns an error and the camera opens the FIFO again. Standard
@@ -91,7 +97,17 @@ func (s *PipeSource) Run(ctx context.Context, sink Sink) error {
 		s.opts.Log.Info("pipe source: writer connected", "path", s.path)
 	}
 
-	rd := mjpeg.NewReader(r, MaxFrameBytes)
+	br := bufio.NewReaderSize(r, 64<<10)
+	h264, err := s.isH264(br)
+	switch {
+	case ctx.Err() != nil:
+		return nil
+	case err != nil:
+		return s.readErr(err)
+	case h264:
+		return s.runH264(ctx, br, sink)
+	}
+	rd := mjpeg.NewReader(br, MaxFrameBytes)
 	negotiated := false
 	for {
 		data, err := rd.Next()
@@ -102,12 +118,8 @@ func (s *PipeSource) Run(ctx context.Context, sink Sink) error {
 		case errors.Is(err, mjpeg.ErrSkipped):
 			sink.Invalid()
 			continue
-		case errors.Is(err, io.EOF) && s.path != "":
-			return fmt.Errorf("pipe source %s: the writer closed the FIFO: %w", s.path, io.EOF)
-		case errors.Is(err, io.EOF):
-			return fmt.Errorf("%s closed: %w", s.name, io.EOF)
 		case err != nil:
-			return fmt.Errorf("pipe source %s: %w", s.name, err)
+			return s.readErr(err)
 		}
 		w, h, err := mjpeg.Size(data)
 		if err != nil {
@@ -119,6 +131,73 @@ func (s *PipeSource) Run(ctx context.Context, sink Sink) error {
 			negotiated = true
 		}
 		sink.Frame(&Frame{Data: data, Seq: s.seq.Add(1) - 1, Time: now})
+	}
+}
+
+// readErr is the error Run returns when reading failed with err.
+func (s *PipeSource) readErr(err error) error {
+	switch {
+	case errors.Is(err, io.EOF) && s.path != "":
+		return fmt.Errorf("pipe source %s: the writer closed the FIFO: %w", s.path, io.EOF)
+	case errors.Is(err, io.EOF):
+		return fmt.Errorf("%s closed: %w", s.name, io.EOF)
+	}
+	return fmt.Errorf("pipe source %s: %w", s.name, err)
+}
+
+// isH264 tells what the stream carries: H.264 when the format option says
+// "h264", MJPEG when it says "mjpeg"; with "auto", H.264 when the first
+// byte that is not zero follows zeros (a start code, 00 00 01), MJPEG
+// otherwise (FF D8). It only peeks.
+func (s *PipeSource) isH264(br *bufio.Reader) (bool, error) {
+	switch s.opts.Format {
+	case FormatH264:
+		return true, nil
+	case v4l2.FormatMJPEG, v4l2.FormatYUYV:
+		return false, nil
+	}
+	for n := 1; n <= 64; n++ {
+		b, err := br.Peek(n)
+		if err != nil {
+			return false, err
+		}
+		if b[n-1] != 0 {
+			return n >= 3 && b[n-1] == 1, nil
+		}
+	}
+	return true, nil
+}
+
+// runH264 reads H.264 access units (see h264.Reader) until ctx is done or
+// the stream ends. The size it reports is the SPS's; frames before the
+// first SPS cannot be decoded and are counted invalid.
+func (s *PipeSource) runH264(ctx context.Context, r io.Reader, sink Sink) error {
+	rd := h264.NewReader(r, MaxFrameBytes)
+	negotiated := false
+	var last h264.SPSInfo
+	for {
+		u, err := rd.Next()
+		now := time.Now()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, h264.ErrSkipped):
+			sink.Invalid()
+			continue
+		case err != nil:
+			return s.readErr(err)
+		}
+		sps, ok := rd.SPS()
+		if !ok {
+			sink.Invalid()
+			continue
+		}
+		if !negotiated || sps != last {
+			sink.Negotiated(Format{Name: FormatH264, Width: sps.Width, Height: sps.Height, FPS: s.opts.FPS})
+			negotiated, last = true, sps
+		}
+		sink.Frame(&Frame{Raw: u.Data, PixFmt: PixFmtH264, Key: u.Key, Width: sps.Width, Height: sps.Height,
+			Seq: s.seq.Add(1) - 1, Time: now})
 	}
 }
 

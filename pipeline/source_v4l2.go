@@ -128,15 +128,25 @@ func (s *V4L2Source) Run(ctx context.Context, sink Sink) error {
 			sink.Negotiated(s.format(mode, fr.Data, log))
 		}
 		f := &Frame{Seq: s.seq, Time: fr.Time}
-		if mode.Format == v4l2.FormatYUYV {
+		switch mode.Format {
+		case v4l2.FormatYUYV:
 			f.Raw, f.PixFmt, f.Width, f.Height = fr.Data, PixFmtYUYV, mode.Width, mode.Height
-		} else {
+		case v4l2.FormatH264:
+			f.Raw, f.PixFmt, f.Key, f.Width, f.Height = fr.Data, PixFmtH264, fr.Key, mode.Width, mode.Height
+		default:
 			f.Data = fr.Data
 		}
 		sink.Frame(f)
 		s.seq++
 	}
 }
+
+// PixFmtH264 is Frame.PixFmt of H.264 access units (ffmpeg's name of the
+// raw H.264 format).
+const PixFmtH264 = "h264"
+
+// FormatH264 is the format option and Format.Name of an H.264 source.
+const FormatH264 = "h264"
 
 // PixFmtYUYV is Frame.PixFmt of YUYV frames (ffmpeg's name).
 const PixFmtYUYV = "yuyv422"

@@ -16,6 +16,7 @@ import (
 
 	"github.com/blackjack/webcam"
 
+	"github.com/camrec/camrec/internal/h264"
 	"github.com/camrec/camrec/internal/mjpeg"
 )
 
@@ -38,11 +39,13 @@ const (
 	FormatAuto  = "auto"  // MJPEG when offered, else YUYV
 	FormatMJPEG = "mjpeg" // compressed; frames are JPEGs
 	FormatYUYV  = "yuyv"  // raw YUYV 4:2:2 (yuyv422), two bytes per pixel
+	FormatH264  = "h264"  // H.264 access units with start codes; only when asked for
 )
 
 // Request is what the user asks of a camera.
 type Request struct {
-	// Format is FormatAuto (also ""), FormatMJPEG or FormatYUYV.
+	// Format is FormatAuto (also ""), FormatMJPEG, FormatYUYV or
+	// FormatH264 (never chosen by FormatAuto).
 	Format string
 	// Width and Height of the frames; 0 asks for the largest size.
 	Width, Height int
@@ -79,6 +82,9 @@ type Frame struct {
 	// Sequence is the driver's frame counter (gaps are frames the driver
 	// dropped); 0 when unknown.
 	Sequence uint32
+	// Key marks an H.264 keyframe (IDR); Data then holds the SPS and PPS
+	// (the last ones seen are put in front when the camera left them out).
+	Key bool
 }
 
 // Device is an open V4L2 capture device that streams MJPEG or YUYV.
@@ -96,7 +102,8 @@ type Device struct {
 	drv    driver
 	mode   Mode
 	closed bool
-	eagain int // consecutive EAGAINs, to pause instead of spinning
+	eagain int         // consecutive EAGAINs, to pause instead of spinning
+	params h264.Params // an H.264 camera's last SPS and PPS
 }
 
 // Open opens the capture device at path (a /dev/videoN node or a symlink to
@@ -243,6 +250,9 @@ func (d *Device) negotiate(cam setupCam, req Request, log *slog.Logger) (leaked 
 	if name == FormatYUYV && uint32(got) != PixYUYV {
 		return false, fmt.Errorf("camera %s: asked for YUYV, driver set %s: %w", d.path, FourCC(uint32(got)), ErrNoFormat)
 	}
+	if name == FormatH264 && uint32(got) != PixH264 {
+		return false, fmt.Errorf("camera %s: asked for H264, driver set %s: %w", d.path, FourCC(uint32(got)), ErrNoFormat)
+	}
 	if err := cam.SetBufferCount(uint32(req.Buffers)); err != nil {
 		return false, fmt.Errorf("camera %s: set buffer count %d: %w", d.path, req.Buffers, err)
 	}
@@ -337,6 +347,8 @@ func (d *Device) Next(ctx context.Context, idle func()) (Frame, error) {
 			frameErr = fmt.Errorf("read frame from %s: %w (buffer %d, sequence %d)", d.path, ErrCorruptFrame, buf.index, buf.sequence)
 		case d.mode.Format == FormatYUYV:
 			f.Data, frameErr = d.copyYUYV(buf.data)
+		case d.mode.Format == FormatH264:
+			f.Data, f.Key, frameErr = d.copyH264(buf.data)
 		default:
 			jpeg, trimErr := mjpeg.Trim(buf.data)
 			if trimErr == nil {
@@ -353,6 +365,25 @@ func (d *Device) Next(ctx context.Context, idle func()) (Frame, error) {
 		}
 		return f, nil
 	}
+}
+
+// copyH264 copies one H.264 access unit out of the driver's buffer (the
+// one copy), with the last SPS and PPS in front of a keyframe that lacks
+// them. Zero bytes at the end are left out (v4l2loopback reports a whole
+// buffer for a reader's first frame). A buffer without a slice is invalid.
+func (d *Device) copyH264(buf []byte) ([]byte, bool, error) {
+	end := len(buf)
+	for end > 0 && buf[end-1] == 0 {
+		end--
+	}
+	buf = buf[:end]
+	in := h264.Inspect(buf)
+	if in.Pictures == 0 && !in.Key {
+		return nil, false, fmt.Errorf("read frame from %s: %w: no H.264 slice (%d bytes)", d.path, ErrInvalidFrame, len(buf))
+	}
+	d.params.Update(in)
+	out := d.params.AppendUnit(make([]byte, 0, len(buf)+d.params.Missing(in)), buf, in)
+	return out, in.Key, nil
 }
 
 // copyYUYV copies one YUYV frame out of the driver's buffer, dropping any
@@ -423,6 +454,11 @@ func pickFormat(path string, formats map[webcam.PixelFormat]string, want string)
 			return PixYUYV, FormatYUYV, nil
 		}
 		return 0, "", noFormat(path, "YUYV", formats)
+	case FormatH264:
+		if _, ok := formats[webcam.PixelFormat(PixH264)]; ok {
+			return PixH264, FormatH264, nil
+		}
+		return 0, "", noFormat(path, "H264", formats)
 	case FormatAuto, "":
 		switch {
 		case hasMJPEG:
@@ -432,7 +468,7 @@ func pickFormat(path string, formats map[webcam.PixelFormat]string, want string)
 		}
 		return 0, "", noFormat(path, "MJPEG or YUYV", formats)
 	}
-	return 0, "", fmt.Errorf("camera %s: unknown format %q (want auto, mjpeg or yuyv)", path, want)
+	return 0, "", fmt.Errorf("camera %s: unknown format %q (want auto, mjpeg, yuyv or h264)", path, want)
 }
 
 // pickMJPEG returns MJPG if offered, else JPEG.

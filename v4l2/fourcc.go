@@ -10,6 +10,7 @@ const (
 	PixMJPEG uint32 = 0x47504A4D // "MJPG"
 	PixJPEG  uint32 = 0x4745504A // "JPEG": some older drivers' name for the same thing
 	PixYUYV  uint32 = 0x56595559 // "YUYV"
+	PixH264  uint32 = 0x34363248 // "H264": H.264 with start codes (Annex B)
 )
 
 // fourccBigEndian is V4L2_PIX_FMT_FLAG_BE: the format is the big-endian

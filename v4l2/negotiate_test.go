@@ -195,8 +195,25 @@ func TestNegotiate(t *testing.T) {
 		{
 			name:    "unknown format",
 			cam:     uvcCam,
-			req:     Request{Format: "h264"},
-			wantErr: `unknown format "h264" (want auto, mjpeg or yuyv)`,
+			req:     Request{Format: "h265"},
+			wantErr: `unknown format "h265" (want auto, mjpeg, yuyv or h264)`,
+		},
+		{
+			name:    "h264 asked, not offered",
+			cam:     uvcCam,
+			req:     Request{Format: FormatH264, Width: 640, Height: 480, Buffers: 4},
+			wantErr: "camera /dev/video0 offers no H264 (offers: MJPG (Motion-JPEG), YUYV 4:2:2)",
+		},
+		{
+			name: "h264 asked and offered; auto still prefers MJPEG",
+			cam: func() *fakeCam {
+				c := uvcCam()
+				c.formats[webcam.PixelFormat(PixH264)] = "H.264"
+				return c
+			},
+			req:       Request{Format: FormatH264, Width: 1280, Height: 720, FPS: 30, Buffers: 4},
+			wantCalls: "format H264 1280x720, buffers 4, fps 30, start",
+			wantMode:  Mode{Format: "h264", FourCC: "H264", Width: 1280, Height: 720, FPS: 30},
 		},
 		{
 			name: "driver swaps MJPEG for YUYV (vivid)",

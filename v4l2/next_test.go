@@ -45,6 +45,36 @@ func TestNextYUYV(t *testing.T) {
 	}
 }
 
+// H.264 buffers: copied without the zero bytes after the unit, keyframes
+// flagged and given the SPS/PPS seen before, buffers without a slice
+// refused.
+func TestNextH264(t *testing.T) {
+	sps := []byte{0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x0d, 0xda, 0x05, 0x07, 0xec, 0x04, 0x40}
+	pps := []byte{0, 0, 0, 1, 0x68, 0xce, 0x0f, 0xc8}
+	idr := []byte{0, 0, 0, 1, 0x65, 0x88, 0x84, 0x21}
+	p := []byte{0, 0, 0, 1, 0x41, 0x9a, 0x22}
+	first := append(append(append([]byte(nil), sps...), pps...), idr...)
+	d, _ := newFakeDevice(
+		step{data: append(append([]byte(nil), first...), 0, 0, 0, 0)},
+		step{data: p},
+		step{data: idr},
+		step{data: sps},
+	)
+	d.mode = Mode{Format: FormatH264, Width: 320, Height: 240}
+	for i, want := range []struct {
+		data []byte
+		key  bool
+	}{{first, true}, {p, false}, {first, true}} {
+		f, err := d.Next(t.Context(), nil)
+		if err != nil || !bytes.Equal(f.Data, want.data) || f.Key != want.key {
+			t.Fatalf("frame %d: % x key=%v err=%v; want % x key=%v", i, f.Data, f.Key, err, want.data, want.key)
+		}
+	}
+	if _, err := d.Next(t.Context(), nil); !errors.Is(err, ErrInvalidFrame) {
+		t.Fatalf("SPS alone: err = %v, want ErrInvalidFrame", err)
+	}
+}
+
 func TestNextDriverMetadata(t *testing.T) {
 	jpg := testJPEG(t, 16, 16)
 	captured := time.Now().Add(-40 * time.Millisecond)

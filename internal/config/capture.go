@@ -20,10 +20,11 @@ const (
 // inlined into the camera's YAML mapping.
 type Capture struct {
 	// Format asks a V4L2 camera for "auto" (MJPEG when offered, else
-	// YUYV), "mjpeg" or "yuyv".
+	// YUYV), "mjpeg", "yuyv" or "h264"; for a pipe: source, "h264" or
+	// "mjpeg" says what the stream carries (auto: told by its first bytes).
 	Format string `yaml:"format"`
-	// PreviewFPS caps how often frames of a YUYV camera are JPEG-encoded
-	// for live preview (only while someone watches).
+	// PreviewFPS caps how often frames of a YUYV or H.264 camera are
+	// made into JPEGs for live preview (only while someone watches).
 	PreviewFPS float64 `yaml:"preview_fps"`
 	// JPEGQuality (1-100) of those JPEGs.
 	JPEGQuality int `yaml:"jpeg_quality"`
@@ -33,7 +34,7 @@ type Capture struct {
 // that applies the flags the user set (set) over a camera's file settings
 // and defaults.
 func captureFlags(fs *flag.FlagSet) func(c *Capture, set map[string]bool) {
-	format := fs.String("format", DefaultFormat, "pixel format asked of a V4L2 camera: auto (MJPEG if offered, else YUYV), mjpeg or yuyv")
+	format := fs.String("format", DefaultFormat, "pixel format asked of a V4L2 camera: auto (MJPEG if offered, else YUYV), mjpeg, yuyv or h264 (H.264, recorded with -codec copy into mp4/mkv); for pipe: what the stream carries (auto: sniffed)")
 	previewFPS := fs.Float64("preview-fps", DefaultPreviewFPS, "max rate at which a YUYV camera's frames are JPEG-encoded for live preview (only while someone watches)")
 	quality := fs.Int("jpeg-quality", DefaultJPEGQuality, "quality (1-100) of the JPEGs camrec encodes for a YUYV camera's preview and snapshots")
 	return func(c *Capture, set map[string]bool) {
@@ -51,9 +52,9 @@ func captureFlags(fs *flag.FlagSet) func(c *Capture, set map[string]bool) {
 
 func (c *Capture) validate() error {
 	switch c.Format {
-	case "auto", "mjpeg", "yuyv":
+	case "auto", "mjpeg", "yuyv", "h264":
 	default:
-		return fmt.Errorf("format %q: want auto, mjpeg or yuyv", c.Format)
+		return fmt.Errorf("format %q: want auto, mjpeg, yuyv or h264", c.Format)
 	}
 	if !(c.PreviewFPS > 0 && c.PreviewFPS <= 60) { // also rejects NaN
 		return fmt.Errorf("preview_fps %v: want a number above 0 and at most 60", c.PreviewFPS)

@@ -26,7 +26,8 @@ func TestCaptureSettings(t *testing.T) {
 		{"flags", []string{"-format", "mjpeg", "-preview-fps", "2.5", "-jpeg-quality", "95"}, Capture{Format: "mjpeg", PreviewFPS: 2.5, JPEGQuality: 95}, ""},
 		{"file", []string{"-config", file}, Capture{Format: "yuyv", PreviewFPS: 5, JPEGQuality: 60}, ""},
 		{"flag over file", []string{"-config", file, "-format", "auto"}, Capture{Format: "auto", PreviewFPS: 5, JPEGQuality: 60}, ""},
-		{"bad format", []string{"-format", "h264"}, Capture{}, `camera cam0: format "h264": want auto, mjpeg or yuyv`},
+		{"h264 copied into mp4", []string{"-format", "h264", "-codec", "copy"}, Capture{Format: "h264", PreviewFPS: 10, JPEGQuality: 80}, ""},
+		{"bad format", []string{"-format", "h265"}, Capture{}, `camera cam0: format "h265": want auto, mjpeg, yuyv or h264`},
 		{"bad preview rate", []string{"-preview-fps", "-1"}, Capture{}, "camera cam0: preview_fps -1: want a number above 0 and at most 60"},
 		{"bad quality", []string{"-jpeg-quality", "101"}, Capture{}, "camera cam0: jpeg_quality 101: want 1-100"},
 	}

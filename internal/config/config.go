@@ -139,7 +139,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 		listen     = fs.String("listen", DefaultListen, "HTTP listen `address`")
 		recordDir  = fs.String("record-dir", "", "recordings `dir` (default ./recordings, $STATE_DIRECTORY/recordings under systemd)")
 		container  = fs.String("container", DefaultContainer, "recording container: mp4, mkv or avi")
-		codec      = fs.String("codec", DefaultCodec, "video encoder for ffmpeg (libx264, h264_v4l2m2m, h264_vaapi, ...) or copy (mkv/avi: store the camera's MJPEG)")
+		codec      = fs.String("codec", DefaultCodec, "video encoder for ffmpeg (libx264, h264_v4l2m2m, h264_vaapi, ...) or copy (store the camera's MJPEG in mkv/avi, or an H.264 camera's stream (-format h264) in mp4/mkv)")
 		preset     = fs.String("preset", DefaultPreset, "x264 preset")
 		crf        = fs.Int("crf", DefaultCRF, "x264 constant rate factor (0-51, lower is better)")
 		ffmpegBin  = fs.String("ffmpeg", "ffmpeg", "ffmpeg `program` (name in PATH or path)")
@@ -363,7 +363,7 @@ func (c *Camera) validate() error {
 	if c.FPS <= 0 || c.FPS > 240 {
 		return fmt.Errorf("fps %v: must be above 0 and at most 240", c.FPS)
 	}
-	if err := record.ValidateEncoding(c.Container, c.Codec, c.Preset, c.CRF); err != nil {
+	if err := record.ValidateEncodingFor(c.Capture.Format, c.Container, c.Codec, c.Preset, c.CRF); err != nil {
 		return err
 	}
 	if c.StallTimeout < Duration(100*time.Millisecond) {

@@ -69,8 +69,8 @@ func (s *session) resume(ctx context.Context, f *pipeline.Frame) error {
 	s.cameraRestarted() // count from now
 	k := int64(s.frames.Load())
 	in := specOf(f)
-	if in.Raw() && s.r.cfg.Codec == "copy" {
-		return &sessionFailure{copyRawError(s.r.cfg.Camera, in).Error()}
+	if err := copyError(s.r.cfg, in); err != nil {
+		return &sessionFailure{err.Error()}
 	}
 	s.spec = in
 	s.mu.Lock()

@@ -1,7 +1,8 @@
 // Package record records one camera: a Recorder subscribes to the camera's
-// hub (package pipeline), resamples the frames to a constant rate and
-// writes them into ffmpeg, which encodes or copies them into files that
-// the catalogue (package store) lists.
+// hub (package pipeline), resamples the frames to a constant rate (an
+// H.264 camera's frames: each with its capture time) and writes them into
+// ffmpeg, which encodes or copies them into files that the catalogue
+// (package store) lists.
 //
 // Where things are:
 //
@@ -11,6 +12,8 @@
 //	recorder_status.go  states and Status
 //	session.go          one recording: start (camera and ffmpeg ready), run, stop
 //	writer.go           frames into ffmpeg; where a file is cut (segments, max duration)
+//	writer_h264.go      an H.264 camera's frames: not resampled, files and cuts at keyframes
+//	flv.go              the FLV that carries H.264 frames and their capture times to ffmpeg
 //	camera_away.go      the camera going away, stalling or restarting, and coming back
 //	files.go            files: open, rotate, replace a dead ffmpeg (backoff), fsync, finish
 //	encoder.go          one ffmpeg writing one file: start, the one stop escalation; the seam tests fake

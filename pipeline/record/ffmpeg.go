@@ -77,11 +77,16 @@ func specOf(f *pipeline.Frame) inputSpec {
 }
 
 // Raw reports whether the input is raw images.
-func (in inputSpec) Raw() bool { return in.PixFmt != "" }
+func (in inputSpec) Raw() bool { return in.PixFmt != "" && !in.H264() }
 
-// String is for logs and errors: "mjpeg" or "yuyv422 640x360".
+// H264 reports whether the input is an H.264 camera's access units (fed
+// to ffmpeg in FLV, see flv.go).
+func (in inputSpec) H264() bool { return in.PixFmt == pipeline.PixFmtH264 }
+
+// String is for logs and errors: "mjpeg", "h264 1280x720" or
+// "yuyv422 640x360".
 func (in inputSpec) String() string {
-	if !in.Raw() {
+	if in.PixFmt == "" {
 		return "mjpeg"
 	}
 	return fmt.Sprintf("%s %dx%d", in.PixFmt, in.Width, in.Height)
@@ -114,7 +119,16 @@ func ffmpegArgs(cfg RecorderConfig, fps float64, in inputSpec, outPath string) [
 		inArgs = ffmpeg.KwArgs{"f": "rawvideo", "pix_fmt": in.PixFmt,
 			"s": fmt.Sprintf("%dx%d", in.Width, in.Height), "framerate": rate}
 	}
+	if in.H264() {
+		// Timestamped FLV (flv.go); no probing beyond the first frames.
+		inArgs = ffmpeg.KwArgs{"f": "flv", "probesize": "32", "analyzeduration": "0"}
+	}
 	out := ffmpeg.KwArgs{"c:v": cfg.Codec}
+	if in.H264() && cfg.Codec != "copy" {
+		// Re-encoding: a constant rate from the capture times.
+		out["fps_mode"] = "cfr"
+		out["r"] = rate
+	}
 	switch cfg.Container {
 	case "mp4":
 		out["format"] = "mp4"
@@ -165,8 +179,10 @@ func isH26x(codec string) bool {
 
 // videoCodecName is the codec a recording made with encoder holds, as ffprobe
 // names it.
-func videoCodecName(encoder string) string {
+func videoCodecName(encoder string, in inputSpec) string {
 	switch {
+	case encoder == "copy" && in.H264():
+		return "h264"
 	case encoder == "copy":
 		return "mjpeg"
 	case strings.Contains(encoder, "264"):

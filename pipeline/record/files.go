@@ -35,7 +35,7 @@ func (r *Recorder) openFile(s *session, index int, slot int64, t time.Time, prev
 	meta := store.Sidecar{
 		StartedAt:  t,
 		State:      store.RecStateRecording,
-		Codec:      videoCodecName(r.cfg.Codec),
+		Codec:      videoCodecName(r.cfg.Codec, in),
 		Container:  r.cfg.Container,
 		FPS:        s.fps,
 		Fragmented: r.cfg.Container == "mp4",
@@ -75,8 +75,14 @@ func (s *session) discardLater(f *segFile) {
 // rotate starts the next segment at slot k, then lets the previous file
 // finish in the background.
 func (s *session) rotate(ctx context.Context, k int64) error {
+	return s.rotateAt(ctx, k, s.slotTime(k))
+}
+
+// rotateAt is rotate with the capture time t of the next file's first
+// frame.
+func (s *session) rotateAt(ctx context.Context, k int64, t time.Time) error {
 	old := s.file
-	nf, err := s.r.openFile(s, s.nextIndex, k, s.slotTime(k), s.lastID, s.spec)
+	nf, err := s.r.openFile(s, s.nextIndex, k, t, s.lastID, s.spec)
 	if err != nil {
 		// Keep writing the current file rather than lose frames; try again
 		// at the next boundary.
@@ -260,7 +266,7 @@ func (s *session) finishFile(ctx context.Context, f *segFile, why endReason, dea
 			errText = "no frame arrived from the camera: nothing was recorded"
 		}
 		r.cat.Forget(f.id, f.path)
-		s.log.Warn("recording discarded", "recording_id", f.id, "path", f.path, "error", errText)
+		s.log.Warn("recording discarded", "recording_id", f.id, "path", f.path, "error", errText, "stderr", f.tail.Tail(6))
 		if f.final {
 			r.publish(events.Event{Type: events.RecordingFailed, Error: errText})
 		}
@@ -271,13 +277,18 @@ func (s *session) finishFile(ctx context.Context, f *segFile, why endReason, dea
 	}
 	started := f.startAt
 	dur := float64(f.frames) / s.fps
+	if f.spec.H264() && !f.lastAt.IsZero() {
+		// Frames are not resampled: the file lasts from its first frame
+		// to its last, plus that frame's nominal time.
+		dur = f.lastAt.Sub(f.startAt).Seconds() + 1/s.fps
+	}
 	ended := started.Add(time.Duration(dur * float64(time.Second)))
 	meta := store.Sidecar{
 		StartedAt: started,
 		EndedAt:   &ended,
 		State:     store.RecStateComplete,
 		Error:     errText,
-		Codec:     videoCodecName(r.cfg.Codec),
+		Codec:     videoCodecName(r.cfg.Codec, f.spec),
 		Container: r.cfg.Container,
 		Width:     f.width,
 		Height:    f.height,

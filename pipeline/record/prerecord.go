@@ -36,9 +36,22 @@ func (p *preRing) add(f *pipeline.Frame) {
 	p.frames = append(p.frames, f)
 	p.bytes += frameBytes(f)
 	drop := 0
-	for drop < len(p.frames)-1 && f.Time.Sub(p.frames[drop].Time) > p.keep {
-		p.bytes -= frameBytes(p.frames[drop])
-		drop++
+	if f.PixFmt == pipeline.PixFmtH264 {
+		// Keep from the last keyframe older than keep: a recording's
+		// pre-record starts at a keyframe (see since).
+		for i := 0; i < len(p.frames)-1 && f.Time.Sub(p.frames[i].Time) > p.keep; i++ {
+			if p.frames[i].Key {
+				drop = i
+			}
+		}
+		for i := range drop {
+			p.bytes -= frameBytes(p.frames[i])
+		}
+	} else {
+		for drop < len(p.frames)-1 && f.Time.Sub(p.frames[drop].Time) > p.keep {
+			p.bytes -= frameBytes(p.frames[drop])
+			drop++
+		}
 	}
 	byBytes := false
 	for drop < len(p.frames)-1 && p.bytes > p.maxBytes {
@@ -64,12 +77,22 @@ func (p *preRing) add(f *pipeline.Frame) {
 	}
 }
 
-// since returns the kept frames captured at or after t, oldest first.
+// since returns the kept frames captured at or after t, oldest first; for
+// H.264, from the last keyframe at or before t when there is one (so the
+// pre-record lasts up to one GOP longer than asked, never shorter).
 func (p *preRing) since(t time.Time) []*pipeline.Frame {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for i, f := range p.frames {
 		if !f.Time.Before(t) {
+			if f.PixFmt == pipeline.PixFmtH264 {
+				for j := i; j >= 0; j-- {
+					if p.frames[j].Key {
+						i = j
+						break
+					}
+				}
+			}
 			return append([]*pipeline.Frame(nil), p.frames[i:]...)
 		}
 	}

@@ -180,7 +180,7 @@ func TestRecorderRawYUYV(t *testing.T) {
 		r, cat := rtRecorderOf(t, RecorderConfig{Container: "mkv", Codec: "copy"}, src)
 		src.hub.Publish(rtNow(mk(0)))
 		st, err := r.SetActive(rtCtx(t), true)
-		const want = "codec copy stores the camera's MJPEG; camera cam0 delivers raw yuyv422: use an encoder such as libx264"
+		const want = "codec copy stores the camera's MJPEG or H.264; camera cam0 delivers raw yuyv422: use an encoder such as libx264"
 		if err == nil || !strings.Contains(err.Error(), want) || st.Active {
 			t.Fatalf("start = %+v, %v; want an error saying %q", st, err, want)
 		}

@@ -30,8 +30,12 @@ type RecorderConfig struct {
 	Dir string
 	// Container is "mp4" (default), "mkv" or "avi".
 	Container string
-	// Codec is "libx264" (default), "copy" (mkv and avi only: stores the
-	// camera's MJPEG as is) or another ffmpeg encoder such as h264_v4l2m2m.
+	// Format is the camera's format setting (auto, mjpeg, yuyv, h264): it
+	// decides which containers codec copy may use.
+	Format string
+	// Codec is "libx264" (default), "copy" (stores the camera's MJPEG as
+	// is in mkv or avi, or an H.264 camera's stream in mp4 or mkv; see
+	// ValidateEncodingFor) or another ffmpeg encoder such as h264_v4l2m2m.
 	// Hardware encoders that need a device or hwupload filter (h264_vaapi)
 	// are passed through as is and fail at start with ffmpeg's message.
 	Codec string
@@ -130,10 +134,20 @@ func (c RecorderConfig) withDefaults() RecorderConfig {
 }
 
 // ValidateEncoding checks how a recording is to be encoded: the container
-// (mp4, mkv, avi), the codec (an ffmpeg encoder name, or copy for mkv/avi),
-// the x264 preset (for libx264) and the CRF. Its errors name the setting;
-// the config loader and Validate share it.
+// (mp4, mkv, avi), the codec (an ffmpeg encoder name, or copy into mkv or
+// avi), the x264 preset (for libx264) and the CRF. Its errors name the
+// setting; the config loader and Validate share it. ValidateEncodingFor
+// also allows what an H.264 camera can do.
 func ValidateEncoding(container, codec, preset string, crf int) error {
+	return ValidateEncodingFor("", container, codec, preset, crf)
+}
+
+// ValidateEncodingFor is ValidateEncoding for a camera of the given format
+// setting (auto, mjpeg, yuyv, h264). The valid combinations with codec
+// copy: MJPEG (format auto or mjpeg) into mkv or avi; H.264 (format h264)
+// into mp4 or mkv; YUYV never (the recorder refuses it when it sees raw
+// frames, since format auto may fall back to YUYV).
+func ValidateEncodingFor(format, container, codec, preset string, crf int) error {
 	var errs []error
 	switch container {
 	case "mp4", "mkv", "avi":
@@ -143,8 +157,10 @@ func ValidateEncoding(container, codec, preset string, crf int) error {
 	switch {
 	case !encoderPattern.MatchString(codec):
 		errs = append(errs, fmt.Errorf("codec %q: want copy or an ffmpeg encoder name such as libx264 or h264_v4l2m2m", codec))
-	case codec == "copy" && container == "mp4":
-		errs = append(errs, errors.New(`codec "copy": container mp4 cannot store MJPEG as is; use container mkv or avi, or an encoder such as libx264`))
+	case codec == "copy" && container == "mp4" && format != pipeline.FormatH264:
+		errs = append(errs, errors.New(`codec "copy": container mp4 cannot store MJPEG as is; use container mkv or avi, or an encoder such as libx264 (copy into mp4 is for H.264 cameras: format h264)`))
+	case codec == "copy" && container == "avi" && format == pipeline.FormatH264:
+		errs = append(errs, errors.New(`codec "copy": an H.264 camera (format h264) is copied into container mp4 or mkv, not avi`))
 	}
 	if codec == "libx264" && !slices.Contains(x264Presets, preset) {
 		errs = append(errs, fmt.Errorf("preset %q: want one of %s", preset, strings.Join(x264Presets, ", ")))
@@ -165,7 +181,7 @@ func (c RecorderConfig) Validate() error {
 	if c.Dir == "" {
 		errs = append(errs, errors.New("record dir: must be set"))
 	}
-	if err := ValidateEncoding(c.Container, c.Codec, c.Preset, *c.CRF); err != nil {
+	if err := ValidateEncodingFor(c.Format, c.Container, c.Codec, c.Preset, *c.CRF); err != nil {
 		errs = append(errs, err)
 	}
 	if c.PreRecord < 0 {
@@ -194,5 +210,22 @@ func (c RecorderConfig) Validate() error {
 
 // copyRawError is why copy mode cannot record a raw camera.
 func copyRawError(camera string, in inputSpec) error {
-	return fmt.Errorf("codec copy stores the camera's MJPEG; camera %s delivers raw %s: use an encoder such as libx264", camera, in.PixFmt)
+	return fmt.Errorf("codec copy stores the camera's MJPEG or H.264; camera %s delivers raw %s: use an encoder such as libx264", camera, in.PixFmt)
+}
+
+// copyError says why cfg cannot record input in (nil if it can): codec
+// copy stores MJPEG in mkv or avi, H.264 in mp4 or mkv, and nothing raw.
+func copyError(cfg RecorderConfig, in inputSpec) error {
+	if cfg.Codec != "copy" {
+		return nil
+	}
+	switch {
+	case in.Raw():
+		return copyRawError(cfg.Camera, in)
+	case in.H264() && cfg.Container == "avi":
+		return fmt.Errorf("codec copy: camera %s delivers H.264, which is copied into mp4 or mkv, not avi", cfg.Camera)
+	case !in.H264() && cfg.Container == "mp4":
+		return fmt.Errorf("codec copy: camera %s delivers MJPEG, which mp4 cannot store as is; use container mkv or avi, or an encoder such as libx264 (copy into mp4 is for H.264 cameras)", cfg.Camera)
+	}
+	return nil
 }

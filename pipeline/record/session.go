@@ -81,6 +81,13 @@ type writer struct {
 	lastRecv     time.Time // when the writer last took a frame
 	restartsSeen uint64    // the camera's restart count as last seen
 	badFrames    bool      // a raw frame of the wrong size was logged
+
+	// H.264 input (writeH264): frames go to ffmpeg unresampled.
+	needKey  bool      // skip frames until a keyframe (start, a lost frame, a new file)
+	nextCut  time.Time // the next segment boundary; the cut is at the first keyframe from it
+	flvBuf   []byte    // reused for each frame's FLV tag
+	lastMs   int64     // the last FLV timestamp written in the current file
+	dropSeen uint64    // the subscription's drop count as last seen
 }
 
 // segFile is one file of a session and the ffmpeg writing it.
@@ -93,6 +100,7 @@ type segFile struct {
 	// Set by the writer with the first slot written; read by finishFile,
 	// which runs after the writer is done with the file.
 	startAt       time.Time // capture time of its first slot
+	lastAt        time.Time // capture time of its last frame (H.264 input only)
 	width, height int
 	frames        int64 // slots written; by the writer only
 	final         bool  // the session's last file (set by run before finishing it)
@@ -148,13 +156,13 @@ func (r *Recorder) start(ctx context.Context, deadline time.Time, needFrames boo
 		fps = pipeline.DefaultFPS
 	}
 	spec := r.guessSpec()
-	if spec.Raw() && r.cfg.Codec == "copy" {
-		return fmt.Errorf("camera %q: start recording: %w", r.cfg.Camera, copyRawError(r.cfg.Camera, spec))
+	if err := copyError(r.cfg, spec); err != nil {
+		return fmt.Errorf("camera %q: start recording: %w", r.cfg.Camera, err)
 	}
 	r.prune()
 	s := &session{
 		r:          r,
-		writer:     writer{restart: pipeline.Backoff{First: restartBackoff, Max: maxBackoff}},
+		writer:     writer{restart: pipeline.Backoff{First: restartBackoff, Max: maxBackoff}, needKey: true},
 		fps:        fps,
 		requested:  requested,
 		spec:       spec,
@@ -276,7 +284,8 @@ func (r *Recorder) cameraAbsent(now time.Time) string {
 }
 
 // guessSpec is what ffmpeg will most likely read: the format of the
-// camera's latest frame, else of its negotiated format. The writer starts a
+// camera's latest frame, else of its negotiated format, else of its
+// format setting. The writer starts a
 // new ffmpeg if the frames say otherwise.
 func (r *Recorder) guessSpec() inputSpec {
 	if f := r.src.FrameHub().Latest(); f != nil {
@@ -284,6 +293,11 @@ func (r *Recorder) guessSpec() inputSpec {
 	}
 	if f := r.src.Format(); f.Name == "yuyv" && f.Width > 0 && f.Height > 0 {
 		return inputSpec{PixFmt: "yuyv422", Width: f.Width, Height: f.Height}
+	}
+	if f := r.src.Format(); f.Name == pipeline.FormatH264 || r.cfg.Format == pipeline.FormatH264 {
+		// Before the first frame a camera set to h264 reports no format
+		// of its own yet.
+		return inputSpec{PixFmt: pipeline.PixFmtH264, Width: f.Width, Height: f.Height}
 	}
 	return inputSpec{}
 }

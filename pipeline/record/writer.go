@@ -95,6 +95,9 @@ func (s *session) fromQueue(ctx context.Context, f *pipeline.Frame) error {
 // first frame, opens the next file when the camera is back, pauses when a
 // gap in the frames comes with a restarted stream.
 func (s *session) accept(ctx context.Context, f *pipeline.Frame) error {
+	if f.PixFmt == pipeline.PixFmtH264 {
+		return s.acceptH264(ctx, f)
+	}
 	s.lastRecv = time.Now()
 	if f.Raw != nil && !rawSizeOK(f) {
 		if !s.badFrames {
@@ -194,8 +197,8 @@ func rawSizeOK(f *pipeline.Frame) bool {
 // first file's ffmpeg was started, before the first frame, for another
 // format than the camera's. A file that got no frame yet is discarded.
 func (s *session) respec(ctx context.Context, k int64, in inputSpec) error {
-	if in.Raw() && s.r.cfg.Codec == "copy" {
-		return &sessionFailure{copyRawError(s.r.cfg.Camera, in).Error()}
+	if err := copyError(s.r.cfg, in); err != nil {
+		return &sessionFailure{err.Error()}
 	}
 	s.spec = in
 	old := s.file

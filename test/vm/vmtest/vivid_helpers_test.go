@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -116,6 +117,7 @@ type previewClient struct {
 	parts atomic.Int64
 	ended atomic.Bool
 	first chan []byte // the first part
+	stop  func()
 }
 
 func openPreview(t *testing.T, addr string) *previewClient {
@@ -159,13 +161,20 @@ func openPreview(t *testing.T, addr string) *previewClient {
 			}
 		}
 	}()
-	t.Cleanup(func() {
-		cancel()
-		resp.Body.Close()
-		<-done
-	})
+	var once sync.Once
+	c.stop = func() {
+		once.Do(func() {
+			cancel()
+			resp.Body.Close()
+			<-done
+		})
+	}
+	t.Cleanup(c.stop)
 	return c
 }
+
+// close ends the client's stream and waits for its reader.
+func (c *previewClient) close() { c.stop() }
 
 // waitParts waits until the client has read more than n parts.
 func (c *previewClient) waitParts(t *testing.T, n int64, timeout time.Duration) {
