@@ -5,10 +5,12 @@
 package store
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/camrec/camrec/pipeline"
@@ -46,22 +48,23 @@ func (e *entry) readyForUpload() bool {
 // PendingUploads lists camera's recordings ready for upload, oldest first.
 func (c *Catalog) PendingUploads(camera string) []Pending {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []Pending
-	var starts []time.Time
+	var ready []*entry
 	for _, e := range c.entries {
 		if e.camera == camera && e.readyForUpload() {
-			out = append(out, Pending{ID: e.id, Camera: e.camera, Path: e.path, Sidecar: SidecarPath(e.path)})
-			starts = append(starts, e.meta.StartedAt)
+			ready = append(ready, e)
 		}
 	}
-	// Oldest first: a few entries, insertion sort keeps both slices aligned.
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && (starts[j].Before(starts[j-1]) || starts[j].Equal(starts[j-1]) && out[j].ID < out[j-1].ID); j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-			starts[j], starts[j-1] = starts[j-1], starts[j]
+	slices.SortFunc(ready, func(a, b *entry) int {
+		if c := a.meta.StartedAt.Compare(b.meta.StartedAt); c != 0 {
+			return c
 		}
+		return cmp.Compare(a.id, b.id)
+	})
+	out := make([]Pending, 0, len(ready))
+	for _, e := range ready {
+		out = append(out, Pending{ID: e.id, Camera: e.camera, Path: e.path, Sidecar: SidecarPath(e.path)})
 	}
+	c.mu.Unlock()
 	return out
 }
 

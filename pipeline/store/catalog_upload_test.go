@@ -83,4 +83,9 @@ func TestPendingUploadsAndDropLocal(t *testing.T) {
 			t.Error("a remote-only recording is pending again")
 		}
 	}
+	// max_disk gains nothing from a remote-only recording: it stays; the
+	// others wait for their upload.
+	if pruned, err := fresh.Prune("cam0", Retention{MaxDisk: 1, HoldForUpload: true}, now); err != nil || len(pruned) != 0 {
+		t.Errorf("max_disk pruned %v, %v; want nothing", pruned, err)
+	}
 }

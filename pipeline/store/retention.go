@@ -121,6 +121,9 @@ func (c *Catalog) Prune(camera string, p Retention, now time.Time) ([]Pruned, er
 		if p.Keep > 0 && now.Sub(end) > p.Keep && del(e, RuleKeep) {
 			continue
 		}
+		if e.meta.RemoteOnly {
+			continue // takes no local space: max_disk and min_free gain nothing
+		}
 		rest = append(rest, e)
 	}
 	cands = rest
