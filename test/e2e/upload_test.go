@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,5 +116,8 @@ func TestUploadToS3(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK || !bytes.Equal(b, video) {
 		t.Fatalf("presigned GET: %s, %d bytes, want the object's %d", resp.Status, len(b), len(video))
+	}
+	if log := d.Log(); strings.Contains(log, s3.SecretKey) || strings.Contains(log, s3.AccessKey) {
+		t.Error("camrec logged an S3 key")
 	}
 }
