@@ -104,6 +104,9 @@ type Uploads interface {
 	// Presign returns a short-lived URL of an uploaded recording's object;
 	// download asks for it to be saved rather than played.
 	Presign(ctx context.Context, camera, id string, download bool) (*url.URL, error)
+	// Origins are the S3 servers' origins (scheme://host:port), which the
+	// page's player is redirected to.
+	Origins() []string
 }
 
 // Server routes the HTTP API.
@@ -119,6 +122,7 @@ type Server struct {
 	metrics      http.Handler
 	events       EventFeed
 	uploads      Uploads
+	csp          string // the pages' Content-Security-Policy
 
 	auth         *auth.Authenticator
 	rules        map[string]rule // "METHOD /full/path" → access rule
@@ -177,6 +181,11 @@ func New(cfg Config) *Server {
 		s.web = web.FS()
 	}
 	s.metrics, s.events, s.uploads = cfg.Metrics, cfg.Events, cfg.Uploads
+	var origins []string
+	if s.uploads != nil {
+		origins = s.uploads.Origins()
+	}
+	s.csp = pageCSP(origins)
 	s.loginTmpl, s.loginTmplErr = template.ParseFS(s.web, "login.html")
 	for _, c := range cfg.Cameras {
 		name := c.View.Name()

@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -179,6 +180,19 @@ func newClient(t Target) (*minio.Client, error) {
 
 // Any reports whether some camera uploads.
 func (u *Uploader) Any() bool { return u != nil && len(u.cameras) > 0 }
+
+// Origins returns the targets' origins (scheme://host[:port]), sorted,
+// once each: where presigned URLs point.
+func (u *Uploader) Origins() []string {
+	var out []string
+	for _, c := range u.cameras {
+		if ep, err := url.Parse(c.target.Endpoint); err == nil && !slices.Contains(out, ep.Scheme+"://"+ep.Host) {
+			out = append(out, ep.Scheme+"://"+ep.Host)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
 
 // Enabled reports whether camera uploads.
 func (u *Uploader) Enabled(camera string) bool { return u != nil && u.byName[camera] != nil }

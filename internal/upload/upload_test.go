@@ -134,6 +134,9 @@ func TestUploadVerifiedMarkedAndPresigned(t *testing.T) {
 	if err != nil || onDisk.UploadedAt == nil || onDisk.UploadedBytes != int64(len(data)) {
 		t.Errorf("sidecar on disk: %+v, %v", onDisk, err)
 	}
+	if o := u.Origins(); len(o) != 1 || o[0] != s.Endpoint {
+		t.Errorf("Origins() = %v, want [%s]", o, s.Endpoint)
+	}
 	st, _ := u.Status("cam0")
 	if st.State != StateIdle || st.Uploaded != 1 || st.Bytes != uint64(len(data)) || st.Pending != 0 || st.LastError != "" {
 		t.Errorf("status %+v", st)

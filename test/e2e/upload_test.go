@@ -117,6 +117,15 @@ func TestUploadToS3(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !bytes.Equal(b, video) {
 		t.Fatalf("presigned GET: %s, %d bytes, want the object's %d", resp.Status, len(b), len(video))
 	}
+	// The page may play it: its CSP lets media come from the S3 server.
+	page, err := apiClient.Get(d.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page.Body.Close()
+	if csp := page.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "media-src 'self' "+s3.Endpoint+";") {
+		t.Errorf("page CSP %q does not let media come from %s", csp, s3.Endpoint)
+	}
 	if log := d.Log(); strings.Contains(log, s3.SecretKey) || strings.Contains(log, s3.AccessKey) {
 		t.Error("camrec logged an S3 key")
 	}
