@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/minio/minio-go/v7"
 
 	"github.com/camrec/camrec/internal/testutil"
@@ -128,5 +130,17 @@ func TestUploadToS3(t *testing.T) {
 	}
 	if log := d.Log(); strings.Contains(log, s3.SecretKey) || strings.Contains(log, s3.AccessKey) {
 		t.Error("camrec logged an S3 key")
+	}
+
+	// The page plays it from the bucket (the player follows the 307; the
+	// page's CSP lets it).
+	ctx := newBrowser(t)
+	do(t, ctx, "open the page", chromedp.Navigate(d.URL+"/"))
+	item := fmt.Sprintf(`#recordings li[data-id=%q]`, rec.ID)
+	poll[bool](t, ctx, "the remote-only recording in the list", `(document.querySelector('`+item+` .rec-meta')?.textContent || '').includes('in the bucket only')`, 30*time.Second)
+	do(t, ctx, "click Play", chromedp.Click(chromedp.CSS(item+" .play")))
+	dur := poll[float64](t, ctx, "the video's metadata from the bucket", `(() => { const v = document.querySelector('`+item+` video'); return v && v.readyState >= 1 && v.duration > 0 && isFinite(v.duration) ? v.duration : 0; })()`, 30*time.Second)
+	if dur < 1 || dur > 10 {
+		t.Errorf("video duration %.2f s, want about 2 s", dur)
 	}
 }
