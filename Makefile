@@ -6,7 +6,7 @@ GO    ?= go
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS  ?= -device test:
 
-.PHONY: run build test test-stress vet deps test-deps bench bench-cpu bench-auth bench-integrations test-vm clean
+.PHONY: run build test test-stress vet deps test-deps bench bench-cpu bench-auth bench-integrations bench-upload test-vm clean
 
 # The version and commit stamped into the binary (camrec -version), and a
 # binary without symbol tables (-s -w: 29 MB -> see the README).
@@ -27,7 +27,9 @@ deps:
 # Test dependencies: ffmpeg, headless Chromium for the page test,
 # systemd-analyze for the unit file test, promtool (Debian's prometheus
 # package; its server is not started) for the metrics test, Mosquitto (a
-# real broker, started by the MQTT tests on a loopback port).
+# real broker, started by the MQTT tests on a loopback port), SeaweedFS's
+# weed (the S3 server the upload tests start; built once from the Go module
+# proxy into ~/.cache/camrec/bin, minutes on 2 cores).
 test-deps: deps
 	@command -v chromium >/dev/null || \
 	  { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
@@ -37,6 +39,7 @@ test-deps: deps
 	  { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus; }
 	@test -x /usr/sbin/mosquitto && command -v mosquitto_passwd >/dev/null || \
 	  { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y mosquitto; }
+	@GO=$(GO) test/s3/build-weed.sh
 
 vet:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
@@ -74,6 +77,10 @@ bench-auth: build
 bench-integrations: build
 	@test -x /usr/sbin/mosquitto || { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y mosquitto; }
 	$(GO) run ./test/bench/previewcpu -camrec ./camrec -clients 10 -duration 20s -compare-integrations
+
+# Upload throughput to a local SeaweedFS (loopback), one finished recording at a time.
+bench-upload: test-deps
+	$(GO) test -run '^$$' -bench Upload -benchtime 10x ./internal/upload/
 
 # Real V4L2 drivers (vivid, v4l2loopback) in a qemu VM; needs root. See test/vm/README.md.
 test-vm:

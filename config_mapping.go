@@ -12,6 +12,7 @@ import (
 	"github.com/camrec/camrec/internal/events"
 	"github.com/camrec/camrec/internal/hooks"
 	"github.com/camrec/camrec/internal/mqtt"
+	"github.com/camrec/camrec/internal/upload"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/record"
 	"github.com/camrec/camrec/pipeline/store"
@@ -52,6 +53,8 @@ func recorderConfig(c config.Camera, recordDir, ffmpegPath string, ffmpegErr err
 			MaxDisk:        int64(r.MaxDisk),
 			MinFreeBytes:   r.MinFree.Bytes,
 			MinFreePercent: r.MinFree.Percent,
+			// Never delete the only copy of a file waiting for its upload.
+			HoldForUpload: c.Upload != nil,
 		},
 	}
 }
@@ -115,4 +118,20 @@ func hooksConfig(cfg *config.Config, getenv func(string) string, log *slog.Logge
 		})
 	}
 	return h
+}
+
+// uploadConfig maps the cameras' upload sections (after Load, each camera's
+// own or the global one) to the uploader's targets.
+func uploadConfig(cfg *config.Config, cat *store.Catalog, bus *events.Bus, log *slog.Logger) upload.Config {
+	u := upload.Config{Targets: map[string]upload.Target{}, Catalog: cat, Events: bus, Log: log}
+	for _, c := range cfg.Cameras {
+		if t := c.Upload; t != nil {
+			u.Targets[c.Name] = upload.Target{
+				Endpoint: t.Endpoint, Bucket: t.Bucket, Prefix: t.Prefix, Region: t.Region,
+				AccessKey: t.AccessKey, SecretKey: t.SecretKey, CAs: t.CAs,
+				DeleteLocalAfter: time.Duration(t.DeleteLocalAfter),
+			}
+		}
+	}
+	return u
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/camrec/camrec/internal/metrics"
 	"github.com/camrec/camrec/internal/mqtt"
 	"github.com/camrec/camrec/internal/sdnotify"
+	"github.com/camrec/camrec/internal/upload"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/record"
 	"github.com/camrec/camrec/pipeline/store"
@@ -105,6 +106,14 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	bus := events.NewBus(eventBacklog)
 	// The runner subscribes now, before the cameras publish.
 	hookRunner := hooks.New(hooksConfig(cfg, os.Getenv, log), bus)
+	uploader, err := upload.New(uploadConfig(cfg, catalog, bus, log))
+	if err != nil {
+		return fmt.Errorf("%w: %w", errConfig, err)
+	}
+	var uploads api.Uploads // a nil interface when no camera uploads
+	if uploader.Any() {
+		uploads = uploader
+	}
 	units := make([]unit, 0, len(cfg.Cameras))
 	apiCams := make([]api.Camera, 0, len(cfg.Cameras))
 	metricCams := make([]metrics.Camera, 0, len(cfg.Cameras))
@@ -134,7 +143,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		rec := record.NewRecorder(rcfg, cam, catalog, log)
 		units = append(units, unit{cam, rec})
 		apiCams = append(apiCams, api.Camera{View: cam, Recorder: rec, Controls: controls})
-		metricCams = append(metricCams, metrics.Camera{Camera: cam, Recorder: rec})
+		metricCams = append(metricCams, metrics.Camera{Camera: cam, Recorder: rec, Uploads: uploader})
 		mqttCams = append(mqttCams, mqtt.Camera{View: cam, Recorder: rec})
 	}
 
@@ -155,6 +164,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Auth: sec.auth, HostCheck: cfg.Security.HostCheck(), AllowedHosts: cfg.Security.AllowedHosts,
 		MaxClients: cfg.Security.MaxClients,
 		Events:     bus,
+		Uploads:    uploads,
 		Metrics:    metrics.Handler(metrics.NewRegistry(metrics.NewCollector(metricCams, cfg.RecordDir, store.DiskFree), version())),
 	})
 
@@ -170,6 +180,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	notifyCtx, stopNotify := context.WithCancel(context.WithoutCancel(ctx))
 	g.Go(func() error { recorders.Wait(); stopNotify(); return nil })
 	g.Go(func() error { return hookRunner.Run(notifyCtx) })
+	// An upload cut by the shutdown stays pending (its sidecar has no
+	// uploaded_at) and starts again after the restart.
+	g.Go(func() error { return uploader.Run(ctx) })
 	g.Go(func() error { return api.Serve(ctx, ln, srv.Handler(), log, sec.tlsConfig()) })
 	if sec.tls != nil {
 		g.Go(func() error { return reloadOnHUP(ctx, sec.tls, log) })

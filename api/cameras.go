@@ -19,7 +19,13 @@ func (s *Server) statusOf(cam Camera) CameraBody {
 	} else {
 		rec.Error = "recording is not configured for this camera"
 	}
-	return cameraBody(cam.View.Status(), s.streams[cam.View.Name()].refused.Load(), rec)
+	b := cameraBody(cam.View.Status(), s.streams[cam.View.Name()].refused.Load(), rec)
+	if s.uploads != nil {
+		if u, ok := s.uploads.Status(cam.View.Name()); ok {
+			b.Upload = uploadStatusBody(u)
+		}
+	}
+	return b
 }
 
 func (s *Server) listCameras(c *gin.Context) {

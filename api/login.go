@@ -14,14 +14,22 @@ import (
 )
 
 // pageCSP is the Content-Security-Policy of camrec's pages: everything
-// from camrec itself, nothing inline, no framing (clickjacking).
-const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
-	"media-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+// from camrec itself, nothing inline, no framing (clickjacking). The media
+// of recordings whose local copy was deleted after their upload come from
+// the S3 servers (a redirect to a presigned URL): mediaOrigins adds them.
+func pageCSP(mediaOrigins []string) string {
+	media := "'self'"
+	for _, o := range mediaOrigins {
+		media += " " + o
+	}
+	return "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
+		"media-src " + media + "; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+}
 
 // pageHeaders sets the headers of an HTML page.
-func pageHeaders(c *gin.Context) {
+func (s *Server) pageHeaders(c *gin.Context) {
 	h := c.Writer.Header()
-	h.Set("Content-Security-Policy", pageCSP)
+	h.Set("Content-Security-Policy", s.csp)
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cache-Control", "no-store")
 }
@@ -44,7 +52,7 @@ func (s *Server) renderLogin(c *gin.Context, code int, v loginView) {
 		abortWithError(c, s.log, fmt.Errorf("login page: %w", err))
 		return
 	}
-	pageHeaders(c)
+	s.pageHeaders(c)
 	c.Data(code, "text/html; charset=utf-8", b.Bytes())
 }
 

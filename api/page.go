@@ -21,7 +21,7 @@ func (s *Server) index(c *gin.Context) {
 		abortWithError(c, s.log, fmt.Errorf("read embedded page: %w", err))
 		return
 	}
-	pageHeaders(c)
+	s.pageHeaders(c)
 	c.Data(http.StatusOK, "text/html; charset=utf-8", b)
 }
 

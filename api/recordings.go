@@ -88,6 +88,12 @@ func videoType(ext string) string {
 // can seek; ?download=1 asks the browser to save it instead.
 func (s *Server) recordingFile(c *gin.Context) {
 	id := c.Param("id")
+	dl := c.Query("download")
+	download := dl != "" && dl != "0" && dl != "false"
+	if rec, err := s.catalog.Get(id); err == nil && rec.RemoteOnly {
+		s.remoteFile(c, rec, download)
+		return
+	}
 	f, rec, err := s.catalog.Open(id)
 	if err != nil {
 		abortWithError(c, s.log, err)
@@ -110,8 +116,25 @@ func (s *Server) recordingFile(c *gin.Context) {
 	if rec.State == store.RecStateRecording {
 		h.Set("Cache-Control", "no-store") // still growing
 	}
-	if dl := c.Query("download"); dl != "" && dl != "0" && dl != "false" {
+	if download {
 		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
 	}
 	http.ServeContent(c.Writer, c.Request, name, fi.ModTime(), f)
+}
+
+// remoteFile answers for a recording whose local copy was deleted after
+// its upload: a 307 to a short-lived presigned URL of its object, which the
+// page's player and downloads follow.
+func (s *Server) remoteFile(c *gin.Context, rec store.Recording, download bool) {
+	if s.uploads == nil {
+		abortWithError(c, s.log, fmt.Errorf("recording %q is only in the bucket and upload is not configured: %w", rec.ID, pipeline.ErrNotFound))
+		return
+	}
+	u, err := s.uploads.Presign(c.Request.Context(), rec.Camera, rec.ID, download)
+	if err != nil {
+		abortWithError(c, s.log, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store") // the URL expires
+	c.Redirect(http.StatusTemporaryRedirect, u.String())
 }

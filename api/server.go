@@ -7,12 +7,14 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/camrec/camrec/internal/auth"
+	"github.com/camrec/camrec/internal/upload"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/record"
 	"github.com/camrec/camrec/pipeline/store"
@@ -90,6 +92,21 @@ type Config struct {
 	Metrics http.Handler
 	// Events feeds GET /api/v1/events; nil means no events.
 	Events EventFeed
+	// Uploads shows the cameras' upload status and plays recordings whose
+	// local copy was deleted after their upload; nil means no uploads.
+	Uploads Uploads
+}
+
+// Uploads is the upload side of camrec (upload.Uploader).
+type Uploads interface {
+	// Status is camera's upload status; false when it does not upload.
+	Status(camera string) (upload.Status, bool)
+	// Presign returns a short-lived URL of an uploaded recording's object;
+	// download asks for it to be saved rather than played.
+	Presign(ctx context.Context, camera, id string, download bool) (*url.URL, error)
+	// Origins are the S3 servers' origins (scheme://host:port), which the
+	// page's player is redirected to.
+	Origins() []string
 }
 
 // Server routes the HTTP API.
@@ -104,6 +121,8 @@ type Server struct {
 	engine       *gin.Engine
 	metrics      http.Handler
 	events       EventFeed
+	uploads      Uploads
+	csp          string // the pages' Content-Security-Policy
 
 	auth         *auth.Authenticator
 	rules        map[string]rule // "METHOD /full/path" → access rule
@@ -161,7 +180,12 @@ func New(cfg Config) *Server {
 	if s.web == nil {
 		s.web = web.FS()
 	}
-	s.metrics, s.events = cfg.Metrics, cfg.Events
+	s.metrics, s.events, s.uploads = cfg.Metrics, cfg.Events, cfg.Uploads
+	var origins []string
+	if s.uploads != nil {
+		origins = s.uploads.Origins()
+	}
+	s.csp = pageCSP(origins)
 	s.loginTmpl, s.loginTmplErr = template.ParseFS(s.web, "login.html")
 	for _, c := range cfg.Cameras {
 		name := c.View.Name()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/camrec/camrec/internal/events"
+	"github.com/camrec/camrec/internal/upload"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/record"
 	"github.com/camrec/camrec/pipeline/store"
@@ -39,6 +40,19 @@ type CameraBody struct {
 	// ClientsRefused counts preview streams refused at max_clients.
 	ClientsRefused uint64              `json:"clients_refused"`
 	Recording      RecordingStatusBody `json:"recording"`
+	// Upload is the camera's upload status; absent when it does not upload.
+	Upload *UploadStatusBody `json:"upload,omitempty"`
+}
+
+// UploadStatusBody is a camera's upload to S3-compatible storage, "upload"
+// in CameraBody.
+type UploadStatusBody struct {
+	State     string `json:"state"`      // idle, uploading, retrying
+	Pending   int    `json:"pending"`    // finished recordings not yet uploaded
+	LastError string `json:"last_error"` // "" once an upload succeeds again
+	Uploaded  uint64 `json:"uploaded"`   // files uploaded since camrec started
+	Bytes     uint64 `json:"bytes"`      // their bytes
+	Failures  uint64 `json:"failures"`   // failed tries since camrec started
 }
 
 // RecordingStatusBody is a camera's recording status: GET/PUT
@@ -77,6 +91,12 @@ type RecordingBody struct {
 	PrevID     string     `json:"prev_id,omitempty"`
 	NextID     string     `json:"next_id,omitempty"`
 	FileURL    string     `json:"file_url"`
+	// UploadedAt and RemoteURL are set once the file is in the bucket;
+	// Local is false once its local copy was deleted (file_url then
+	// redirects to a short-lived presigned URL of the object).
+	UploadedAt *time.Time `json:"uploaded_at,omitempty"`
+	RemoteURL  string     `json:"remote_url,omitempty"`
+	Local      bool       `json:"local"`
 }
 
 // ControlBody is a V4L2 control as GET /api/v1/cameras/{cam}/controls
@@ -136,8 +156,13 @@ func recordingBody(r store.Recording) RecordingBody {
 		ID: r.ID, Camera: r.Camera, StartedAt: r.StartedAt, EndedAt: r.EndedAt, DurationS: r.DurationS,
 		Bytes: r.Bytes, Container: r.Container, VideoCodec: r.VideoCodec, Width: r.Width, Height: r.Height,
 		State: r.State, Error: r.Error, PrevID: r.PrevID, NextID: r.NextID,
-		FileURL: fileURL(r.ID),
+		FileURL: fileURL(r.ID), UploadedAt: r.UploadedAt, RemoteURL: r.RemoteURL, Local: !r.RemoteOnly,
 	}
+}
+
+func uploadStatusBody(u upload.Status) *UploadStatusBody {
+	return &UploadStatusBody{State: u.State, Pending: u.Pending, LastError: u.LastError,
+		Uploaded: u.Uploaded, Bytes: u.Bytes, Failures: u.Failures}
 }
 
 func controlBody(c v4l2.Control) ControlBody {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/camrec/camrec/internal/events"
+	"github.com/camrec/camrec/internal/upload"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/record"
 	"github.com/camrec/camrec/pipeline/store"
@@ -30,12 +31,19 @@ func TestWireShape(t *testing.T) {
 	}{
 		{"camera", cameraBody(pipeline.CameraStatus{Name: "cam0", State: pipeline.StateStreaming}, 1, rec),
 			"clients clients_refused device error format fps_measured fps_target frames frames_corrupt frames_encoded frames_invalid height name preview_frames_dropped recording restarts state width"},
+		{"camera uploading", func() CameraBody {
+			b := cameraBody(pipeline.CameraStatus{Name: "cam0"}, 0, rec)
+			b.Upload = uploadStatusBody(upload.Status{State: upload.StateRetrying, Pending: 1, LastError: "e", Uploaded: 1, Bytes: 1, Failures: 1})
+			return b
+		}(), "clients clients_refused device error format fps_measured fps_target frames frames_corrupt frames_encoded frames_invalid height name preview_frames_dropped recording restarts state upload width"},
+		{"upload status", uploadStatusBody(upload.Status{State: upload.StateIdle}),
+			"bytes failures last_error pending state uploaded"},
 		{"recording status", rec,
 			"active bytes dropped error frames id restarts retention_deleted segment start_latency_ms started_at state synced_at"},
 		{"recording", recordingBody(store.Recording{ID: "cam0-20260101-120000.mp4", Camera: "cam0", StartedAt: now, EndedAt: &now,
 			DurationS: 1, Bytes: 1, Container: "mp4", VideoCodec: "h264", Width: 1, Height: 1, State: store.RecStateFailed,
-			Error: "e", PrevID: "p", NextID: "n"}),
-			"bytes camera container duration_s ended_at error file_url height id next_id prev_id started_at state video_codec width"},
+			Error: "e", PrevID: "p", NextID: "n", UploadedAt: &now, RemoteURL: "http://s3/b/k", RemoteOnly: true}),
+			"bytes camera container duration_s ended_at error file_url height id local next_id prev_id remote_url started_at state uploaded_at video_codec width"},
 		{"event", events.Event{ID: 1, Type: events.RecordingStopped, Time: now, Camera: "cam0", RecordingID: "cam0-20260101-120000.mp4",
 			Path: "/var/lib/camrec/cam0-20260101-120000.mp4", DurationS: 1, Bytes: 1, State: "s", Error: "e", Rule: "r"}.Body(),
 			"bytes camera duration_s error file_url id recording_id rule state time type"},

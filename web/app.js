@@ -578,6 +578,7 @@
     if (rec.container) parts.push(rec.container.toUpperCase() + (rec.video_codec ? `/${rec.video_codec}` : ""));
     if (rec.width && rec.height) parts.push(`${rec.width}×${rec.height}`);
     if (rec.state !== "complete" && rec.state !== "recording") parts.push(rec.state);
+    if (rec.uploaded_at) parts.push(rec.local === false ? "in the bucket only" : "uploaded");
     const meta = $(".rec-meta", li);
     meta.textContent = parts.join(" · ");
     meta.title = rec.error || "";

@@ -40,6 +40,9 @@ type Config struct {
 
 	// MQTT is the link to an MQTT broker and Home Assistant (mqtt.go).
 	MQTT MQTT `yaml:"mqtt"`
+	// Upload copies finished recordings to S3-compatible storage, for the
+	// cameras without an upload section of their own (upload.go).
+	Upload *Upload `yaml:"upload"`
 
 	// Security holds users, tokens, TLS and exposure (security.go).
 	Security Security `yaml:",inline"`
@@ -81,6 +84,9 @@ type Camera struct {
 	Recording Recording `yaml:",inline"`
 	// Hooks holds the programs run on the camera's events (hooks.go).
 	Hooks Hooks `yaml:",inline"`
+	// Upload is the camera's own upload section; after Load, the one in
+	// force (its own or the global one), nil when it does not upload.
+	Upload *Upload `yaml:"upload"`
 
 	Width, Height int `yaml:"-"` // parsed from Size
 }
@@ -252,6 +258,9 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 		c.Hooks.applyDefaults(cfg.Notify.HookTimeout)
 	}
 	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := cfg.resolveUploads(getenv); err != nil {
 		return nil, err
 	}
 	return cfg, nil

@@ -16,22 +16,24 @@ type Type string
 
 // The events camrec publishes.
 const (
-	RecordingStarted Type = "recording_started"
-	RecordingStopped Type = "recording_stopped" // the recording's last file is complete
-	RecordingFailed  Type = "recording_failed"  // a file ended badly (ffmpeg died, disk full, …)
-	SegmentClosed    Type = "segment_closed"    // a file is complete and the recording goes on
-	CameraState      Type = "camera_state"      // any change of a camera's state
-	CameraLost       Type = "camera_lost"       // disconnected or in error
-	CameraFound      Type = "camera_found"      // streaming (again)
-	RetentionDeleted Type = "retention_deleted"
-	RecordingDeleted Type = "recording_deleted" // deleted through the API
-	DiskLow          Type = "disk_low"          // the record dir's free space fell below disk_low; Bytes is what is free
+	RecordingStarted  Type = "recording_started"
+	RecordingStopped  Type = "recording_stopped" // the recording's last file is complete
+	RecordingFailed   Type = "recording_failed"  // a file ended badly (ffmpeg died, disk full, …)
+	SegmentClosed     Type = "segment_closed"    // a file is complete and the recording goes on
+	CameraState       Type = "camera_state"      // any change of a camera's state
+	CameraLost        Type = "camera_lost"       // disconnected or in error
+	CameraFound       Type = "camera_found"      // streaming (again)
+	RetentionDeleted  Type = "retention_deleted"
+	RecordingDeleted  Type = "recording_deleted"  // deleted through the API
+	DiskLow           Type = "disk_low"           // the record dir's free space fell below disk_low; Bytes is what is free
+	RecordingUploaded Type = "recording_uploaded" // a file and its sidecar were uploaded and verified
+	UploadFailed      Type = "upload_failed"      // an upload try failed; it is retried after a backoff
 )
 
 // Types returns every type camrec publishes.
 func Types() []Type {
 	return []Type{RecordingStarted, RecordingStopped, RecordingFailed, SegmentClosed, CameraState,
-		CameraLost, CameraFound, RetentionDeleted, RecordingDeleted, DiskLow}
+		CameraLost, CameraFound, RetentionDeleted, RecordingDeleted, DiskLow, RecordingUploaded, UploadFailed}
 }
 
 // Event is one thing that happened; fields that do not apply stay zero.

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/camrec/camrec/internal/upload"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/record"
 )
@@ -27,10 +28,16 @@ type RecorderView interface {
 	Counters() record.Counters
 }
 
-// Camera is one camera to report: its recorder may be nil.
+// UploadView is what the collector reads of the uploads.
+type UploadView interface {
+	Status(camera string) (upload.Status, bool)
+}
+
+// Camera is one camera to report: its recorder and uploads may be nil.
 type Camera struct {
 	Camera   CameraView
 	Recorder RecorderView
+	Uploads  UploadView
 }
 
 // Collector reads the cameras' and recorders' status at each scrape.
@@ -42,6 +49,7 @@ type Collector struct {
 	frames, invalid, corrupt, restarts, fps, state, clients, clientDrops   *prometheus.Desc
 	recActive, recBytes, recFiles, ffmpegRestarts, startLatency, retention *prometheus.Desc
 	dirFree, dirSize                                                       *prometheus.Desc
+	uploads, uploadBytes, uploadPending                                    *prometheus.Desc
 }
 
 // NewCollector returns a collector of cams, and of the free space in
@@ -69,6 +77,9 @@ func NewCollector(cams []Camera, recordDir string, diskFree func(string) (int64,
 		retention:      d("retention_deleted_total", "Recordings deleted by retention, by rule.", "camera", "rule"),
 		dirFree:        d("record_dir_free_bytes", "Bytes free for camrec in the record dir's filesystem."),
 		dirSize:        d("record_dir_size_bytes", "Size of the record dir's filesystem."),
+		uploads:        d("uploads_total", "Upload tries to S3-compatible storage, by outcome (uploaded and verified, or failed).", "camera", "outcome"),
+		uploadBytes:    d("upload_bytes_total", "Bytes of recordings uploaded and verified.", cam...),
+		uploadPending:  d("upload_pending", "Finished recordings not yet uploaded.", cam...),
 	}
 }
 
@@ -76,7 +87,7 @@ func NewCollector(cams []Camera, recordDir string, diskFree func(string) (int64,
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.frames, c.invalid, c.corrupt, c.restarts, c.fps, c.state, c.clients,
 		c.clientDrops, c.recActive, c.recBytes, c.recFiles, c.ffmpegRestarts, c.startLatency, c.retention,
-		c.dirFree, c.dirSize} {
+		c.dirFree, c.dirSize, c.uploads, c.uploadBytes, c.uploadPending} {
 		ch <- d
 	}
 }
@@ -103,6 +114,14 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(c.clients, float64(st.Clients), name)
 		counter(c.clientDrops, st.ClientDrops, name)
+		if cam.Uploads != nil {
+			if u, ok := cam.Uploads.Status(name); ok {
+				counter(c.uploads, u.Uploaded, name, "uploaded")
+				counter(c.uploads, u.Failures, name, "failed")
+				counter(c.uploadBytes, u.Bytes, name)
+				gauge(c.uploadPending, float64(u.Pending), name)
+			}
+		}
 		if cam.Recorder == nil {
 			continue
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/camrec/camrec/internal/upload"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/record"
 )
@@ -23,6 +24,13 @@ type recView struct {
 func (r recView) Status() record.RecordingStatus { return r.st }
 func (r recView) Counters() record.Counters      { return r.n }
 
+type uploadView map[string]upload.Status
+
+func (u uploadView) Status(camera string) (upload.Status, bool) {
+	s, ok := u[camera]
+	return s, ok
+}
+
 // TestCollector: each figure of a camera's and a recorder's status becomes
 // the series the README documents, with its type and help; a camera
 // without a recorder has no recording series; the names pass the linter
@@ -32,7 +40,8 @@ func TestCollector(t *testing.T) {
 		{Camera: camView{Name: "cam0", State: pipeline.StateStreaming, Frames: 120, FramesInvalid: 2, FramesCorrupt: 1,
 			Restarts: 3, FPSMeasured: 29.5, Clients: 2, ClientDrops: 7},
 			Recorder: recView{record.RecordingStatus{Active: true, Bytes: 1000, Restarts: 1, StartLatencyMS: 60},
-				record.Counters{Complete: 4, Failed: 1, Bytes: 5000, DeletedKeep: 2, DeletedMinFree: 1}}},
+				record.Counters{Complete: 4, Failed: 1, Bytes: 5000, DeletedKeep: 2, DeletedMinFree: 1}},
+			Uploads: uploadView{"cam0": {State: upload.StateRetrying, Pending: 2, Uploaded: 3, Bytes: 3000, Failures: 4}}},
 		{Camera: camView{Name: "garage", State: pipeline.StateDisconnected}},
 	}
 	c := NewCollector(cams, "/srv/rec", func(dir string) (int64, int64, error) {
@@ -110,6 +119,16 @@ camrec_recordings_total{camera="cam0",outcome="failed"} 1
 camrec_retention_deleted_total{camera="cam0",rule="keep"} 2
 camrec_retention_deleted_total{camera="cam0",rule="max_disk"} 0
 camrec_retention_deleted_total{camera="cam0",rule="min_free"} 1
+# HELP camrec_upload_bytes_total Bytes of recordings uploaded and verified.
+# TYPE camrec_upload_bytes_total counter
+camrec_upload_bytes_total{camera="cam0"} 3000
+# HELP camrec_upload_pending Finished recordings not yet uploaded.
+# TYPE camrec_upload_pending gauge
+camrec_upload_pending{camera="cam0"} 2
+# HELP camrec_uploads_total Upload tries to S3-compatible storage, by outcome (uploaded and verified, or failed).
+# TYPE camrec_uploads_total counter
+camrec_uploads_total{camera="cam0",outcome="failed"} 4
+camrec_uploads_total{camera="cam0",outcome="uploaded"} 3
 `
 	var names []string
 	for _, line := range strings.Split(want, "\n") {

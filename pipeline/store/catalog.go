@@ -68,13 +68,17 @@ type Catalog struct {
 
 	mu      sync.Mutex
 	entries map[string]*entry
+
+	// changed is signalled (without blocking) when a file is finished or
+	// remuxed, for the uploader (Changes).
+	changed chan struct{}
 }
 
 // NewCatalog returns an empty catalogue of dir. ffprobe is the path of
 // ffprobe, or "" (then files without a sidecar are listed with what their
 // name and size tell).
 func NewCatalog(dir string, ffprobe string, log *slog.Logger) *Catalog {
-	return &Catalog{dir: dir, ffprobe: ffprobe, log: log, entries: map[string]*entry{}}
+	return &Catalog{dir: dir, ffprobe: ffprobe, log: log, entries: map[string]*entry{}, changed: make(chan struct{}, 1)}
 }
 
 // Dir returns the record dir.
@@ -161,6 +165,9 @@ func (e *entry) recording() Recording {
 		Error:      e.meta.Error,
 		PrevID:     e.meta.PrevID,
 		NextID:     e.meta.NextID,
+		UploadedAt: e.meta.UploadedAt,
+		RemoteURL:  e.meta.RemoteURL,
+		RemoteOnly: e.meta.RemoteOnly,
 	}
 	if r.State == RecStateRecording {
 		r.EndedAt = nil

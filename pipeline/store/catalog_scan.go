@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/camrec/camrec/pipeline"
 )
@@ -44,6 +45,10 @@ func (c *Catalog) Scan(ctx context.Context) error {
 			}
 			if isRemuxTemp(f.Name()) {
 				c.removeStaleTemp(filepath.Join(c.dir, cd.Name(), f.Name()))
+				continue
+			}
+			if e := c.loadRemoteOnly(cd.Name(), f.Name()); e != nil {
+				found[e.id] = e
 				continue
 			}
 			cam, _, _, ok := parseID(f.Name())
@@ -173,4 +178,26 @@ func (c *Catalog) removeStaleTemp(path string) {
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		c.log.Warn("remove stale remux temp", "path", path, "error", err.Error())
 	}
+}
+
+// loadRemoteOnly builds the entry of a recording whose local file was
+// deleted after its upload, from its sidecar (name, in camera's folder);
+// nil for any other file.
+func (c *Catalog) loadRemoteOnly(cam, name string) *entry {
+	if !strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".json") {
+		return nil
+	}
+	id := strings.TrimSuffix(strings.TrimPrefix(name, "."), ".json")
+	if idCam, _, _, ok := parseID(id); !ok || idCam != cam {
+		return nil
+	}
+	path := filepath.Join(c.dir, cam, id)
+	if _, err := os.Lstat(path); err == nil {
+		return nil // the file is there: load reads it
+	}
+	meta, err := ReadSidecar(filepath.Join(c.dir, cam, name))
+	if err != nil || !meta.RemoteOnly {
+		return nil // a sidecar left alone: Reserve keeps its name retired
+	}
+	return &entry{id: id, camera: cam, path: path, meta: meta, bytes: meta.UploadedBytes}
 }

@@ -79,7 +79,11 @@ func (c *Catalog) Put(camera, id, path string, meta Sidecar, bytes int64) error 
 		}
 	}
 	c.entries[id] = &entry{id: id, camera: camera, path: path, meta: meta, bytes: bytes, ours: true}
-	return WriteSidecar(SidecarPath(path), meta)
+	err := WriteSidecar(SidecarPath(path), meta)
+	if meta.State != RecStateRecording {
+		c.signalLocked()
+	}
+	return err
 }
 
 // Link records that next continues the recording prev.
@@ -204,6 +208,7 @@ func (c *Catalog) EndRemux(id, tmp string, err error) error {
 			e.meta.DurationS = repaired.DurationS
 		}
 	}
+	c.signalLocked()
 	return WriteSidecar(SidecarPath(e.path), e.meta)
 }
 

@@ -13,6 +13,8 @@
 //	catalog_files.go opening a recording to serve it (no links, inside the dir)
 //	catalog_scan.go  rebuilding from disk at start-up, interrupted recordings
 //	catalog_write.go the write side: Reserve, Put, Link, Forget, and the remux bookkeeping
+//	catalog_upload.go the upload queue (pending = finished, final, no uploaded_at),
+//	                 marking uploads, dropping the local copy (remote-only)
 //	sidecar.go       the sidecar, written atomically; CheckRecordDir
 //	retention.go     Retention (keep, max disk, min free) and Prune
 //	probe.go         reading a file's duration, codec and size with ffprobe

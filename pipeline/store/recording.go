@@ -29,4 +29,9 @@ type Recording struct {
 	// new file after ffmpeg died); "" at either end.
 	PrevID string
 	NextID string
+	// UploadedAt and RemoteURL are set once the file is uploaded (see
+	// Sidecar); RemoteOnly once its local copy was deleted.
+	UploadedAt *time.Time
+	RemoteURL  string
+	RemoteOnly bool
 }

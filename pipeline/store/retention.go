@@ -24,6 +24,10 @@ type Retention struct {
 	// filesystem free (either may be set, or both: both then hold).
 	MinFreeBytes   int64
 	MinFreePercent float64
+	// HoldForUpload keeps every recording not yet uploaded (upload is
+	// configured for the camera): retention never deletes the only copy of
+	// a recording waiting for its upload.
+	HoldForUpload bool
 	// Interval is how often the rules are checked besides start-up and the
 	// end of each file. Default 1 minute.
 	Interval time.Duration
@@ -83,6 +87,9 @@ func (c *Catalog) Prune(camera string, p Retention, now time.Time) ([]Pruned, er
 			continue
 		}
 		all = append(all, e)
+		if p.HoldForUpload && e.meta.UploadedAt == nil && e.meta.State != RecStateRecording {
+			continue // pending upload
+		}
 		if e.meta.State != RecStateRecording && !e.busy {
 			cands = append(cands, e)
 		}
@@ -113,6 +120,9 @@ func (c *Catalog) Prune(camera string, p Retention, now time.Time) ([]Pruned, er
 		}
 		if p.Keep > 0 && now.Sub(end) > p.Keep && del(e, RuleKeep) {
 			continue
+		}
+		if e.meta.RemoteOnly {
+			continue // takes no local space: max_disk and min_free gain nothing
 		}
 		rest = append(rest, e)
 	}
@@ -155,6 +165,9 @@ func (c *Catalog) Prune(camera string, p Retention, now time.Time) ([]Pruned, er
 
 // size is the recording's size on disk now.
 func (e *entry) size() int64 {
+	if e.meta.RemoteOnly {
+		return 0 // in the bucket only
+	}
 	if st, err := os.Stat(e.path); err == nil {
 		return st.Size()
 	}

@@ -40,6 +40,18 @@ type Sidecar struct {
 	// to it are cleared, not bridged: the files left are not contiguous.
 	PrevID string `json:"prev_id,omitempty"`
 	NextID string `json:"next_id,omitempty"`
+	// UploadedAt is when the file (and this sidecar) was uploaded to
+	// S3-compatible storage and verified there, at RemoteURL (the object's
+	// URL, without credentials); UploadedBytes is the object's size. A
+	// finished recording without UploadedAt is pending upload when upload
+	// is configured for its camera: this field is the upload queue.
+	UploadedAt    *time.Time `json:"uploaded_at,omitempty"`
+	RemoteURL     string     `json:"remote_url,omitempty"`
+	UploadedBytes int64      `json:"uploaded_bytes,omitempty"`
+	// RemoteOnly is true once the local file was deleted after its upload
+	// (delete_local_after): the sidecar stays, and the recording is played
+	// from the bucket.
+	RemoteOnly bool `json:"remote_only,omitempty"`
 }
 
 func SidecarPath(path string) string {
