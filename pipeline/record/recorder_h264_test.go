@@ -121,11 +121,9 @@ func TestRecorderH264CopyMP4(t *testing.T) {
 	rtRecordFor(2500*time.Millisecond - time.Since(camStart))
 	st, span := rtStartSpan(t, ctx, r)
 	rtRecordFor(3 * time.Second)
-	span.stopping = time.Now()
-	if _, err := rtStop(t, ctx, r); err != nil {
+	if _, err := span.stop(t, ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	span.stopped = time.Now()
 	rec, err := cat.Get(st.ID)
 	if err != nil {
 		t.Fatal(err)

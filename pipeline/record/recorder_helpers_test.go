@@ -276,6 +276,15 @@ func rtStartSpan(t testing.TB, ctx context.Context, r *Recorder) (RecordingStatu
 	return st, sp
 }
 
+// stop stops r's recording (rtStop) and notes the stop's call and answer.
+func (sp *rtSpan) stop(t testing.TB, ctx context.Context, r *Recorder) (RecordingStatus, error) {
+	t.Helper()
+	sp.stopping = time.Now()
+	st, err := rtStop(t, ctx, r)
+	sp.stopped = time.Now()
+	return st, err
+}
+
 // bounds returns the least and the most the recording can have lasted (s):
 // from the start's answer to the stop's call, and from the start's call to
 // the stop's end.

@@ -169,11 +169,9 @@ func TestRecorderPreRecord(t *testing.T) {
 	rtRecordFor(3500*time.Millisecond - time.Since(camStart)) // the camera runs 3.5 s before the request
 	st, span := rtStartSpan(t, ctx, r)
 	rtRecordFor(2 * time.Second)
-	span.stopping = time.Now()
-	if _, err := rtStop(t, ctx, r); err != nil {
+	if _, err := span.stop(t, ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	span.stopped = time.Now()
 	rec, err := cat.Get(st.ID)
 	if err != nil {
 		t.Fatal(err)

@@ -78,9 +78,7 @@ func TestRecorderDurationFollowsCaptureTime(t *testing.T) {
 				t.Fatalf("after start: %+v", st)
 			}
 			rtRecordFor(tt.record)
-			span.stopping = time.Now()
-			st, err := rtStop(t, ctx, r)
-			span.stopped = time.Now()
+			st, err := span.stop(t, ctx, r)
 			if err != nil {
 				t.Fatalf("stop: %v", err)
 			}
