@@ -277,19 +277,20 @@ func readFile(path string) (*Config, error) {
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
-	if cfg.Security.Enabled() {
-		if err := checkPrivate(path, fi); err != nil {
-			return nil, fmt.Errorf("config file has an auth: section: %w; or move the users to an auth_file", err)
+	// A file holding a secret must not be readable by other users.
+	for _, secret := range []struct {
+		held     bool
+		has, fix string
+	}{
+		{cfg.Security.Enabled(), "an auth: section", "; or move the users to an auth_file"},
+		{cfg.MQTT.Password != "", "mqtt.password", "; or move it to mqtt.password_file"},
+		{cfg.Notify.holdsSecret(), "a webhook_url with credentials (user:password or a query string)", ""},
+	} {
+		if !secret.held {
+			continue
 		}
-	}
-	if cfg.MQTT.Password != "" {
 		if err := checkPrivate(path, fi); err != nil {
-			return nil, fmt.Errorf("config file has mqtt.password: %w; or move it to mqtt.password_file", err)
-		}
-	}
-	if cfg.Notify.holdsSecret() {
-		if err := checkPrivate(path, fi); err != nil {
-			return nil, fmt.Errorf("config file has a webhook_url with credentials (user:password or a query string): %w", err)
+			return nil, fmt.Errorf("config file has %s: %w%s", secret.has, err, secret.fix)
 		}
 	}
 	return &cfg, nil
