@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"cmp"
 	"encoding/json"
 
 	"github.com/camrec/camrec/pipeline"
@@ -61,20 +62,13 @@ func (c *conn) state(force bool) error {
 				continue
 			}
 			if err := c.publish(m[0], true, []byte(m[1])); err != nil {
-				first = cmpOr(first, err)
+				first = cmp.Or(first, err)
 				continue
 			}
 			c.last[m[0]] = m[1]
 		}
 	}
 	return first
-}
-
-func cmpOr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // publishJSON publishes v as JSON.
