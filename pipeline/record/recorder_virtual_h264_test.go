@@ -82,11 +82,13 @@ func TestVirtualH264Segments(t *testing.T) {
 		if d := time.Since(t0); d != 2*time.Second {
 			t.Errorf("the start answered at %v, want 2s (when the first keyframe was written)", d)
 		}
-		time.Sleep(35 * time.Second)
+		// Half a frame past 37 s: a stop at the very instant of a frame
+		// would race with it (which goroutine runs first is not fixed).
+		time.Sleep(35*time.Second + time.Second/(2*vtFPS))
 		e.set(t, false)
 		files := e.files()
-		// Stopped at 37 s: the last file holds the frames from 32 s to 37 s,
-		// the last lasting its nominal 1/30 s.
+		// Stopped just after 37 s: the last file holds the frames from 32 s
+		// to 37 s, the last lasting its nominal 1/30 s.
 		vtDurations(t, files, 10, 10, 10, 5+1.0/vtFPS)
 		for i := 1; i < len(files); i++ {
 			if d := files[i].StartedAt.Sub(files[i-1].StartedAt); d != 10*time.Second {
