@@ -38,15 +38,16 @@ func pathname(t *testing.T, ctx context.Context) string {
 	return eval[string](t, ctx, `location.pathname`)
 }
 
-// fillLogin types the user name and password into the login form.
+// fillLogin fills the user name and password into the login form. It sets
+// the values (SetValue) rather than typing them: chromedp v0.23.0's
+// SendKeys reads a node's attributes without its lock, a data race the race
+// detector caught in CI while the page changed attributes.
 func fillLogin(t *testing.T, ctx context.Context, user, pass string) {
 	t.Helper()
 	do(t, ctx, "fill the login form",
 		chromedp.WaitVisible(chromedp.CSS("#username")),
-		chromedp.Clear(chromedp.CSS("#username")),
-		chromedp.SendKeys(chromedp.CSS("#username"), user),
-		chromedp.Clear(chromedp.CSS("#password")),
-		chromedp.SendKeys(chromedp.CSS("#password"), pass),
+		chromedp.SetValue(chromedp.CSS("#username"), user),
+		chromedp.SetValue(chromedp.CSS("#password"), pass),
 	)
 }
 
