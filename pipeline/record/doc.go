@@ -13,7 +13,6 @@
 //	session.go          one recording: start (camera and ffmpeg ready), run, stop
 //	writer.go           frames into ffmpeg; where a file is cut (segments, max duration)
 //	writer_h264.go      an H.264 camera's frames: not resampled, files and cuts at keyframes
-//	flv.go              the FLV that carries H.264 frames and their capture times to ffmpeg
 //	camera_away.go      the camera going away, stalling or restarting, and coming back
 //	files.go            files: open, rotate, replace a dead ffmpeg (backoff), fsync, finish
 //	encoder.go          one ffmpeg writing one file: start, the one stop escalation; the seam tests fake

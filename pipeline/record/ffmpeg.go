@@ -80,7 +80,7 @@ func specOf(f *pipeline.Frame) inputSpec {
 func (in inputSpec) Raw() bool { return in.PixFmt != "" && !in.H264() }
 
 // H264 reports whether the input is an H.264 camera's access units (fed
-// to ffmpeg in FLV, see flv.go).
+// to ffmpeg in FLV, see package internal/flv).
 func (in inputSpec) H264() bool { return in.PixFmt == pipeline.PixFmtH264 }
 
 // String is for logs and errors: "mjpeg", "h264 1280x720" or
@@ -120,7 +120,7 @@ func ffmpegArgs(cfg RecorderConfig, fps float64, in inputSpec, outPath string) [
 			"s": fmt.Sprintf("%dx%d", in.Width, in.Height), "framerate": rate}
 	}
 	if in.H264() {
-		// Timestamped FLV (flv.go); no probing beyond the first frames.
+		// Timestamped FLV (package internal/flv); no probing beyond the first frames.
 		inArgs = ffmpeg.KwArgs{"f": "flv", "probesize": "32", "analyzeduration": "0"}
 	}
 	out := ffmpeg.KwArgs{"c:v": cfg.Codec}

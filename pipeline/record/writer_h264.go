@@ -1,6 +1,6 @@
 // This file holds how a session writes an H.264 camera's frames: not
 // resampled (a frame cannot be repeated or dropped without breaking the
-// ones that refer to it) but each with its capture time, in FLV (flv.go);
+// ones that refer to it) but each with its capture time, in FLV (package internal/flv);
 // files start at keyframes, and so do segment cuts.
 
 package record
@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/camrec/camrec/internal/flv"
 	"github.com/camrec/camrec/internal/h264"
 	"github.com/camrec/camrec/pipeline"
 )
@@ -81,7 +82,7 @@ func (s *session) acceptH264(ctx context.Context, f *pipeline.Frame) error {
 			if in.SPS == nil || in.PPS == nil {
 				return &sessionFailure{fmt.Sprintf("camera %s: an H.264 keyframe without SPS/PPS (none seen yet): cannot start a file", s.r.cfg.Camera)}
 			}
-			buf = flvHeader(buf, in)
+			buf = flv.AppendHeader(buf, in.SPS, in.PPS)
 			s.file.startAt = f.Time
 			s.lastMs = -1
 		}
@@ -90,7 +91,7 @@ func (s *session) acceptH264(ctx context.Context, f *pipeline.Frame) error {
 		// timestamps.
 		ms := max(f.Time.Sub(s.file.startAt).Milliseconds(), s.lastMs+1)
 		s.lastMs = ms
-		buf = flvFrame(buf, f, ms)
+		buf = flv.AppendVideo(buf, f.Raw, f.Key, ms)
 		s.flvBuf = buf
 		_, err := s.file.in.Write(buf)
 		if err == nil {
