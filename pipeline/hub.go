@@ -17,11 +17,14 @@ type Hub struct {
 	// clientDrops counts, ever, the frames live-preview clients lost to a
 	// full queue (a slow viewer), including those of clients gone since.
 	clientDrops atomic.Uint64
+	// changed is signalled (without blocking) when a subscriber comes or
+	// goes: see SubscribersChanged.
+	changed chan struct{}
 }
 
 // NewHub returns an empty hub.
 func NewHub() *Hub {
-	h := &Hub{}
+	h := &Hub{changed: make(chan struct{}, 1)}
 	h.subs.Store(&[]*Subscriber{})
 	return h
 }
@@ -58,7 +61,21 @@ func (h *Hub) subscribe(depth int, client bool) *Subscriber {
 	next = append(next, s)
 	h.subs.Store(&next)
 	h.mu.Unlock()
+	h.signal()
 	return s
+}
+
+// SubscribersChanged is signalled when a subscriber has come or gone since
+// it was last read: a producer that runs only while someone subscribes
+// (the restream's encoder) waits on it instead of polling Subscribers. One
+// reader only.
+func (h *Hub) SubscribersChanged() <-chan struct{} { return h.changed }
+
+func (h *Hub) signal() {
+	select {
+	case h.changed <- struct{}{}:
+	default:
+	}
 }
 
 // Publish hands f to every subscriber and keeps it as the latest frame.
@@ -95,6 +112,7 @@ func (h *Hub) remove(s *Subscriber) {
 		}
 	}
 	h.subs.Store(&next)
+	h.signal()
 }
 
 func (s *Subscriber) offer(f *Frame) {

@@ -28,12 +28,16 @@ const (
 	DiskLow           Type = "disk_low"           // the record dir's free space fell below disk_low; Bytes is what is free
 	RecordingUploaded Type = "recording_uploaded" // a file and its sidecar were uploaded and verified
 	UploadFailed      Type = "upload_failed"      // an upload try failed; it is retried after a backoff
+	RestreamStarted   Type = "restream_started"   // the media server took the camera's stream
+	RestreamStopped   Type = "restream_stopped"   // the restream ended: nobody asks for it (on_demand), or shutdown
+	RestreamFailed    Type = "restream_failed"    // the restream broke or could not start; it is retried after a backoff
 )
 
 // Types returns every type camrec publishes.
 func Types() []Type {
 	return []Type{RecordingStarted, RecordingStopped, RecordingFailed, SegmentClosed, CameraState,
-		CameraLost, CameraFound, RetentionDeleted, RecordingDeleted, DiskLow, RecordingUploaded, UploadFailed}
+		CameraLost, CameraFound, RetentionDeleted, RecordingDeleted, DiskLow, RecordingUploaded, UploadFailed,
+		RestreamStarted, RestreamStopped, RestreamFailed}
 }
 
 // Event is one thing that happened; fields that do not apply stay zero.

@@ -1,0 +1,187 @@
+package restream
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+
+	ffmpeg "github.com/u2takey/ffmpeg-go"
+
+	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/pipeline/record"
+)
+
+// input is what the encoder's ffmpeg reads: MJPEG (PixFmt ""), or raw
+// images of one layout and size.
+type input struct {
+	PixFmt        string
+	Width, Height int
+}
+
+func inputOf(f *pipeline.Frame) input {
+	if f.Raw != nil {
+		return input{PixFmt: f.PixFmt, Width: f.Width, Height: f.Height}
+	}
+	return input{}
+}
+
+func (in input) String() string {
+	if in.PixFmt == "" {
+		return "mjpeg"
+	}
+	return fmt.Sprintf("%s %dx%d", in.PixFmt, in.Width, in.Height)
+}
+
+// payload is what goes to the encoder's stdin for f.
+func payload(f *pipeline.Frame) []byte {
+	if f.Raw != nil {
+		return f.Raw
+	}
+	return f.Data
+}
+
+// encoderArgs is the encoder's command line (without argv[0]): frames of in
+// at fps on stdin, H.264 in FLV on stdout, one frame out for each frame in,
+// as it comes (zerolatency: no lookahead, no B-frames, no frame threads),
+// a keyframe every second (where recordings are cut and viewers join).
+func encoderArgs(cfg EncoderConfig, in input, fps float64) []string {
+	rate := strconv.FormatFloat(fps, 'f', -1, 64)
+	inArgs := ffmpeg.KwArgs{"f": "mjpeg", "framerate": rate}
+	if in.PixFmt != "" {
+		inArgs = ffmpeg.KwArgs{"f": "rawvideo", "pix_fmt": in.PixFmt,
+			"s": fmt.Sprintf("%dx%d", in.Width, in.Height), "framerate": rate}
+	}
+	preset := cfg.Preset
+	if preset == "" {
+		preset = record.DefaultPreset
+	}
+	crf := record.DefaultCRF
+	if cfg.CRF != nil {
+		crf = *cfg.CRF
+	}
+	out := ffmpeg.KwArgs{"c:v": "libx264", "preset": preset, "tune": "zerolatency",
+		"crf": strconv.Itoa(crf), "g": strconv.Itoa(max(1, int(fps+0.5))), "bf": "0",
+		"pix_fmt": "yuv420p", "fps_mode": "passthrough", "flush_packets": "1", "format": "flv"}
+	return ffmpeg.Input("pipe:0", inArgs).Output("pipe:1", out).
+		GlobalArgs("-hide_banner", "-nostdin", "-nostats", "-loglevel", "error").
+		GetArgs()
+}
+
+// publisherArgs is the command line of the ffmpeg that copies H.264 from
+// FLV on stdin to the server at u.
+func publisherArgs(u *url.URL) []string {
+	out := ffmpeg.KwArgs{"c:v": "copy"}
+	switch u.Scheme {
+	case "rtsp", "rtsps":
+		out["format"] = "rtsp"
+		out["rtsp_transport"] = "tcp"
+	case "rtmp", "rtmps":
+		out["format"] = "flv"
+	case "srt":
+		out["format"] = "mpegts"
+	}
+	return ffmpeg.Input("pipe:0", ffmpeg.KwArgs{"f": "flv", "probesize": "32", "analyzeduration": "0"}).
+		Output(u.String(), out).
+		GlobalArgs("-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info").
+		GetArgs()
+}
+
+// ErrBadURL: a restream URL camrec cannot publish to.
+var ErrBadURL = errors.New("restream URL")
+
+// ParseURL checks a restream URL: rtsp, rtsps, rtmp, rtmps or srt, with a
+// host. Its errors never contain the URL's password.
+func ParseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: not a URL (want e.g. rtsp://mediamtx.lan:8554/garage)", ErrBadURL)
+	}
+	switch u.Scheme {
+	case "rtsp", "rtsps", "rtmp", "rtmps", "srt":
+	default:
+		return nil, fmt.Errorf("%w %s: scheme %q: want rtsp, rtsps, rtmp, rtmps or srt", ErrBadURL, Redact(u), u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return nil, fmt.Errorf("%w %s: no host", ErrBadURL, Redact(u))
+	}
+	return u, nil
+}
+
+// Redact is u without its secrets: the password and an SRT passphrase.
+func Redact(u *url.URL) string {
+	c := *u
+	if q := c.Query(); q.Has("passphrase") {
+		q.Set("passphrase", "xxxxx")
+		c.RawQuery = q.Encode()
+	}
+	return c.Redacted()
+}
+
+// secrets are the strings of u that must not reach a log: its password
+// (as written and unescaped) and an SRT passphrase.
+func secrets(u *url.URL) []string {
+	var s []string
+	if p, ok := u.User.Password(); ok && p != "" {
+		s = append(s, p, url.PathEscape(p), url.QueryEscape(p))
+	}
+	if p := u.Query().Get("passphrase"); p != "" {
+		s = append(s, p, url.QueryEscape(p))
+	}
+	return s
+}
+
+// stderrTail keeps the last 2 KB of an ffmpeg's stderr, and reports when the
+// publisher's ffmpeg has connected (it prints "Output #0" once the server
+// took its header).
+type stderrTail struct {
+	mu    sync.Mutex
+	b     []byte
+	ready chan struct{}
+}
+
+func (t *stderrTail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if t.ready != nil && bytes.Contains(t.b, []byte("Output #0")) {
+		select {
+		case <-t.ready:
+		default:
+			close(t.ready)
+		}
+	}
+	if len(t.b) > 2048 {
+		t.b = append(t.b[:0], t.b[len(t.b)-2048:]...)
+	}
+	return len(p), nil
+}
+
+// String is the tail without ffmpeg's informational lines and warnings, the secrets
+// replaced.
+func (t *stderrTail) String(hide ...string) string {
+	t.mu.Lock()
+	s := string(t.b)
+	t.mu.Unlock()
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.Contains(l, "[info]") || strings.Contains(l, "[verbose]") || strings.Contains(l, "[warning]") {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	s = strings.Join(keep, "; ")
+	for _, h := range hide {
+		if h != "" {
+			s = strings.ReplaceAll(s, h, "xxxxx")
+		}
+	}
+	if len(s) > 500 {
+		s = "…" + s[len(s)-500:]
+	}
+	return s
+}
