@@ -15,6 +15,7 @@ import (
 	"github.com/camrec/camrec/internal/upload"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/record"
+	"github.com/camrec/camrec/pipeline/restream"
 	"github.com/camrec/camrec/pipeline/store"
 )
 
@@ -134,4 +135,30 @@ func uploadConfig(cfg *config.Config, cat *store.Catalog, bus *events.Bus, log *
 		}
 	}
 	return u
+}
+
+// restreamParts builds a camera's restream: the publisher, and for a
+// camera that does not deliver H.264 the encoder it publishes. When the
+// recording encodes with libx264 into mp4 or mkv, the recorder takes the
+// same encoder's frames and copies them (rcfg is changed to say so): one
+// encode for both. recSrc is what the recorder records.
+func restreamParts(c config.Camera, cam *pipeline.Camera, rcfg *record.RecorderConfig, ffmpegPath string, bus *events.Bus, log *slog.Logger) (
+	enc *restream.Encoder, rs *restream.Restreamer, recSrc record.FrameSource, err error) {
+	recSrc = cam
+	if !c.Restream.Enabled() {
+		return nil, nil, recSrc, nil
+	}
+	var pub restream.Source = cam
+	if c.Capture.Format != pipeline.FormatH264 {
+		enc = restream.NewEncoder(restream.EncoderConfig{Camera: c.Name, FFmpeg: ffmpegPath,
+			Preset: c.Preset, CRF: &c.CRF, FPS: c.FPS}, cam, log)
+		pub = enc
+		if c.Codec == record.DefaultCodec && (c.Container == "mp4" || c.Container == "mkv") {
+			recSrc = enc
+			rcfg.Codec, rcfg.Format = "copy", pipeline.FormatH264
+		}
+	}
+	rs, err = restream.New(restream.Config{Camera: c.Name, URL: c.Restream.URL, Mode: c.Restream.Mode,
+		FFmpeg: ffmpegPath, Events: bus}, pub, log)
+	return enc, rs, recSrc, err
 }

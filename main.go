@@ -30,6 +30,7 @@ import (
 	"github.com/camrec/camrec/internal/upload"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/record"
+	"github.com/camrec/camrec/pipeline/restream"
 	"github.com/camrec/camrec/pipeline/store"
 	"github.com/camrec/camrec/v4l2"
 )
@@ -102,6 +103,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	type unit struct {
 		cam *pipeline.Camera
 		rec *record.Recorder
+		enc *restream.Encoder    // nil without a restream, or for an H.264 camera
+		rs  *restream.Restreamer // nil without a restream
 	}
 	bus := events.NewBus(eventBacklog)
 	// The runner subscribes now, before the cameras publish.
@@ -137,13 +140,22 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		cam := pipeline.NewCamera(ccfg, src, log)
 		rcfg := recorderConfig(c, cfg.RecordDir, ffmpegPath, ffmpegErr)
 		rcfg.Events = bus
+		enc, rs, recSrc, err := restreamParts(c, cam, &rcfg, ffmpegPath, bus, log)
+		if err != nil {
+			return fmt.Errorf("%w: %w", errConfig, err)
+		}
 		if err := rcfg.Validate(); err != nil {
 			return fmt.Errorf("camera %s: %w", c.Name, err)
 		}
-		rec := record.NewRecorder(rcfg, cam, catalog, log)
-		units = append(units, unit{cam, rec})
-		apiCams = append(apiCams, api.Camera{View: cam, Recorder: rec, Controls: controls})
-		metricCams = append(metricCams, metrics.Camera{Camera: cam, Recorder: rec, Uploads: uploader})
+		rec := record.NewRecorder(rcfg, recSrc, catalog, log)
+		units = append(units, unit{cam, rec, enc, rs})
+		apiCam := api.Camera{View: cam, Recorder: rec, Controls: controls}
+		metricCam := metrics.Camera{Camera: cam, Recorder: rec, Uploads: uploader}
+		if rs != nil { // the interfaces stay nil without a restream
+			apiCam.Restream, metricCam.Restream = rs, rs
+		}
+		apiCams = append(apiCams, apiCam)
+		metricCams = append(metricCams, metricCam)
 		mqttCams = append(mqttCams, mqtt.Camera{View: cam, Recorder: rec})
 	}
 
@@ -174,6 +186,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		recorders.Add(1)
 		g.Go(func() error { return u.cam.Run(ctx) })
 		g.Go(func() error { defer recorders.Done(); return u.rec.Run(ctx) })
+		if u.enc != nil {
+			g.Go(func() error { return u.enc.Run(ctx) })
+		}
+		if u.rs != nil {
+			g.Go(func() error { return u.rs.Run(ctx) })
+		}
 	}
 	// Hooks and MQTT stop once the recorders have: the events of their
 	// last files still run hooks and reach the broker.

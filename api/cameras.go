@@ -25,6 +25,9 @@ func (s *Server) statusOf(cam Camera) CameraBody {
 			b.Upload = uploadStatusBody(u)
 		}
 	}
+	if cam.Restream != nil {
+		b.Restream = restreamStatusBody(cam.Restream.Status())
+	}
 	return b
 }
 

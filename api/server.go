@@ -17,6 +17,7 @@ import (
 	"github.com/camrec/camrec/internal/upload"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/record"
+	"github.com/camrec/camrec/pipeline/restream"
 	"github.com/camrec/camrec/pipeline/store"
 	"github.com/camrec/camrec/web"
 )
@@ -61,6 +62,15 @@ type Camera struct {
 	View     CameraView
 	Recorder Recorder     // nil: recording is not available for this camera
 	Controls ControlPanel // nil: the camera has no controls (test:, file:, pipe:)
+	Restream Restream     // nil: the camera is not restreamed
+}
+
+// Restream is a camera's publication to a media server
+// (*restream.Restreamer).
+type Restream interface {
+	Status() restream.Status
+	// Demand asks for the restream (mode on_demand) until release.
+	Demand() (release func())
 }
 
 // Config is what New needs.
@@ -257,6 +267,7 @@ func (s *Server) routes() *gin.Engine {
 	read(cam, "/recording", viewer, s.getRecording)
 	s.handle(cam, http.MethodPut, "/recording", operator, s.setRecording)
 	s.handle(cam, http.MethodPost, "/recording", operator, s.setRecording)
+	s.handle(cam, http.MethodPost, "/restream/demand", operator, s.restreamDemand)
 	read(cam, "/controls", viewer, s.listControls)
 	s.handle(cam, http.MethodPut, "/controls", operator, s.setControl)
 

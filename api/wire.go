@@ -12,6 +12,7 @@ import (
 	"github.com/camrec/camrec/internal/upload"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/record"
+	"github.com/camrec/camrec/pipeline/restream"
 	"github.com/camrec/camrec/pipeline/store"
 	"github.com/camrec/camrec/v4l2"
 )
@@ -42,6 +43,20 @@ type CameraBody struct {
 	Recording      RecordingStatusBody `json:"recording"`
 	// Upload is the camera's upload status; absent when it does not upload.
 	Upload *UploadStatusBody `json:"upload,omitempty"`
+	// Restream is the camera's publication to a media server; absent when
+	// it has none.
+	Restream *RestreamStatusBody `json:"restream,omitempty"`
+}
+
+// RestreamStatusBody is a camera's restream, "restream" in CameraBody.
+type RestreamStatusBody struct {
+	State    string    `json:"state"` // idle, connecting, running, retrying
+	Error    string    `json:"error"` // why the last try failed; "" once it runs again
+	Since    time.Time `json:"since"` // of state
+	Restarts uint64    `json:"restarts"`
+	Mode     string    `json:"mode"`   // always, on_demand
+	URL      string    `json:"url"`    // the password masked
+	Frames   uint64    `json:"frames"` // handed to the server since camrec started
 }
 
 // UploadStatusBody is a camera's upload to S3-compatible storage, "upload"
@@ -158,6 +173,11 @@ func recordingBody(r store.Recording) RecordingBody {
 		State: r.State, Error: r.Error, PrevID: r.PrevID, NextID: r.NextID,
 		FileURL: fileURL(r.ID), UploadedAt: r.UploadedAt, RemoteURL: r.RemoteURL, Local: !r.RemoteOnly,
 	}
+}
+
+func restreamStatusBody(r restream.Status) *RestreamStatusBody {
+	return &RestreamStatusBody{State: r.State, Error: r.Error, Since: r.Since.UTC(), Restarts: r.Restarts,
+		Mode: r.Mode, URL: r.URL, Frames: r.Frames}
 }
 
 func uploadStatusBody(u upload.Status) *UploadStatusBody {

@@ -11,6 +11,7 @@ import (
 	"github.com/camrec/camrec/internal/upload"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/record"
+	"github.com/camrec/camrec/pipeline/restream"
 	"github.com/camrec/camrec/pipeline/store"
 	"github.com/camrec/camrec/v4l2"
 )
@@ -36,6 +37,13 @@ func TestWireShape(t *testing.T) {
 			b.Upload = uploadStatusBody(upload.Status{State: upload.StateRetrying, Pending: 1, LastError: "e", Uploaded: 1, Bytes: 1, Failures: 1})
 			return b
 		}(), "clients clients_refused device error format fps_measured fps_target frames frames_corrupt frames_encoded frames_invalid height name preview_frames_dropped recording restarts state upload width"},
+		{"camera restreamed", func() CameraBody {
+			b := cameraBody(pipeline.CameraStatus{Name: "cam0"}, 0, rec)
+			b.Restream = restreamStatusBody(restream.Status{State: restream.StateRunning, Mode: restream.ModeAlways, URL: "rtsp://h/x"})
+			return b
+		}(), "clients clients_refused device error format fps_measured fps_target frames frames_corrupt frames_encoded frames_invalid height name preview_frames_dropped recording restarts restream state width"},
+		{"restream status", restreamStatusBody(restream.Status{State: restream.StateIdle}),
+			"error frames mode restarts since state url"},
 		{"upload status", uploadStatusBody(upload.Status{State: upload.StateIdle}),
 			"bytes failures last_error pending state uploaded"},
 		{"recording status", rec,

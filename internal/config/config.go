@@ -84,6 +84,8 @@ type Camera struct {
 	Recording Recording `yaml:",inline"`
 	// Hooks holds the programs run on the camera's events (hooks.go).
 	Hooks Hooks `yaml:",inline"`
+	// Restream publishes the camera to a media server (restream.go).
+	Restream Restream `yaml:",inline"`
 	// Upload is the camera's own upload section; after Load, the one in
 	// force (its own or the global one), nil when it does not upload.
 	Upload *Upload `yaml:"upload"`
@@ -154,6 +156,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	)
 	applyCapture := captureFlags(fs)
 	applyRecording := recordingFlags(fs)
+	applyRestream := restreamFlags(fs)
 	var tool Tool
 	applySecurity := securityFlags(fs, &tool)
 	listDevices := fs.Bool("list-devices", false, "list video devices with their formats, sizes and rates, then exit")
@@ -255,6 +258,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 		}
 		applyCapture(&c.Capture, set)
 		applyRecording(&c.Recording, set)
+		applyRestream(&c.Restream, i == 0, set)
 		c.Hooks.applyDefaults(cfg.Notify.HookTimeout)
 	}
 	if err := cfg.Validate(); err != nil {
@@ -285,6 +289,7 @@ func readFile(path string) (*Config, error) {
 		{cfg.Security.Enabled(), "an auth: section", "; or move the users to an auth_file"},
 		{cfg.MQTT.Password != "", "mqtt.password", "; or move it to mqtt.password_file"},
 		{cfg.Notify.holdsSecret(), "a webhook_url with credentials (user:password or a query string)", ""},
+		{restreamSecret(cfg.Cameras), "a restream URL with a password or passphrase", ""},
 	} {
 		if !secret.held {
 			continue
@@ -323,7 +328,7 @@ func (c *Config) Validate() error {
 	if err := c.Notify.validate(); err != nil {
 		return err
 	}
-	seen, devices := map[string]bool{}, map[string]string{}
+	seen, devices, restreams := map[string]bool{}, map[string]string{}, map[string]string{}
 	for i := range c.Cameras {
 		cam := &c.Cameras[i]
 		if err := cam.validate(); err != nil {
@@ -342,6 +347,12 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("camera %s: device %s is already used by camera %s", cam.Name, cam.Device, other)
 			}
 			devices[cam.Device] = cam.Name
+		}
+		if u := cam.Restream.URL; u != "" {
+			if other, ok := restreams[u]; ok {
+				return fmt.Errorf("camera %s: its restream URL is already camera %s's (one path takes one publisher)", cam.Name, other)
+			}
+			restreams[u] = cam.Name
 		}
 	}
 	return nil
@@ -386,6 +397,9 @@ func (c *Camera) validate() error {
 		return err
 	}
 	if err := c.Recording.validate(c); err != nil {
+		return err
+	}
+	if err := c.Restream.validate(); err != nil {
 		return err
 	}
 	return c.Hooks.validate()

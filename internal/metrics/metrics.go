@@ -15,6 +15,7 @@ import (
 	"github.com/camrec/camrec/internal/upload"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/record"
+	"github.com/camrec/camrec/pipeline/restream"
 )
 
 // CameraView is what the collector reads of a camera.
@@ -33,11 +34,18 @@ type UploadView interface {
 	Status(camera string) (upload.Status, bool)
 }
 
-// Camera is one camera to report: its recorder and uploads may be nil.
+// RestreamView is what the collector reads of a camera's restream.
+type RestreamView interface {
+	Status() restream.Status
+}
+
+// Camera is one camera to report: its recorder, uploads and restream may
+// be nil.
 type Camera struct {
 	Camera   CameraView
 	Recorder RecorderView
 	Uploads  UploadView
+	Restream RestreamView
 }
 
 // Collector reads the cameras' and recorders' status at each scrape.
@@ -50,6 +58,7 @@ type Collector struct {
 	recActive, recBytes, recFiles, ffmpegRestarts, startLatency, retention *prometheus.Desc
 	dirFree, dirSize                                                       *prometheus.Desc
 	uploads, uploadBytes, uploadPending                                    *prometheus.Desc
+	restreamUp, restreamRestarts, restreamFrames                           *prometheus.Desc
 }
 
 // NewCollector returns a collector of cams, and of the free space in
@@ -61,25 +70,28 @@ func NewCollector(cams []Camera, recordDir string, diskFree func(string) (int64,
 	}
 	return &Collector{
 		cams: cams, recordDir: recordDir, diskFree: diskFree,
-		frames:         d("camera_frames_total", "Frames captured.", cam...),
-		invalid:        d("camera_frames_invalid_total", "Frames dropped as invalid (not a whole JPEG).", cam...),
-		corrupt:        d("camera_frames_corrupt_total", "Frames the driver flagged as corrupt (dropped).", cam...),
-		restarts:       d("camera_restarts_total", "Streams that failed after delivering frames and were reopened.", cam...),
-		fps:            d("camera_fps", "Frame rate measured over the last seconds.", cam...),
-		state:          d("camera_state", "1 for the camera's current state, 0 for the others.", "camera", "state"),
-		clients:        d("preview_clients", "Live-preview clients connected.", cam...),
-		clientDrops:    d("preview_frames_dropped_total", "Frames live-preview clients lost because they read too slowly.", cam...),
-		recActive:      d("recording_active", "1 while the camera records.", cam...),
-		recBytes:       d("recording_bytes_total", "Bytes of recordings written (finished files and the one being written).", cam...),
-		recFiles:       d("recordings_total", "Recording files finished, by outcome.", "camera", "outcome"),
-		ffmpegRestarts: d("ffmpeg_restarts_total", "Times ffmpeg died and the recording went on in a new file.", cam...),
-		startLatency:   d("recording_start_latency_seconds", "From the request to the first frame written to ffmpeg, for the recording running now.", cam...),
-		retention:      d("retention_deleted_total", "Recordings deleted by retention, by rule.", "camera", "rule"),
-		dirFree:        d("record_dir_free_bytes", "Bytes free for camrec in the record dir's filesystem."),
-		dirSize:        d("record_dir_size_bytes", "Size of the record dir's filesystem."),
-		uploads:        d("uploads_total", "Upload tries to S3-compatible storage, by outcome (uploaded and verified, or failed).", "camera", "outcome"),
-		uploadBytes:    d("upload_bytes_total", "Bytes of recordings uploaded and verified.", cam...),
-		uploadPending:  d("upload_pending", "Finished recordings not yet uploaded.", cam...),
+		frames:           d("camera_frames_total", "Frames captured.", cam...),
+		invalid:          d("camera_frames_invalid_total", "Frames dropped as invalid (not a whole JPEG).", cam...),
+		corrupt:          d("camera_frames_corrupt_total", "Frames the driver flagged as corrupt (dropped).", cam...),
+		restarts:         d("camera_restarts_total", "Streams that failed after delivering frames and were reopened.", cam...),
+		fps:              d("camera_fps", "Frame rate measured over the last seconds.", cam...),
+		state:            d("camera_state", "1 for the camera's current state, 0 for the others.", "camera", "state"),
+		clients:          d("preview_clients", "Live-preview clients connected.", cam...),
+		clientDrops:      d("preview_frames_dropped_total", "Frames live-preview clients lost because they read too slowly.", cam...),
+		recActive:        d("recording_active", "1 while the camera records.", cam...),
+		recBytes:         d("recording_bytes_total", "Bytes of recordings written (finished files and the one being written).", cam...),
+		recFiles:         d("recordings_total", "Recording files finished, by outcome.", "camera", "outcome"),
+		ffmpegRestarts:   d("ffmpeg_restarts_total", "Times ffmpeg died and the recording went on in a new file.", cam...),
+		startLatency:     d("recording_start_latency_seconds", "From the request to the first frame written to ffmpeg, for the recording running now.", cam...),
+		retention:        d("retention_deleted_total", "Recordings deleted by retention, by rule.", "camera", "rule"),
+		dirFree:          d("record_dir_free_bytes", "Bytes free for camrec in the record dir's filesystem."),
+		dirSize:          d("record_dir_size_bytes", "Size of the record dir's filesystem."),
+		uploads:          d("uploads_total", "Upload tries to S3-compatible storage, by outcome (uploaded and verified, or failed).", "camera", "outcome"),
+		uploadBytes:      d("upload_bytes_total", "Bytes of recordings uploaded and verified.", cam...),
+		uploadPending:    d("upload_pending", "Finished recordings not yet uploaded.", cam...),
+		restreamUp:       d("restream_up", "1 while the media server takes the camera's restream, else 0 (idle, connecting, retrying).", cam...),
+		restreamRestarts: d("restream_restarts_total", "Failed tries of the restream (the server gone, refusing, or the stream broken).", cam...),
+		restreamFrames:   d("restream_frames_total", "Frames handed to the media server.", cam...),
 	}
 }
 
@@ -87,7 +99,8 @@ func NewCollector(cams []Camera, recordDir string, diskFree func(string) (int64,
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.frames, c.invalid, c.corrupt, c.restarts, c.fps, c.state, c.clients,
 		c.clientDrops, c.recActive, c.recBytes, c.recFiles, c.ffmpegRestarts, c.startLatency, c.retention,
-		c.dirFree, c.dirSize, c.uploads, c.uploadBytes, c.uploadPending} {
+		c.dirFree, c.dirSize, c.uploads, c.uploadBytes, c.uploadPending,
+		c.restreamUp, c.restreamRestarts, c.restreamFrames} {
 		ch <- d
 	}
 }
@@ -121,6 +134,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 				counter(c.uploadBytes, u.Bytes, name)
 				gauge(c.uploadPending, float64(u.Pending), name)
 			}
+		}
+		if cam.Restream != nil {
+			r := cam.Restream.Status()
+			gauge(c.restreamUp, boolValue(r.State == restream.StateRunning), name)
+			counter(c.restreamRestarts, r.Restarts, name)
+			counter(c.restreamFrames, r.Frames, name)
 		}
 		if cam.Recorder == nil {
 			continue

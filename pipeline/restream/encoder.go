@@ -168,7 +168,7 @@ func (e *Encoder) encode(ctx context.Context) error {
 	}
 	in := inputOf(first)
 	if in.PixFmt == pipeline.PixFmtH264 {
-		return fmt.Errorf("camera %s delivers H.264: it needs no encoder", e.cfg.Camera)
+		return e.passThrough(ctx, sub, first)
 	}
 	fps := e.cam.Format().FPS
 	if fps <= 0 {
@@ -260,6 +260,38 @@ loop:
 		return fmt.Errorf("ffmpeg's output: %w", rerr)
 	}
 	return nil
+}
+
+// passThrough forwards an H.264 camera's frames as they are (a pipe:
+// source whose stream turned out to be H.264) until nobody has subscribed
+// for e.idle, ctx ends, or the camera's frames are no longer H.264.
+func (e *Encoder) passThrough(ctx context.Context, sub *pipeline.Subscriber, first *pipeline.Frame) error {
+	e.log.Info("the camera delivers H.264: passed through, not encoded")
+	idle := time.NewTimer(time.Hour)
+	idle.Stop()
+	for f := first; ; {
+		if f != nil {
+			if f.PixFmt != pipeline.PixFmtH264 {
+				return nil
+			}
+			e.frames.Add(1)
+			e.hub.Publish(f)
+			f = nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case f = <-sub.Frames():
+		case <-e.hub.SubscribersChanged():
+			if e.hub.Subscribers() == 0 {
+				idle.Reset(e.idle)
+			} else {
+				idle.Stop()
+			}
+		case <-idle.C:
+			return nil
+		}
+	}
 }
 
 // readUnits publishes ffmpeg's encoded frames until its output ends: each

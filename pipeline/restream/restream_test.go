@@ -2,9 +2,6 @@ package restream
 
 import (
 	"context"
-	"errors"
-	"io"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -115,78 +112,6 @@ func TestEncoderFramesAreTheCamerasFrames(t *testing.T) {
 	}
 }
 
-// streamReader reads an RTSP stream with ffmpeg (copied to Annex B) and
-// collects its frames' capture-time stamps.
-type streamReader struct {
-	mu     sync.Mutex
-	frames int
-	keys   int
-	stamps []time.Time
-	lat    []time.Duration
-	w, h   int
-	done   chan struct{}
-	cmd    *exec.Cmd
-}
-
-func readStream(t *testing.T, ff, url string) *streamReader {
-	t.Helper()
-	cmd := exec.Command(ff, "-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp",
-		"-fflags", "nobuffer", "-i", url, "-c", "copy", "-f", "h264", "pipe:1")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	r := &streamReader{done: make(chan struct{}), cmd: cmd}
-	go func() {
-		defer close(r.done)
-		rd := h264.NewReader(out, 8<<20)
-		for {
-			u, err := rd.Next()
-			if errors.Is(err, h264.ErrSkipped) {
-				continue
-			}
-			if err != nil {
-				_, _ = io.Copy(io.Discard, out)
-				return
-			}
-			now := time.Now()
-			r.mu.Lock()
-			r.frames++
-			if u.Key {
-				r.keys++
-				if sps, ok := rd.SPS(); ok {
-					r.w, r.h = sps.Width, sps.Height
-				}
-			}
-			it := h264.Iter(u.Data)
-			for nal, ok := it.Next(); ok; nal, ok = it.Next() {
-				if at, ok := CaptureTime(nal); ok {
-					r.stamps = append(r.stamps, at)
-					r.lat = append(r.lat, now.Sub(at))
-				}
-			}
-			r.mu.Unlock()
-		}
-	}()
-	t.Cleanup(r.stop)
-	return r
-}
-
-func (r *streamReader) stop() {
-	_ = r.cmd.Process.Kill()
-	<-r.done
-	_ = r.cmd.Wait()
-}
-
-func (r *streamReader) count() (frames, keys, stamps int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.frames, r.keys, len(r.stamps)
-}
-
 // eventLog collects events.
 type eventLog struct {
 	mu sync.Mutex
@@ -240,19 +165,21 @@ func TestRestreamToMediaMTX(t *testing.T) {
 	run(t, rs.Run)
 	waitState(t, rs, StateRunning)
 
-	rd := readStream(t, ff, mtx.URL("cam0"))
+	rd := testutil.ReadStream(t, ff, mtx.URL("cam0"), CaptureTime)
 	testutil.Eventually(t, 60*time.Second, "60 frames at the reader", func() bool {
-		n, _, _ := rd.count()
+		n, _, _ := rd.Counts()
 		return n >= 60
 	})
-	rd.stop()
-	frames, keys, stamps := rd.count()
-	if keys < 1 || stamps != frames || rd.w != 320 || rd.h != 240 {
-		t.Fatalf("reader: %d frames, %d keyframes, %d stamped, %dx%d; want every frame stamped, 320x240", frames, keys, stamps, rd.w, rd.h)
+	rd.Stop()
+	frames, keys, stamped := rd.Counts()
+	w, h := rd.Size()
+	if keys < 1 || stamped != frames || w != 320 || h != 240 {
+		t.Fatalf("reader: %d frames, %d keyframes, %d stamped, %dx%d; want every frame stamped, 320x240", frames, keys, stamped, w, h)
 	}
-	for i := 1; i < len(rd.stamps); i++ {
-		if !rd.stamps[i].After(rd.stamps[i-1]) {
-			t.Fatalf("stamp %d (%v) not after stamp %d (%v)", i, rd.stamps[i], i-1, rd.stamps[i-1])
+	stamps, _ := rd.Stamps()
+	for i := 1; i < len(stamps); i++ {
+		if !stamps[i].After(stamps[i-1]) {
+			t.Fatalf("stamp %d (%v) not after stamp %d (%v)", i, stamps[i], i-1, stamps[i-1])
 		}
 	}
 	if evs.count(events.RestreamStarted) != 1 {
@@ -272,9 +199,9 @@ func TestRestreamToMediaMTX(t *testing.T) {
 
 	mtx.Start()
 	waitState(t, rs, StateRunning)
-	rd2 := readStream(t, ff, mtx.URL("cam0"))
+	rd2 := testutil.ReadStream(t, ff, mtx.URL("cam0"), CaptureTime)
 	testutil.Eventually(t, 60*time.Second, "frames at a reader after the server came back", func() bool {
-		n, _, _ := rd2.count()
+		n, _, _ := rd2.Counts()
 		return n >= 30
 	})
 }
@@ -304,9 +231,9 @@ func TestRestreamOnDemand(t *testing.T) {
 	}
 	release := rs.Demand()
 	waitState(t, rs, StateRunning)
-	rd := readStream(t, ff, mtx.URL("cam0"))
+	rd := testutil.ReadStream(t, ff, mtx.URL("cam0"), CaptureTime)
 	testutil.Eventually(t, 60*time.Second, "frames at the reader", func() bool {
-		n, _, _ := rd.count()
+		n, _, _ := rd.Counts()
 		return n >= 30
 	})
 	release()
