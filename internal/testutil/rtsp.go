@@ -1,18 +1,19 @@
 package testutil
 
 import (
-	"errors"
 	"io"
 	"os/exec"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/camrec/camrec/internal/flv"
 	"github.com/camrec/camrec/internal/h264"
 )
 
 // StreamReader reads an H.264 stream from a media server with ffmpeg
-// (copied to Annex B, not decoded) and counts what arrives: frames,
+// (copied into FLV, whose tags end where frames end, so that a frame is
+// counted the moment it is complete; not decoded) and counts what arrives: frames,
 // keyframes, the size in the SPS, and the capture-time stamps found by the
 // stamp function given to ReadStream (restream.CaptureTime).
 type StreamReader struct {
@@ -34,7 +35,7 @@ func ReadStream(tb testing.TB, ff, url string, stamp func(nal []byte) (time.Time
 	if len(url) > 7 && url[:7] == "rtsp://" {
 		args = append(args, "-rtsp_transport", "tcp")
 	}
-	cmd := exec.Command(ff, append(args, "-i", url, "-c", "copy", "-f", "h264", "pipe:1")...)
+	cmd := exec.Command(ff, append(args, "-i", url, "-c", "copy", "-flush_packets", "1", "-f", "flv", "pipe:1")...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		tb.Fatal(err)
@@ -45,12 +46,9 @@ func ReadStream(tb testing.TB, ff, url string, stamp func(nal []byte) (time.Time
 	r := &StreamReader{done: make(chan struct{}), cmd: cmd}
 	go func() {
 		defer close(r.done)
-		rd := h264.NewReader(out, 8<<20)
+		rd := flv.NewReader(out, 8<<20)
 		for {
 			u, err := rd.Next()
-			if errors.Is(err, h264.ErrSkipped) {
-				continue
-			}
 			if err != nil {
 				_, _ = io.Copy(io.Discard, out)
 				return
@@ -60,8 +58,10 @@ func ReadStream(tb testing.TB, ff, url string, stamp func(nal []byte) (time.Time
 			r.frames++
 			if u.Key {
 				r.keys++
-				if sps, ok := rd.SPS(); ok {
-					r.w, r.h = sps.Width, sps.Height
+				if in := h264.Inspect(u.Data); in.SPS != nil {
+					if sps, err := h264.ParseSPS(in.SPS); err == nil {
+						r.w, r.h = sps.Width, sps.Height
+					}
 				}
 			}
 			it := h264.Iter(u.Data)

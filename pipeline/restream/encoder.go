@@ -205,6 +205,7 @@ func (e *Encoder) encode(ctx context.Context) error {
 	idle.Stop()
 	var result error
 	var n int64
+	var hdr []byte
 	f := first
 loop:
 	for {
@@ -215,7 +216,7 @@ loop:
 			}
 			times.put(n, f.Time)
 			n++
-			if _, err := stdin.Write(payload(f)); err != nil {
+			if err := e.write(stdin, f, &hdr); err != nil {
 				result = fmt.Errorf("write to ffmpeg: %w", err)
 				break
 			}
@@ -260,6 +261,21 @@ loop:
 		return fmt.Errorf("ffmpeg's output: %w", rerr)
 	}
 	return nil
+}
+
+// write hands f to the encoder: a raw image as it is, a JPEG as a
+// multipart part (its header, then the JPEG: no copy of the frame).
+func (e *Encoder) write(w io.Writer, f *pipeline.Frame, hdr *[]byte) error {
+	if f.Raw != nil {
+		_, err := w.Write(f.Raw)
+		return err
+	}
+	*hdr = partHeader((*hdr)[:0], len(f.Data))
+	if _, err := w.Write(*hdr); err != nil {
+		return err
+	}
+	_, err := w.Write(f.Data)
+	return err
 }
 
 // passThrough forwards an H.264 camera's frames as they are (a pipe:
