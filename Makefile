@@ -6,7 +6,7 @@ GO    ?= go
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS  ?= -device test:
 
-.PHONY: run build test test-stress vet deps test-deps bench bench-cpu bench-auth bench-integrations bench-upload test-vm clean
+.PHONY: run build test test-stress vet deps test-deps bench bench-cpu bench-auth bench-integrations bench-upload bench-restream mediamtx test-vm clean
 
 # The version and commit stamped into the binary (camrec -version), and a
 # binary without symbol tables (-s -w: 29 MB -> see the README).
@@ -27,10 +27,13 @@ deps:
 # Test dependencies: ffmpeg, headless Chromium for the page test,
 # systemd-analyze for the unit file test, promtool (Debian's prometheus
 # package; its server is not started) for the metrics test, Mosquitto (a
-# real broker, started by the MQTT tests on a loopback port). SeaweedFS's
-# weed, the S3 server of the upload tests, is not among them: building it
-# takes 25-30 min on 2 cores (see test-s3).
-test-deps: deps
+# real broker, started by the MQTT tests on a loopback port), curl (the
+# command MediaMTX runs on demand in the restream test), and MediaMTX, the
+# media server of the restream tests, built once from the Go module proxy
+# into ~/.cache/camrec/bin (about a minute on 2 cores). SeaweedFS's weed,
+# the S3 server of the upload tests, is not among them: building it takes
+# 25-30 min on 2 cores (see test-s3).
+test-deps: deps mediamtx
 	@command -v chromium >/dev/null || \
 	  { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 	@command -v systemd-analyze >/dev/null || \
@@ -39,6 +42,12 @@ test-deps: deps
 	  { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus; }
 	@test -x /usr/sbin/mosquitto && command -v mosquitto_passwd >/dev/null || \
 	  { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y mosquitto; }
+	@command -v curl >/dev/null || \
+	  { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y curl; }
+
+# MediaMTX v1.12.3 (test/restream/build-mediamtx.sh): nothing when built.
+mediamtx:
+	@GO=$(GO) test/restream/build-mediamtx.sh
 
 vet:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
@@ -90,6 +99,12 @@ bench-integrations: build
 # Upload throughput to a local SeaweedFS (loopback), one finished recording at a time.
 bench-upload: weed
 	$(GO) test -run '^$$' -bench Upload -benchtime 10x ./internal/upload/
+
+# Restream + recording of a 720p30 MJPEG camera: one shared encode vs two
+# (a second ffmpeg encoding the preview), A B A B, and the latency from
+# capture to RTSP and RTMP readers of a local MediaMTX.
+bench-restream: deps mediamtx build
+	$(GO) run ./test/bench/restreamcpu -camrec ./camrec -duration 20s
 
 # Real V4L2 drivers (vivid, v4l2loopback) in a qemu VM; needs root. See test/vm/README.md.
 test-vm:
