@@ -10,6 +10,7 @@ import (
 	"github.com/camrec/camrec/internal/upload"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/record"
+	"github.com/camrec/camrec/pipeline/restream"
 )
 
 type camView pipeline.CameraStatus
@@ -23,6 +24,10 @@ type recView struct {
 
 func (r recView) Status() record.RecordingStatus { return r.st }
 func (r recView) Counters() record.Counters      { return r.n }
+
+type restreamView restream.Status
+
+func (r restreamView) Status() restream.Status { return restream.Status(r) }
 
 type uploadView map[string]upload.Status
 
@@ -41,8 +46,10 @@ func TestCollector(t *testing.T) {
 			Restarts: 3, FPSMeasured: 29.5, Clients: 2, ClientDrops: 7},
 			Recorder: recView{record.RecordingStatus{Active: true, Bytes: 1000, Restarts: 1, StartLatencyMS: 60},
 				record.Counters{Complete: 4, Failed: 1, Bytes: 5000, DeletedKeep: 2, DeletedMinFree: 1}},
-			Uploads: uploadView{"cam0": {State: upload.StateRetrying, Pending: 2, Uploaded: 3, Bytes: 3000, Failures: 4}}},
-		{Camera: camView{Name: "garage", State: pipeline.StateDisconnected}},
+			Uploads:  uploadView{"cam0": {State: upload.StateRetrying, Pending: 2, Uploaded: 3, Bytes: 3000, Failures: 4}},
+			Restream: restreamView{State: restream.StateRunning, Restarts: 2, Frames: 900}},
+		{Camera: camView{Name: "garage", State: pipeline.StateDisconnected},
+			Restream: restreamView{State: restream.StateRetrying, Restarts: 5}},
 	}
 	c := NewCollector(cams, "/srv/rec", func(dir string) (int64, int64, error) {
 		if dir != "/srv/rec" {
@@ -114,6 +121,18 @@ camrec_recording_start_latency_seconds{camera="cam0"} 0.06
 # TYPE camrec_recordings_total counter
 camrec_recordings_total{camera="cam0",outcome="complete"} 4
 camrec_recordings_total{camera="cam0",outcome="failed"} 1
+# HELP camrec_restream_frames_total Frames handed to the media server.
+# TYPE camrec_restream_frames_total counter
+camrec_restream_frames_total{camera="cam0"} 900
+camrec_restream_frames_total{camera="garage"} 0
+# HELP camrec_restream_restarts_total Failed tries of the restream (the server gone, refusing, or the stream broken).
+# TYPE camrec_restream_restarts_total counter
+camrec_restream_restarts_total{camera="cam0"} 2
+camrec_restream_restarts_total{camera="garage"} 5
+# HELP camrec_restream_up 1 while the media server takes the camera's restream, else 0 (idle, connecting, retrying).
+# TYPE camrec_restream_up gauge
+camrec_restream_up{camera="cam0"} 1
+camrec_restream_up{camera="garage"} 0
 # HELP camrec_retention_deleted_total Recordings deleted by retention, by rule.
 # TYPE camrec_retention_deleted_total counter
 camrec_retention_deleted_total{camera="cam0",rule="keep"} 2

@@ -1,8 +1,10 @@
 package testutil
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,10 +40,10 @@ func MediaMTXPath(tb testing.TB) string {
 }
 
 // MediaMTX is a MediaMTX server on loopback ports: RTSP over TCP, RTMP,
-// and its control API; no HLS, WebRTC or SRT.
+// SRT (UDP) and its control API; no HLS or WebRTC.
 type MediaMTX struct {
-	RTSP, RTMP, API int // ports
-	Log             *SyncBuffer
+	RTSP, RTMP, SRT, API int // ports (SRT's is a UDP port)
+	Log                  *SyncBuffer
 
 	tb    testing.TB
 	bin   string
@@ -57,7 +59,7 @@ type MediaMTX struct {
 func StartMediaMTX(tb testing.TB, paths string) *MediaMTX {
 	tb.Helper()
 	ports := freePorts(tb, 3)
-	m := &MediaMTX{RTSP: ports[0], RTMP: ports[1], API: ports[2], Log: &SyncBuffer{}, tb: tb, bin: MediaMTXPath(tb)}
+	m := &MediaMTX{RTSP: ports[0], RTMP: ports[1], API: ports[2], SRT: freeUDPPort(tb), Log: &SyncBuffer{}, tb: tb, bin: MediaMTXPath(tb)}
 	if paths == "" {
 		paths = "  all_others:\n"
 	}
@@ -72,9 +74,10 @@ rtmp: yes
 rtmpAddress: 127.0.0.1:%d
 hls: no
 webrtc: no
-srt: no
+srt: yes
+srtAddress: 127.0.0.1:%d
 paths:
-%s`, m.API, m.RTSP, m.RTMP, paths)
+%s`, m.API, m.RTSP, m.RTMP, m.SRT, paths)
 	m.conf = filepath.Join(tb.TempDir(), "mediamtx.yml")
 	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
 		tb.Fatal(err)
@@ -82,6 +85,31 @@ paths:
 	m.Start()
 	tb.Cleanup(m.Kill)
 	return m
+}
+
+// Ready reports whether path has a publisher whose stream readers can
+// read (MediaMTX's control API: GET /v3/paths/get/<path>).
+func (m *MediaMTX) Ready(path string) bool {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/v3/paths/get/%s", m.API, path))
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var p struct {
+		Ready bool `json:"ready"`
+	}
+	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&p) == nil && p.Ready
+}
+
+// freeUDPPort returns a free loopback UDP port.
+func freeUDPPort(tb testing.TB) int {
+	tb.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
 // URL is the RTSP URL of path on the server.

@@ -2,6 +2,7 @@ package restream
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -278,5 +279,40 @@ func TestRestreamRefusedHidesPassword(t *testing.T) {
 	}
 	if !strings.Contains(st.URL, "camrec:xxxxx@") {
 		t.Errorf("status URL %q, want the user with the password masked", st.URL)
+	}
+}
+
+// TestRestreamProtocols: the restream reaches MediaMTX over RTMP and SRT
+// too (ffmpeg's flv and mpegts muxers); an RTSP reader of the same path
+// gets the frames, stamped.
+func TestRestreamProtocols(t *testing.T) {
+	ff := testutil.RequireTool(t, "ffmpeg")
+	mtx := testutil.StartMediaMTX(t, "")
+	cam := testCamera(t, 320, 240)
+	enc := NewEncoder(EncoderConfig{Camera: "cam0", FFmpeg: ff, FPS: 30}, cam, testutil.Logger(t))
+	run(t, enc.Run)
+	for _, tc := range []struct{ name, url string }{
+		{"rtmp", fmt.Sprintf("rtmp://127.0.0.1:%d/viartmp", mtx.RTMP)},
+		{"srt", fmt.Sprintf("srt://127.0.0.1:%d?streamid=publish:viasrt&pkt_size=1316", mtx.SRT)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rs, err := New(Config{Camera: "cam0", URL: tc.url, FFmpeg: ff}, enc, testutil.Logger(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			run(t, rs.Run)
+			waitState(t, rs, StateRunning)
+			// RTMP and SRT publishers are connected before MediaMTX has
+			// their stream's parameters; a reader must wait for those.
+			testutil.Eventually(t, 60*time.Second, "MediaMTX to have the stream", func() bool { return mtx.Ready("via" + tc.name) })
+			rd := testutil.ReadStream(t, ff, mtx.URL("via"+tc.name), CaptureTime)
+			testutil.Eventually(t, 60*time.Second, "30 stamped frames at the RTSP reader", func() bool {
+				_, _, stamped := rd.Counts()
+				return stamped >= 30
+			})
+			if w, h := rd.Size(); w != 320 || h != 240 {
+				t.Fatalf("reader: %dx%d, want 320x240", w, h)
+			}
+		})
 	}
 }
