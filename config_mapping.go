@@ -23,7 +23,7 @@ import (
 func sourceOptions(c config.Camera, log *slog.Logger) pipeline.SourceOptions {
 	return pipeline.SourceOptions{
 		Width: c.Width, Height: c.Height, FPS: c.FPS,
-		Format: c.Capture.Format,
+		Format: c.CaptureFormat(),
 		Log:    log.With("camera", c.Name),
 	}
 }
@@ -40,7 +40,7 @@ func cameraConfig(c config.Camera) pipeline.CameraConfig {
 func recorderConfig(c config.Camera, recordDir, ffmpegPath string, ffmpegErr error) record.RecorderConfig {
 	r := c.Recording
 	return record.RecorderConfig{
-		Camera: c.Name, Dir: recordDir, Container: c.Container, Codec: c.Codec, Format: c.Capture.Format,
+		Camera: c.Name, Dir: recordDir, Container: c.Container, Codec: c.Codec, Format: c.CaptureFormat(),
 		Preset: c.Preset, CRF: &c.CRF, FFmpeg: ffmpegPath, FFmpegErr: ffmpegErr,
 		PreRecord:         time.Duration(r.PreRecord),
 		PreRecordMaxBytes: int64(r.PreRecordMaxBytes),

@@ -40,12 +40,16 @@ const (
 	FormatMJPEG = "mjpeg" // compressed; frames are JPEGs
 	FormatYUYV  = "yuyv"  // raw YUYV 4:2:2 (yuyv422), two bytes per pixel
 	FormatH264  = "h264"  // H.264 access units with start codes; only when asked for
+	// FormatAutoH264 is auto for a camera whose recording copies the
+	// camera's stream into mp4 or mkv: H.264 when offered (nothing to
+	// encode), else MJPEG. The config chooses it (config.Camera.CaptureFormat).
+	FormatAutoH264 = "auto-h264"
 )
 
 // Request is what the user asks of a camera.
 type Request struct {
-	// Format is FormatAuto (also ""), FormatMJPEG, FormatYUYV or
-	// FormatH264 (never chosen by FormatAuto).
+	// Format is FormatAuto (also ""), FormatMJPEG, FormatYUYV, FormatH264
+	// (never chosen by FormatAuto) or FormatAutoH264.
 	Format string
 	// Width and Height of the frames; 0 asks for the largest size.
 	Width, Height int
@@ -467,6 +471,14 @@ func pickFormat(path string, formats map[webcam.PixelFormat]string, want string)
 			return PixYUYV, FormatYUYV, nil
 		}
 		return 0, "", noFormat(path, "MJPEG or YUYV", formats)
+	case FormatAutoH264:
+		if _, ok := formats[webcam.PixelFormat(PixH264)]; ok {
+			return PixH264, FormatH264, nil
+		}
+		if hasMJPEG {
+			return mj, FormatMJPEG, nil
+		}
+		return 0, "", noFormat(path, "H264 or MJPEG (the recording copies the camera's stream)", formats)
 	}
 	return 0, "", fmt.Errorf("camera %s: unknown format %q (want auto, mjpeg, yuyv or h264)", path, want)
 }

@@ -216,6 +216,34 @@ func TestNegotiate(t *testing.T) {
 			wantMode:  Mode{Format: "h264", FourCC: "H264", Width: 1280, Height: 720, FPS: 30},
 		},
 		{
+			name: "auto for a copied recording prefers H.264",
+			cam: func() *fakeCam {
+				c := uvcCam()
+				c.formats[webcam.PixelFormat(PixH264)] = "H.264"
+				return c
+			},
+			req:       Request{Format: FormatAutoH264, Width: 1280, Height: 720, FPS: 30, Buffers: 4},
+			wantCalls: "format H264 1280x720, buffers 4, fps 30, start",
+			wantMode:  Mode{Format: "h264", FourCC: "H264", Width: 1280, Height: 720, FPS: 30},
+		},
+		{
+			name:      "auto for a copied recording takes MJPEG without H.264",
+			cam:       uvcCam,
+			req:       Request{Format: FormatAutoH264, Width: 640, Height: 480, FPS: 30, Buffers: 4},
+			wantCalls: "format MJPG 640x480, buffers 4, fps 30, start",
+			wantMode:  Mode{Format: "mjpeg", FourCC: "MJPG", Width: 640, Height: 480, FPS: 30},
+		},
+		{
+			name: "auto for a copied recording: neither H.264 nor MJPEG",
+			cam: func() *fakeCam {
+				c := uvcCam()
+				delete(c.formats, webcam.PixelFormat(PixMJPEG))
+				return c
+			},
+			req:     Request{Format: FormatAutoH264, Width: 640, Height: 480, Buffers: 4},
+			wantErr: "offers no H264 or MJPEG (the recording copies the camera's stream)",
+		},
+		{
 			name: "driver swaps MJPEG for YUYV (vivid)",
 			cam: func() *fakeCam {
 				c := uvcCam()

@@ -3,6 +3,8 @@ package config
 import (
 	"flag"
 	"fmt"
+
+	"github.com/camrec/camrec/v4l2"
 )
 
 // Capture defaults.
@@ -34,7 +36,7 @@ type Capture struct {
 // that applies the flags the user set (set) over a camera's file settings
 // and defaults.
 func captureFlags(fs *flag.FlagSet) func(c *Capture, set map[string]bool) {
-	format := fs.String("format", DefaultFormat, "pixel format asked of a V4L2 camera: auto (MJPEG if offered, else YUYV), mjpeg, yuyv or h264 (H.264, recorded with -codec copy into mp4/mkv); for pipe: what the stream carries (auto: sniffed)")
+	format := fs.String("format", DefaultFormat, "pixel format asked of a V4L2 camera: auto (MJPEG if offered, else YUYV; with -codec copy into mp4/mkv, H.264 if offered, else MJPEG), mjpeg, yuyv or h264 (H.264, recorded with -codec copy into mp4/mkv); for pipe: what the stream carries (auto: sniffed)")
 	previewFPS := fs.Float64("preview-fps", DefaultPreviewFPS, "max rate at which a YUYV camera's frames are JPEG-encoded for live preview (only while someone watches)")
 	quality := fs.Int("jpeg-quality", DefaultJPEGQuality, "quality (1-100) of the JPEGs camrec encodes for a YUYV camera's preview and snapshots")
 	return func(c *Capture, set map[string]bool) {
@@ -63,4 +65,18 @@ func (c *Capture) validate() error {
 		return fmt.Errorf("jpeg_quality %d: want 1-100", c.JPEGQuality)
 	}
 	return nil
+}
+
+// CaptureFormat is the format asked of the camera's source: its format
+// setting, except for the rule of "auto" on a V4L2 camera whose recording
+// copies the camera's stream (codec copy) into mp4 or mkv: H.264 first
+// when the camera offers it (nothing to decode or encode; the preview is
+// then decoded while watched), else MJPEG. Otherwise auto prefers MJPEG
+// (every frame is already a preview JPEG), then YUYV. pipe: sources tell
+// H.264 from MJPEG by their first bytes instead.
+func (c *Camera) CaptureFormat() string {
+	if c.Capture.Format == DefaultFormat && c.IsV4L2() && c.Codec == "copy" && (c.Container == "mp4" || c.Container == "mkv") {
+		return v4l2.FormatAutoH264
+	}
+	return c.Capture.Format
 }

@@ -49,3 +49,33 @@ func TestCaptureSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestCaptureFormatRule: auto asks a V4L2 camera for H.264 first only when
+// its recording copies into mp4 or mkv; everything else keeps the setting.
+func TestCaptureFormatRule(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-device", "/dev/video0", "-codec", "copy"}, "auto-h264"},
+		{[]string{"-device", "/dev/video0", "-codec", "copy", "-container", "mkv"}, "auto-h264"},
+		{[]string{"-device", "/dev/video0", "-codec", "copy", "-container", "avi"}, "auto"},
+		{[]string{"-device", "/dev/video0"}, "auto"},
+		{[]string{"-device", "/dev/video0", "-codec", "copy", "-container", "mkv", "-format", "mjpeg"}, "mjpeg"},
+		{[]string{"-device", "/dev/video0", "-codec", "copy", "-format", "h264"}, "h264"},
+		{[]string{"-device", "pipe:", "-codec", "copy", "-container", "mkv"}, "auto"},
+	} {
+		cfg, err := Load(tc.args, noEnv, io.Discard)
+		if err != nil {
+			t.Errorf("%v: %v", tc.args, err)
+			continue
+		}
+		if got := cfg.Cameras[0].CaptureFormat(); got != tc.want {
+			t.Errorf("%v: capture format %q, want %q", tc.args, got, tc.want)
+		}
+	}
+	// Copy into mp4 needs H.264: a camera that may deliver it, or none.
+	if _, err := Load([]string{"-device", "pipe:", "-codec", "copy"}, noEnv, io.Discard); err == nil || !strings.Contains(err.Error(), "container mp4 cannot store MJPEG") {
+		t.Errorf("pipe: copy into mp4 with format auto: %v", err)
+	}
+}

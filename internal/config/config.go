@@ -384,7 +384,7 @@ func (c *Camera) validate() error {
 	if c.FPS <= 0 || c.FPS > 240 {
 		return fmt.Errorf("fps %v: must be above 0 and at most 240", c.FPS)
 	}
-	if err := record.ValidateEncodingFor(c.Capture.Format, c.Container, c.Codec, c.Preset, c.CRF); err != nil {
+	if err := record.ValidateEncodingFor(c.CaptureFormat(), c.Container, c.Codec, c.Preset, c.CRF); err != nil {
 		return err
 	}
 	if c.StallTimeout < Duration(100*time.Millisecond) {

@@ -13,6 +13,7 @@ import (
 	"github.com/camrec/camrec/internal/events"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/store"
+	"github.com/camrec/camrec/v4l2"
 )
 
 // RecorderConfig is what a Recorder needs to know about one camera's
@@ -143,10 +144,11 @@ func ValidateEncoding(container, codec, preset string, crf int) error {
 }
 
 // ValidateEncodingFor is ValidateEncoding for a camera of the given format
-// setting (auto, mjpeg, yuyv, h264). The valid combinations with codec
-// copy: MJPEG (format auto or mjpeg) into mkv or avi; H.264 (format h264)
-// into mp4 or mkv; YUYV never (the recorder refuses it when it sees raw
-// frames, since format auto may fall back to YUYV).
+// (auto, mjpeg, yuyv, h264, or auto-h264: a V4L2 camera set to auto whose
+// copied recording asks for H.264 first). The valid combinations with codec
+// copy: MJPEG (format auto or mjpeg) into mkv or avi; H.264 (format h264 or
+// auto-h264) into mp4 or mkv; YUYV never (the recorder refuses it when it
+// sees raw frames, since format auto may fall back to YUYV).
 func ValidateEncodingFor(format, container, codec, preset string, crf int) error {
 	var errs []error
 	switch container {
@@ -157,7 +159,7 @@ func ValidateEncodingFor(format, container, codec, preset string, crf int) error
 	switch {
 	case !encoderPattern.MatchString(codec):
 		errs = append(errs, fmt.Errorf("codec %q: want copy or an ffmpeg encoder name such as libx264 or h264_v4l2m2m", codec))
-	case codec == "copy" && container == "mp4" && format != pipeline.FormatH264:
+	case codec == "copy" && container == "mp4" && format != pipeline.FormatH264 && format != v4l2.FormatAutoH264:
 		errs = append(errs, errors.New(`codec "copy": container mp4 cannot store MJPEG as is; use container mkv or avi, or an encoder such as libx264 (copy into mp4 is for H.264 cameras: format h264)`))
 	case codec == "copy" && container == "avi" && format == pipeline.FormatH264:
 		errs = append(errs, errors.New(`codec "copy": an H.264 camera (format h264) is copied into container mp4 or mkv, not avi`))

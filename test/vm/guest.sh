@@ -16,7 +16,10 @@ mount --bind "${cache:-$here/cache}" /cache
 cache=/cache
 
 modprobe vivid n_devs=1 node_types=0x1
-modprobe v4l2loopback devices=1 exclusive_caps=1 video_nr=10 card_label=camrec-loopback
+# Two loopback devices: /dev/video10 for the MJPEG tests, /dev/video11 for
+# the H.264 camera (a loopback device keeps the format its first writer set,
+# so the two cannot share one).
+modprobe v4l2loopback devices=2 exclusive_caps=1,1 video_nr=10,11 card_label=camrec-loopback,camrec-h264
 
 # The host's ffmpeg and ffprobe run chrooted into the read-only host root;
 # /dev, /proc, /sys and /tmp are the guest's, so paths under /tmp mean the

@@ -304,7 +304,7 @@ func reloadLoopback(t *testing.T) {
 		t.Errorf("rmmod v4l2loopback: %v: %s", err, out)
 		return
 	}
-	args := []string{"v4l2loopback", "devices=1", "exclusive_caps=1", "video_nr=10", "card_label=camrec-loopback"}
+	args := []string{"v4l2loopback", "devices=2", "exclusive_caps=1,1", "video_nr=10,11", "card_label=camrec-loopback,camrec-h264"}
 	if out, err := exec.Command("modprobe", args...).CombinedOutput(); err != nil {
 		t.Errorf("modprobe v4l2loopback: %v: %s", err, out)
 	}
