@@ -56,6 +56,10 @@ type entry struct {
 	bytes            int64 // size when it was finished or scanned
 	busy             bool  // being remuxed: the file is about to be replaced
 	ours             bool  // made by this process (Put), not read from disk
+	// remuxFailed: its remux failed in this process; it is uploaded as it
+	// was recorded (a fragmented MP4 and an MKV without duration play)
+	// rather than held forever. A restart tries the remux again.
+	remuxFailed bool
 }
 
 // Catalog is the list of recordings under a record dir. It is safe for

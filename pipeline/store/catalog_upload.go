@@ -39,9 +39,10 @@ func (c *Catalog) signalLocked() {
 // readyForUpload reports whether e's file is finished, in its final form
 // and not yet uploaded. Complete, failed and interrupted files all qualify
 // (a failed one holds what was recorded); a file still to be remuxed waits
-// for its remux, so that what is uploaded is what stays on disk.
+// for its remux, so that what is uploaded is what stays on disk, unless
+// the remux failed: then it goes as it was recorded.
 func (e *entry) readyForUpload() bool {
-	return e.meta.State != RecStateRecording && !e.busy && !e.meta.needsRemux() &&
+	return e.meta.State != RecStateRecording && !e.busy && (!e.meta.needsRemux() || e.remuxFailed) &&
 		e.meta.UploadedAt == nil && !e.meta.RemoteOnly
 }
 

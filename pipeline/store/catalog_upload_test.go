@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/camrec/camrec/internal/testutil"
 	"github.com/camrec/camrec/pipeline"
@@ -87,5 +88,36 @@ func TestPendingUploadsAndDropLocal(t *testing.T) {
 	// others wait for their upload.
 	if pruned, err := fresh.Prune("cam0", Retention{MaxDisk: 1, HoldForUpload: true}, now); err != nil || len(pruned) != 0 {
 		t.Errorf("max_disk pruned %v, %v; want nothing", pruned, err)
+	}
+}
+
+// A recording waits for its remux before it is uploaded; when the remux
+// fails it is uploaded as it was recorded, not held forever.
+func TestFailedRemuxDoesNotHoldUpload(t *testing.T) {
+	cat := NewCatalog(t.TempDir(), "", testutil.Logger(t))
+	id, path, err := cat.Reserve("cam0", "mp4", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.WriteFile(t, path, "fragmented")
+	meta := Sidecar{StartedAt: time.Now(), State: RecStateComplete, Container: "mp4", Fragmented: true}
+	if err := cat.Put("cam0", id, path, meta, 10); err != nil {
+		t.Fatal(err)
+	}
+	pending := func() int { return len(cat.PendingUploads("cam0")) }
+	if n := pending(); n != 0 {
+		t.Fatalf("%d pending before the remux, want 0 (it waits for it)", n)
+	}
+	if !cat.BeginRemux(id) {
+		t.Fatal("BeginRemux: false")
+	}
+	if n := pending(); n != 0 {
+		t.Fatalf("%d pending during the remux, want 0", n)
+	}
+	if err := cat.EndRemux(id, RemuxTemp(path), errors.New("ffmpeg: invalid data")); err == nil {
+		t.Fatal("EndRemux with an error returned nil")
+	}
+	if got := cat.PendingUploads("cam0"); len(got) != 1 || got[0].ID != id || got[0].Path != path {
+		t.Fatalf("pending after a failed remux: %+v, want %s as recorded", got, id)
 	}
 }

@@ -196,6 +196,10 @@ func (c *Catalog) EndRemux(id, tmp string, err error) error {
 		if rmErr := os.Remove(tmp); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) {
 			c.log.Warn("remove remux temp", "path", tmp, "error", rmErr.Error())
 		}
+		if ok {
+			e.remuxFailed = true
+			c.signalLocked() // the uploader takes it as it is
+		}
 		return err
 	}
 	if st, err := os.Stat(e.path); err == nil {
