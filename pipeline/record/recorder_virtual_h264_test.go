@@ -108,10 +108,14 @@ func TestVirtualH264CutAtKeyframes(t *testing.T) {
 		e := vtStartH264(t, RecorderConfig{Segment: 10 * time.Second}, 45)
 		time.Sleep(time.Second / (2 * vtFPS)) // just after the keyframe at 0: the recording starts at 1.5 s
 		e.set(t, true)
-		time.Sleep(32 * time.Second)
+		// Half a frame past 33.5 s: a stop at the very instant of a frame
+		// would race with it (which goroutine runs first is not fixed; it
+		// failed once in 40 runs).
+		time.Sleep(32*time.Second + time.Second/(2*vtFPS))
 		e.set(t, false)
 		// From 1.5 s (the start answered then): boundaries at 11.5 (cut at
-		// 12), 21.5 (cut at 21), 31.5 (cut at 31.5); the stop at 33.5.
+		// 12), 21.5 (cut at 21), 31.5 (cut at 31.5); the stop just after
+		// the frame at 33.5.
 		vtDurations(t, e.files(), 10.5, 9, 10.5, 2+1.0/vtFPS)
 	})
 }
