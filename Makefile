@@ -6,7 +6,7 @@ GO    ?= go
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS  ?= -device test:
 
-.PHONY: run build test test-stress vet deps test-deps bench bench-cpu bench-auth bench-integrations bench-upload bench-restream mediamtx test-vm clean
+.PHONY: run build test test-stress vet deps test-deps bench bench-cpu bench-auth bench-integrations bench-upload bench-restream bench-peers mediamtx test-vm clean
 
 # The version and commit stamped into the binary (camrec -version), and a
 # binary without symbol tables (-s -w: 29 MB -> see the README).

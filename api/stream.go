@@ -48,7 +48,12 @@ func (s *Server) stream(c *gin.Context) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	c.Writer.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(c.Writer)
-	// Send the headers now: the first frame may be a while away.
+	// Send the headers and the first boundary now: the first frame may be
+	// a while away. Each part then ends with the next boundary (see
+	// appendPart).
+	if _, err := c.Writer.Write([]byte("--" + streamBoundary + "\r\n")); err != nil {
+		return
+	}
 	if err := rc.Flush(); err != nil {
 		return
 	}
@@ -160,12 +165,16 @@ func (l *streamLimit) acquire(max int) bool {
 
 func (l *streamLimit) release() { l.open.Add(-1) }
 
-// appendPart appends one multipart part holding the frame's JPEG to b. Its
-// X-Timestamp header is the capture time in seconds since the epoch (as IP
-// cameras send it), so clients can time frames from the camera rather
-// than assume 25 fps.
+// appendPart appends one multipart part holding the frame's JPEG to b,
+// ended by the boundary that follows it: a client that finds the end of a
+// part by the next boundary (Go's mime/multipart, browsers) has the frame
+// at once, not when the next frame comes (a frame interval later: 33 ms
+// at 30 fps, measured by make bench-peers before this). Its X-Timestamp
+// header is the capture time in seconds since the epoch (as IP cameras
+// send it), so clients can time frames from the camera rather than assume
+// 25 fps.
 func appendPart(b []byte, f *pipeline.Frame) []byte {
-	b = append(b, "--"+streamBoundary+"\r\nContent-Type: image/jpeg\r\nContent-Length: "...)
+	b = append(b, "Content-Type: image/jpeg\r\nContent-Length: "...)
 	b = strconv.AppendInt(b, int64(len(f.Data)), 10)
 	if !f.Time.IsZero() {
 		b = append(b, "\r\nX-Timestamp: "...)
@@ -179,7 +188,7 @@ func appendPart(b []byte, f *pipeline.Frame) []byte {
 	}
 	b = append(b, "\r\n\r\n"...)
 	b = append(b, f.Data...)
-	return append(b, "\r\n"...)
+	return append(b, "\r\n--"+streamBoundary+"\r\n"...)
 }
 
 // parseFPS validates the fps query parameter and returns the minimum interval

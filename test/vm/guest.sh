@@ -27,7 +27,8 @@ modprobe v4l2loopback devices=2 exclusive_caps=1,1 video_nr=10,11 card_label=cam
 for d in dev proc sys tmp; do
 	mount --bind "/$d" "/host/$d"
 done
-for p in ffmpeg ffprobe; do
+# ustreamer too when the host has it (make bench-peers installs it).
+for p in ffmpeg ffprobe $( [ -x /host/usr/bin/ustreamer ] && echo ustreamer); do
 	cat >"/usr/local/bin/$p" <<WRAP
 #!/bin/sh
 exec chroot /host /bin/sh -c 'cd "\$0" 2>/dev/null || cd /; exec /usr/bin/$p "\$@"' "\$PWD" "\$@"

@@ -1,0 +1,335 @@
+package vmtest
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/camrec/camrec/test/vm/internal/frames"
+)
+
+// make bench-peers: camrec and µStreamer in turn on the same v4l2loopback
+// camera, in this VM. Off unless -peers.bench is given.
+var (
+	peersBench   = flag.Bool("peers.bench", false, "run TestBenchPeers (make bench-peers)")
+	peersSizes   = flag.String("peers.sizes", "640x480,1280x720", "frame sizes, comma-separated")
+	peersClients = flag.String("peers.clients", "1,10,50", "client counts, comma-separated")
+	peersWarmup  = flag.Duration("peers.warmup", 5*time.Second, "warm-up before each window")
+	peersWindow  = flag.Duration("peers.duration", 20*time.Second, "measurement window")
+	peersRounds  = flag.Int("peers.rounds", 2, "rounds of A B (camrec, µStreamer) per row")
+)
+
+// peerRun is one server serving n clients for one window.
+type peerRun struct {
+	Server        string    `json:"server"`
+	Size          string    `json:"size"`
+	Clients       int       `json:"clients"`
+	Round         int       `json:"round"`
+	WindowS       float64   `json:"window_s"`
+	FramesMin     int       `json:"frames_per_client_min"`
+	FramesMean    float64   `json:"frames_per_client_mean"`
+	BytesPerS     float64   `json:"bytes_per_s"`
+	CPUS          float64   `json:"cpu_s"` // utime+stime of the server in the window
+	RSSMB         float64   `json:"rss_mb"`
+	AnonMB        float64   `json:"rss_anon_mb"`
+	PeakRSSMB     float64   `json:"peak_rss_mb"`
+	LatencyMS     []float64 `json:"-"`
+	LatencyP50MS  float64   `json:"latency_p50_ms"`
+	LatencyP99MS  float64   `json:"latency_p99_ms"`
+	StampedFrames int       `json:"stamped_frames"`
+}
+
+// TestBenchPeers measures, per frame size and client count, camrec and
+// µStreamer (Debian's ustreamer, MJPEG passed through: --format MJPEG
+// --encoder HW, no --desired-fps) serving the same v4l2loopback camera
+// (mjpegwriter at 30 fps, every frame stamped with its write time), A B A B,
+// with this process as the one client of all connections: frames per
+// client, bytes/s, server CPU (utime+stime), CPU per MB sent, RSS,
+// anonymous RSS, peak RSS, and latency (receipt of a part − the frame's
+// stamp). It writes peers.json and peers.md to the out folder.
+func TestBenchPeers(t *testing.T) {
+	if !*peersBench {
+		t.Skip("a benchmark: make bench-peers runs it (-peers.bench)")
+	}
+	v := needVM(t)
+	ustreamer := "/usr/local/bin/ustreamer"
+	if _, err := os.Stat(ustreamer); err != nil {
+		t.Fatalf("ustreamer is not installed on the host (apt-get install ustreamer): %v", err)
+	}
+	var runs []peerRun
+	for _, size := range strings.Split(*peersSizes, ",") {
+		writer := start(t, v, v.writer, "-device", "/dev/video10", "-size", size, "-fps", "30")
+		writer.waitOutput(t, "mjpegwriter: streaming", 30*time.Second)
+		for _, cs := range strings.Split(*peersClients, ",") {
+			n, err := strconv.Atoi(cs)
+			if err != nil || n < 1 {
+				t.Fatalf("-peers.clients: %q", cs)
+			}
+			for round := 1; round <= *peersRounds; round++ {
+				for _, server := range []string{"camrec", "ustreamer"} {
+					r := measurePeer(t, v, server, ustreamer, size, n)
+					r.Round = round
+					t.Logf("%s %s n=%d round %d: %.1f frames/client (min %d), %.1f MB/s, CPU %.2f s, RSS %.1f MB (anon %.1f, peak %.1f), latency p50 %.1f p99 %.1f ms",
+						server, size, n, round, r.FramesMean, r.FramesMin, r.BytesPerS/1e6, r.CPUS, r.RSSMB, r.AnonMB, r.PeakRSSMB, r.LatencyP50MS, r.LatencyP99MS)
+					runs = append(runs, r)
+				}
+			}
+		}
+		writer.stop(t)
+	}
+	table := peersTable(runs)
+	t.Log("\n" + table)
+	if v.out != "" {
+		b, _ := json.MarshalIndent(runs, "", "  ")
+		for name, data := range map[string][]byte{"peers.json": b, "peers.md": []byte(table)} {
+			if err := os.WriteFile(filepath.Join(v.out, name), data, 0o644); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+}
+
+const peersPort = 18300
+
+// measurePeer starts server on the camera, connects n clients, and
+// measures one window after the warm-up.
+func measurePeer(t *testing.T, v vm, server, ustreamer, size string, n int) peerRun {
+	t.Helper()
+	w, h, _ := strings.Cut(size, "x")
+	addr := fmt.Sprintf("127.0.0.1:%d", peersPort)
+	var p *proc
+	var url string
+	switch server {
+	case "camrec":
+		p = start(t, v, v.bin, "-device", "/dev/video10", "-size", size, "-fps", "30", "-listen", addr,
+			"-record-dir", t.TempDir(), "-max-clients", "256", "-log-level", "warn")
+		url = "http://" + addr + "/stream.mjpg"
+	default:
+		p = start(t, v, ustreamer, "--device=/dev/video10", "--format=MJPEG", "--encoder=HW",
+			"--resolution="+w+"x"+h, "--host=127.0.0.1", "--port="+strconv.Itoa(peersPort), "--log-level=0")
+		url = "http://" + addr + "/stream"
+	}
+	defer p.stop(t)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var measuring atomic.Bool
+	type client struct {
+		frames, bytes int
+		lat           []float64
+	}
+	cls := make([]*client, n)
+	var wg sync.WaitGroup
+	ready := make(chan struct{}, n)
+	for i := range cls {
+		c := &client{lat: make([]float64, 0, 2048)}
+		cls[i] = c
+		var once sync.Once
+		first := func() { once.Do(func() { ready <- struct{}{} }) }
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				if err := readStream(ctx, url, first, func(part []byte) {
+					if !measuring.Load() {
+						return
+					}
+					now := time.Now().UnixNano()
+					c.frames++
+					c.bytes += len(part)
+					if _, ts, ok := frames.Parse(part); ok {
+						c.lat = append(c.lat, float64(now-ts)/1e6)
+					}
+				}); err != nil && ctx.Err() == nil {
+					time.Sleep(200 * time.Millisecond) // not up yet: try again
+				}
+			}
+		})
+	}
+	deadline := time.After(60 * time.Second)
+	for range n {
+		select {
+		case <-ready:
+		case <-deadline:
+			t.Fatalf("%s: not every client got a frame within 60 s:\n%s", server, p.output.String())
+		}
+	}
+	time.Sleep(*peersWarmup)
+	pid := p.cmd.Process.Pid
+	cpu0, t0 := cpuTicks(pid), time.Now()
+	measuring.Store(true)
+	var rss, anon []float64
+	tick := time.NewTicker(time.Second)
+	for end := time.After(*peersWindow); ; {
+		select {
+		case <-tick.C:
+			r, a := memStatus(pid)
+			rss, anon = append(rss, r), append(anon, a)
+			continue
+		case <-end:
+		}
+		break
+	}
+	tick.Stop()
+	measuring.Store(false)
+	cpu1, win := cpuTicks(pid), time.Since(t0)
+	_, _, peak := memPeak(pid)
+	cancel()
+	wg.Wait()
+
+	r := peerRun{Server: server, Size: size, Clients: n, WindowS: win.Seconds(),
+		CPUS: float64(cpu1-cpu0) / 100, RSSMB: mean(rss), AnonMB: mean(anon), PeakRSSMB: peak, FramesMin: -1}
+	var all []float64
+	total, bytes := 0, 0
+	for _, c := range cls {
+		total += c.frames
+		bytes += c.bytes
+		if r.FramesMin < 0 || c.frames < r.FramesMin {
+			r.FramesMin = c.frames
+		}
+		all = append(all, c.lat...)
+	}
+	r.FramesMean = float64(total) / float64(n)
+	r.BytesPerS = float64(bytes) / win.Seconds()
+	r.LatencyMS, r.StampedFrames = all, len(all)
+	r.LatencyP50MS, r.LatencyP99MS = percentile(all, 0.5), percentile(all, 0.99)
+	return r
+}
+
+// readStream reads one multipart MJPEG stream, calling part for each JPEG,
+// until ctx ends or the stream does; first is called at the first part.
+func readStream(ctx context.Context, url string, first func(), part func([]byte)) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, params, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %d %q", url, resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	mr := multipart.NewReader(resp.Body, params["boundary"])
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			return err
+		}
+		b, err := io.ReadAll(p)
+		if err != nil {
+			return err
+		}
+		first()
+		part(b)
+	}
+}
+
+// memStatus is VmRSS and RssAnon of pid in MB.
+func memStatus(pid int) (rss, anon float64) {
+	rss, anon, _ = memPeak(pid)
+	return rss, anon
+}
+
+// memPeak is VmRSS, RssAnon and VmHWM (peak RSS) of pid in MB.
+func memPeak(pid int) (rss, anon, peak float64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = kb / 1024
+		case "RssAnon:":
+			anon = kb / 1024
+		case "VmHWM:":
+			peak = kb / 1024
+		}
+	}
+	return rss, anon, peak
+}
+
+func mean(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := 0.0
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
+}
+
+func percentile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[int(q*float64(len(s)-1))]
+}
+
+// peersTable is the README's table: per size and client count, camrec's
+// figures against µStreamer's (means over the rounds; latency over all
+// frames of the rounds).
+func peersTable(runs []peerRun) string {
+	type key struct {
+		size string
+		n    int
+	}
+	var keys []key
+	by := map[key]map[string][]peerRun{}
+	for _, r := range runs {
+		k := key{r.Size, r.Clients}
+		if by[k] == nil {
+			by[k] = map[string][]peerRun{}
+			keys = append(keys, k)
+		}
+		by[k][r.Server] = append(by[k][r.Server], r)
+	}
+	agg := func(rs []peerRun) (fps, mbps, cpu, cpuPerMB, rss, anon, peak, p50, p99 float64) {
+		var lat []float64
+		for _, r := range rs {
+			fps += r.FramesMean / r.WindowS
+			mbps += r.BytesPerS / 1e6
+			cpu += r.CPUS
+			cpuPerMB += r.CPUS / (r.BytesPerS * r.WindowS / 1e6)
+			rss += r.RSSMB
+			anon += r.AnonMB
+			peak = max(peak, r.PeakRSSMB)
+			lat = append(lat, r.LatencyMS...)
+		}
+		k := float64(len(rs))
+		return fps / k, mbps / k, cpu / k, cpuPerMB / k, rss / k, anon / k, peak, percentile(lat, 0.5), percentile(lat, 0.99)
+	}
+	var b strings.Builder
+	b.WriteString("| size | N | fps per client camrec / µS | MB/s camrec / µS | CPU s camrec / µS (ratio) | CPU ms per MB camrec / µS (ratio) | RSS MB camrec / µS | RssAnon MB camrec / µS | peak RSS MB camrec / µS | latency p50 ms camrec / µS | p99 ms camrec / µS |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, k := range keys {
+		cf, cm, cc, ccm, cr, ca, cp, c50, c99 := agg(by[k]["camrec"])
+		uf, um, uc, ucm, ur, ua, up, u50, u99 := agg(by[k]["ustreamer"])
+		fmt.Fprintf(&b, "| %s | %d | %.1f / %.1f | %.1f / %.1f | %.2f / %.2f (%.2f×) | %.1f / %.1f (%.2f×) | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f |\n",
+			k.size, k.n, cf, uf, cm, um, cc, uc, cc/uc, ccm*1000, ucm*1000, ccm/ucm, cr, ur, ca, ua, cp, up, c50, u50, c99, u99)
+	}
+	return b.String()
+}
