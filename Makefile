@@ -106,6 +106,16 @@ bench-upload: weed
 bench-restream: deps mediamtx build
 	$(GO) run ./test/bench/restreamcpu -camrec ./camrec -duration 20s
 
+# camrec against µStreamer (Debian's ustreamer, MJPEG passed through) on
+# the same v4l2loopback camera in the qemu VM, A B A B, 640x480 and
+# 1280x720 at 30 fps, 1, 10 and 50 clients, 20 s windows: the table goes to
+# test/vm/cache/out/peers.md (and .json). About 15 minutes; needs root.
+bench-peers:
+	@command -v ustreamer >/dev/null || \
+	  { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y ustreamer; }
+	CAMREC_VM_TIMEOUT=3000 test/vm/run.sh -test.run '^TestBenchPeers$$' -test.timeout 45m -peers.bench
+	@cat test/vm/cache/out/peers.md
+
 # Real V4L2 drivers (vivid, v4l2loopback) in a qemu VM; needs root. See test/vm/README.md.
 test-vm:
 	test/vm/run.sh
