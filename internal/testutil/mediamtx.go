@@ -21,15 +21,7 @@ import (
 // is set and is skipped otherwise.
 func MediaMTXPath(tb testing.TB) string {
 	tb.Helper()
-	if p := os.Getenv("CAMREC_MEDIAMTX"); p != "" {
-		return p
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		if p := filepath.Join(home, ".cache", "camrec", "bin", "mediamtx"); isExec(p) {
-			return p
-		}
-	}
-	p, err := exec.LookPath("mediamtx")
+	p, err := cachedTool("CAMREC_MEDIAMTX", "mediamtx")
 	if err != nil {
 		if os.Getenv("CI") != "" {
 			tb.Fatalf("MediaMTX is required in CI (make mediamtx builds it): %v", err)

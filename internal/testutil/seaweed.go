@@ -22,15 +22,8 @@ import (
 // fails if CAMREC_S3_TESTS is set (make test-s3) and is skipped otherwise.
 func WeedPath(tb testing.TB) string {
 	tb.Helper()
-	if p := os.Getenv("CAMREC_WEED"); p != "" {
-		return p
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		if p := filepath.Join(home, ".cache", "camrec", "bin", "weed"); isExec(p) {
-			return p
-		}
-	}
-	if _, err := exec.LookPath("weed"); err != nil {
+	p, err := cachedTool("CAMREC_WEED", "weed")
+	if err != nil {
 		// Building weed takes 25-30 min on 2 cores: make test (and CI)
 		// skips these tests without it; make test-s3 builds it and sets
 		// CAMREC_S3_TESTS, which makes a missing weed a failure.
@@ -39,7 +32,21 @@ func WeedPath(tb testing.TB) string {
 		}
 		tb.Skipf("SeaweedFS weed not built (make test-s3 builds it and runs these tests): %v", err)
 	}
-	return "weed"
+	return p
+}
+
+// cachedTool finds a server binary the tests build once: $env if set,
+// else ~/.cache/camrec/bin/<name>, else <name> in PATH.
+func cachedTool(env, name string) (string, error) {
+	if p := os.Getenv(env); p != "" {
+		return p, nil
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		if p := filepath.Join(home, ".cache", "camrec", "bin", name); isExec(p) {
+			return p, nil
+		}
+	}
+	return exec.LookPath(name)
 }
 
 func isExec(p string) bool {

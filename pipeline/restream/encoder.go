@@ -227,11 +227,7 @@ loop:
 			break loop
 		case f = <-sub.Frames():
 		case <-e.hub.SubscribersChanged():
-			if e.hub.Subscribers() == 0 {
-				idle.Reset(e.idle)
-			} else {
-				idle.Stop()
-			}
+			e.watchIdle(idle)
 		case <-idle.C:
 			break loop
 		case err := <-readDone:
@@ -299,14 +295,20 @@ func (e *Encoder) passThrough(ctx context.Context, sub *pipeline.Subscriber, fir
 			return nil
 		case f = <-sub.Frames():
 		case <-e.hub.SubscribersChanged():
-			if e.hub.Subscribers() == 0 {
-				idle.Reset(e.idle)
-			} else {
-				idle.Stop()
-			}
+			e.watchIdle(idle)
 		case <-idle.C:
 			return nil
 		}
+	}
+}
+
+// watchIdle arms idle when the last subscriber has gone, and disarms it
+// when one is back (on a change signalled by the hub).
+func (e *Encoder) watchIdle(idle *time.Timer) {
+	if e.hub.Subscribers() == 0 {
+		idle.Reset(e.idle)
+	} else {
+		idle.Stop()
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"os/exec"
@@ -337,7 +338,7 @@ loop:
 // write feeds ffmpeg the FLV of first and the frames after it, each stamped
 // with its capture time, until ctx ends or a write fails. After frames were
 // dropped (a slow server) it goes on at the next keyframe.
-func (r *Restreamer) write(ctx context.Context, w interface{ Write([]byte) (int, error) }, sub *pipeline.Subscriber,
+func (r *Restreamer) write(ctx context.Context, w io.Writer, sub *pipeline.Subscriber,
 	first *pipeline.Frame, info h264.Info, sps []byte) error {
 	start := first.Time
 	last := int64(-1)

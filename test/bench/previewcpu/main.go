@@ -24,12 +24,13 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/camrec/camrec/test/bench/internal/proccpu"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -190,10 +191,10 @@ func run(bin string, clients int, dur time.Duration, size, fps string, m mode) (
 		go func() { defer wg.Done(); scrape(ctx, url+"/metrics", 5*time.Second) }()
 	}
 	time.Sleep(2 * time.Second) // warm-up: clients connected and streaming
-	t0, f0, b0 := cpuTime(cmd.Process.Pid), frames.Load(), bytes.Load()
+	t0, f0, b0 := proccpu.Of(cmd.Process.Pid), frames.Load(), bytes.Load()
 	start := time.Now()
 	time.Sleep(dur)
-	t1, f1, b1 := cpuTime(cmd.Process.Pid), frames.Load(), bytes.Load()
+	t1, f1, b1 := proccpu.Of(cmd.Process.Pid), frames.Load(), bytes.Load()
 	wall := time.Since(start)
 	cancel()
 	wg.Wait()
@@ -272,18 +273,4 @@ func client(ctx context.Context, url string, withAuth bool, frames, bytes *atomi
 		frames.Add(1)
 		bytes.Add(n)
 	}
-}
-
-// cpuTime is the process's user+system time from /proc/PID/stat.
-func cpuTime(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	const hz = 100 // USER_HZ on Linux
-	return time.Duration(utime+stime) * time.Second / hz
 }

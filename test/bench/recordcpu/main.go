@@ -14,10 +14,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/camrec/camrec/test/bench/internal/proccpu"
 )
 
 func main() {
@@ -84,61 +84,13 @@ func run(bin, kind, size, fps string, dur time.Duration) (float64, error) {
 		cam.Wait()
 	}()
 	time.Sleep(3 * time.Second) // warm-up: camera streaming, ffmpeg recording
-	t0 := treeCPU(cmd.Process.Pid)
+	t0 := proccpu.Tree(cmd.Process.Pid)
 	start := time.Now()
 	time.Sleep(dur)
-	t1 := treeCPU(cmd.Process.Pid)
+	t1 := proccpu.Tree(cmd.Process.Pid)
 	wall := time.Since(start)
 	pct := 100 * (t1 - t0).Seconds() / wall.Seconds()
 	what := map[string]string{"h264": "H.264 camera, -codec copy into mp4", "mjpeg": "MJPEG camera, libx264 (default preset) into mp4"}[kind]
 	fmt.Printf("%s %s@%s: camrec + ffmpeg children %.1f%% of one core over %v\n", what, size, fps, pct, wall.Round(time.Millisecond))
 	return pct, nil
-}
-
-// treeCPU is the utime+stime of pid and of its living children (the
-// recorder's ffmpeg; a child that ended within the window is not counted,
-// continuous segments of 10 minutes do not end in a window).
-func treeCPU(pid int) time.Duration {
-	total := cpuTime(pid)
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil || child == pid {
-			continue
-		}
-		if ppid(child) == pid {
-			total += cpuTime(child)
-		}
-	}
-	return total
-}
-
-// stat returns the fields of /proc/pid/stat after the command name.
-func stat(pid int) []string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil
-	}
-	s := string(b)
-	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-}
-
-func ppid(pid int) int {
-	f := stat(pid)
-	if len(f) < 2 {
-		return 0
-	}
-	p, _ := strconv.Atoi(f[1])
-	return p
-}
-
-// cpuTime is utime+stime of pid (clock ticks of 10 ms).
-func cpuTime(pid int) time.Duration {
-	f := stat(pid)
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+s) * 10 * time.Millisecond
 }

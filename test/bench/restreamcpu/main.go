@@ -27,10 +27,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/camrec/camrec/test/bench/internal/proccpu"
 
 	"github.com/camrec/camrec/internal/flv"
 	"github.com/camrec/camrec/internal/h264"
@@ -166,9 +167,9 @@ func run(bin, mtxBin, mode, size, fps string, dur time.Duration) (float64, [2][]
 
 	time.Sleep(5 * time.Second) // warm-up
 	measured := func() time.Duration {
-		t := treeCPU(camrec.Process.Pid)
+		t := proccpu.Tree(camrec.Process.Pid)
 		if second != nil {
-			t += cpuTime(second.Process.Pid)
+			t += proccpu.Of(second.Process.Pid)
 		}
 		return t
 	}
@@ -248,50 +249,4 @@ func waitListen(port int) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// treeCPU is the utime+stime of pid and of its living children.
-func treeCPU(pid int) time.Duration {
-	total := cpuTime(pid)
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil || child == pid {
-			continue
-		}
-		if ppid(child) == pid {
-			total += cpuTime(child)
-		}
-	}
-	return total
-}
-
-// stat returns the fields of /proc/pid/stat after the command name.
-func stat(pid int) []string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil
-	}
-	s := string(b)
-	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-}
-
-func ppid(pid int) int {
-	f := stat(pid)
-	if len(f) < 2 {
-		return 0
-	}
-	p, _ := strconv.Atoi(f[1])
-	return p
-}
-
-// cpuTime is utime+stime of pid (clock ticks of 10 ms).
-func cpuTime(pid int) time.Duration {
-	f := stat(pid)
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+s) * 10 * time.Millisecond
 }

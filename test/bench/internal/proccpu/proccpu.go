@@ -1,0 +1,58 @@
+// Package proccpu reads the CPU time of processes from /proc, for the
+// benchmark commands under test/bench.
+package proccpu
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Tree is the utime+stime of pid and of its living children (a child that
+// ended within a window is not counted).
+func Tree(pid int) time.Duration {
+	total := Of(pid)
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil || child == pid {
+			continue
+		}
+		if parent(child) == pid {
+			total += Of(child)
+		}
+	}
+	return total
+}
+
+// Of is the utime+stime of pid (clock ticks of 10 ms); 0 when pid is gone.
+func Of(pid int) time.Duration {
+	f := stat(pid)
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * 10 * time.Millisecond
+}
+
+// stat returns the fields of /proc/pid/stat after the command name.
+func stat(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	s := string(b)
+	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+}
+
+func parent(pid int) int {
+	f := stat(pid)
+	if len(f) < 2 {
+		return 0
+	}
+	p, _ := strconv.Atoi(f[1])
+	return p
+}
