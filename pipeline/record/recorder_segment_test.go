@@ -111,13 +111,20 @@ func TestRecorderSegmentsHaveNoGapNorOverlap(t *testing.T) {
 		}
 		t.Logf("%s: %d frames, seq %d..%d, %.3f s", rec.ID, len(fts), fts[0].seq, fts[len(fts)-1].seq, p.DurationS)
 	}
+	if d := float64(len(seqs)) / 30; math.Abs(total-d) > 0.05 {
+		t.Errorf("durations add up to %.3f s for %d frames", total, len(seqs))
+	}
+	// The stop fills the slots up to its own time with the latest frame:
+	// when the test's publisher is late on a busy machine (its next frame,
+	// stamped on time, not yet published), the last frame is repeated at
+	// the very end. Everything before is one frame per slot.
+	for len(seqs) > 1 && seqs[len(seqs)-1] == seqs[len(seqs)-2] {
+		seqs = seqs[:len(seqs)-1]
+	}
 	for i := 1; i < len(seqs); i++ {
 		if seqs[i] < seqs[i-1] || (!dropped && seqs[i] != seqs[i-1]+1) {
 			t.Errorf("frame %d: seq %d after %d (frames dropped: %v)", i, seqs[i], seqs[i-1], dropped)
 		}
-	}
-	if d := float64(len(seqs)) / 30; math.Abs(total-d) > 0.05 {
-		t.Errorf("durations add up to %.3f s for %d frames", total, len(seqs))
 	}
 }
 
