@@ -45,9 +45,14 @@ func AppendHeader(dst, sps, pps []byte) []byte {
 
 // AppendVideo appends one FLV video tag holding the access unit au (Annex
 // B) at ms milliseconds: its NAL units with 4-byte lengths instead of start
-// codes (access unit delimiters left out). key marks a keyframe.
-func AppendVideo(dst, au []byte, key bool, ms int64) []byte {
+// codes (access unit delimiters left out), and the NAL units extra (without
+// start codes, e.g. an SEI message) in front of its first slice. key marks
+// a keyframe.
+func AppendVideo(dst, au []byte, key bool, ms int64, extra ...[]byte) []byte {
 	body := 5
+	for _, nal := range extra {
+		body += 4 + len(nal)
+	}
 	it := h264.Iter(au)
 	for nal, ok := it.Next(); ok; nal, ok = it.Next() {
 		if h264.Type(nal) != h264.NALAUD {
@@ -62,12 +67,26 @@ func AppendVideo(dst, au []byte, key bool, ms int64) []byte {
 	dst = append(dst, kind, 1, 0, 0, 0) // NAL units; cts 0
 	it = h264.Iter(au)
 	for nal, ok := it.Next(); ok; nal, ok = it.Next() {
-		if h264.Type(nal) != h264.NALAUD {
-			dst = binary.BigEndian.AppendUint32(dst, uint32(len(nal)))
-			dst = append(dst, nal...)
+		t := h264.Type(nal)
+		if t >= h264.NALSlice && t <= h264.NALIDR {
+			for _, x := range extra {
+				dst = appendNAL(dst, x)
+			}
+			extra = nil
+		}
+		if t != h264.NALAUD {
+			dst = appendNAL(dst, nal)
 		}
 	}
+	for _, x := range extra { // a unit without a slice: at its end
+		dst = appendNAL(dst, x)
+	}
 	return binary.BigEndian.AppendUint32(dst, uint32(11+body))
+}
+
+func appendNAL(dst, nal []byte) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(nal)))
+	return append(dst, nal...)
 }
 
 // appendTagHeader appends a video tag's header: type 9, size, timestamp.

@@ -1,6 +1,7 @@
 package restream
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -170,10 +171,7 @@ func (e *Encoder) encode(ctx context.Context) error {
 	if in.PixFmt == pipeline.PixFmtH264 {
 		return e.passThrough(ctx, sub, first)
 	}
-	fps := e.cam.Format().FPS
-	if fps <= 0 {
-		fps = cmpOr(e.cfg.FPS, pipeline.DefaultFPS)
-	}
+	fps := cmp.Or(e.cam.Format().FPS, e.cfg.FPS, pipeline.DefaultFPS)
 	cmd := exec.Command(e.cfg.FFmpeg, encoderArgs(e.cfg, in, fps)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdin, err := cmd.StdinPipe()
@@ -368,11 +366,4 @@ func (c *captureTimes) get(i int64) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return c.at[i%timesKept], true
-}
-
-func cmpOr(a, b float64) float64 {
-	if a > 0 {
-		return a
-	}
-	return b
 }

@@ -343,6 +343,7 @@ func (r *Restreamer) write(ctx context.Context, w io.Writer, sub *pipeline.Subsc
 	start := first.Time
 	last := int64(-1)
 	buf := flv.AppendHeader(nil, info.SPS, info.PPS)
+	var sei []byte
 	dropped := sub.Dropped()
 	needKey := false
 	f := first
@@ -360,7 +361,8 @@ func (r *Restreamer) write(ctx context.Context, w io.Writer, sub *pipeline.Subsc
 			if !needKey {
 				ms := max(f.Time.Sub(start).Milliseconds(), last+1)
 				last = ms
-				buf = flv.AppendVideo(buf, stamp(f.Raw, f.Time), f.Key, ms)
+				sei = appendCaptureSEI(sei[:0], f.Time)
+				buf = flv.AppendVideo(buf, f.Raw, f.Key, ms, sei)
 				if _, err := w.Write(buf); err != nil {
 					return err
 				}

@@ -1,6 +1,7 @@
 package restream
 
 import (
+	"bytes"
 	"errors"
 	"log/slog"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrec/camrec/internal/flv"
 	"github.com/camrec/camrec/internal/h264"
 	"github.com/camrec/camrec/internal/testutil"
 )
@@ -51,9 +53,10 @@ func TestParseURL(t *testing.T) {
 	}
 }
 
-// TestStampRoundTrip: the capture time written by stamp is read back by
-// CaptureTime, also for times whose bytes need emulation prevention, and
-// the SEI goes right before the first slice.
+// TestStampRoundTrip: the capture time written as the publisher writes it
+// (appendCaptureSEI into flv.AppendVideo) is read back by CaptureTime, also
+// for times whose bytes need emulation prevention, and the SEI goes right
+// before the first slice.
 func TestStampRoundTrip(t *testing.T) {
 	au := []byte{0, 0, 0, 1, 0x67, 1, 2, 0, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 0x88, 4}
 	for _, at := range []time.Time{
@@ -61,7 +64,13 @@ func TestStampRoundTrip(t *testing.T) {
 		time.UnixMicro(1764700000123456),
 		time.Date(2026, 12, 2, 14, 0, 0, 0, time.UTC),
 	} {
-		out := stamp(au, at)
+		in := h264.Inspect(au)
+		tag := flv.AppendVideo(flv.AppendHeader(nil, in.SPS, in.PPS), au, true, 0, appendCaptureSEI(nil, at))
+		v, err := flv.NewReader(bytes.NewReader(tag), 1<<20).Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := v.Data
 		var types []int
 		var got time.Time
 		found := false

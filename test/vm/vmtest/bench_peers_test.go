@@ -175,7 +175,7 @@ func measurePeer(t *testing.T, v vm, server, ustreamer, size string, n int) peer
 	for end := time.After(*peersWindow); ; {
 		select {
 		case <-tick.C:
-			r, a := memStatus(pid)
+			r, a, _ := memPeak(pid)
 			rss, anon = append(rss, r), append(anon, a)
 			continue
 		case <-end:
@@ -258,12 +258,6 @@ func readStream(ctx context.Context, url string, first func(), part func([]byte)
 		first()
 		part(buf)
 	}
-}
-
-// memStatus is VmRSS and RssAnon of pid in MB.
-func memStatus(pid int) (rss, anon float64) {
-	rss, anon, _ = memPeak(pid)
-	return rss, anon
 }
 
 // memPeak is VmRSS, RssAnon and VmHWM (peak RSS) of pid in MB.
