@@ -5,13 +5,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/camrec/camrec/internal/procstat"
 	"github.com/camrec/camrec/internal/testutil"
 	"github.com/camrec/camrec/pipeline/restream"
 )
@@ -54,28 +54,10 @@ func (d *Daemon) awaitRestream(t *testing.T, cam, state string) restreamedCamera
 // childCommands returns the command lines of pid's child processes.
 func childCommands(t *testing.T, pid int) []string {
 	t.Helper()
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for _, e := range ents {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces, so from the last ')'.
-		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-		if len(f) < 2 || f[1] != strconv.Itoa(pid) {
-			continue
-		}
-		cl, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(child), "cmdline"))
-		if err == nil {
-			out = append(out, strings.ReplaceAll(strings.TrimRight(string(cl), "\x00"), "\x00", " "))
+	for _, c := range procstat.Children(pid) {
+		if cl := procstat.Cmdline(c); cl != "" {
+			out = append(out, cl)
 		}
 	}
 	return out

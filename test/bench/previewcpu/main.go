@@ -30,7 +30,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/camrec/camrec/test/bench/internal/proccpu"
+	"github.com/camrec/camrec/internal/procstat"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -191,10 +191,10 @@ func run(bin string, clients int, dur time.Duration, size, fps string, m mode) (
 		go func() { defer wg.Done(); scrape(ctx, url+"/metrics", 5*time.Second) }()
 	}
 	time.Sleep(2 * time.Second) // warm-up: clients connected and streaming
-	t0, f0, b0 := proccpu.Of(cmd.Process.Pid), frames.Load(), bytes.Load()
+	t0, f0, b0 := procstat.Of(cmd.Process.Pid), frames.Load(), bytes.Load()
 	start := time.Now()
 	time.Sleep(dur)
-	t1, f1, b1 := proccpu.Of(cmd.Process.Pid), frames.Load(), bytes.Load()
+	t1, f1, b1 := procstat.Of(cmd.Process.Pid), frames.Load(), bytes.Load()
 	wall := time.Since(start)
 	cancel()
 	wg.Wait()

@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/camrec/camrec/test/bench/internal/proccpu"
+	"github.com/camrec/camrec/internal/procstat"
 )
 
 func main() {
@@ -84,10 +84,10 @@ func run(bin, kind, size, fps string, dur time.Duration) (float64, error) {
 		cam.Wait()
 	}()
 	time.Sleep(3 * time.Second) // warm-up: camera streaming, ffmpeg recording
-	t0 := proccpu.Tree(cmd.Process.Pid)
+	t0 := procstat.Tree(cmd.Process.Pid)
 	start := time.Now()
 	time.Sleep(dur)
-	t1 := proccpu.Tree(cmd.Process.Pid)
+	t1 := procstat.Tree(cmd.Process.Pid)
 	wall := time.Since(start)
 	pct := 100 * (t1 - t0).Seconds() / wall.Seconds()
 	what := map[string]string{"h264": "H.264 camera, -codec copy into mp4", "mjpeg": "MJPEG camera, libx264 (default preset) into mp4"}[kind]

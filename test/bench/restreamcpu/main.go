@@ -31,7 +31,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/camrec/camrec/test/bench/internal/proccpu"
+	"github.com/camrec/camrec/internal/procstat"
 
 	"github.com/camrec/camrec/internal/flv"
 	"github.com/camrec/camrec/internal/h264"
@@ -167,9 +167,9 @@ func run(bin, mtxBin, mode, size, fps string, dur time.Duration) (float64, [2][]
 
 	time.Sleep(5 * time.Second) // warm-up
 	measured := func() time.Duration {
-		t := proccpu.Tree(camrec.Process.Pid)
+		t := procstat.Tree(camrec.Process.Pid)
 		if second != nil {
-			t += proccpu.Of(second.Process.Pid)
+			t += procstat.Of(second.Process.Pid)
 		}
 		return t
 	}

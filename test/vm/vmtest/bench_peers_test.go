@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrec/camrec/internal/procstat"
 	"github.com/camrec/camrec/test/vm/internal/frames"
 )
 
@@ -168,7 +169,7 @@ func measurePeer(t *testing.T, v vm, server, ustreamer, size string, n int) peer
 	}
 	time.Sleep(*peersWarmup)
 	pid := p.cmd.Process.Pid
-	cpu0, t0 := cpuTicks(pid), time.Now()
+	cpu0, t0 := procstat.Of(pid), time.Now()
 	measuring.Store(true)
 	var rss, anon []float64
 	tick := time.NewTicker(time.Second)
@@ -184,13 +185,13 @@ func measurePeer(t *testing.T, v vm, server, ustreamer, size string, n int) peer
 	}
 	tick.Stop()
 	measuring.Store(false)
-	cpu1, win := cpuTicks(pid), time.Since(t0)
+	cpu1, win := procstat.Of(pid), time.Since(t0)
 	_, _, peak := memPeak(pid)
 	cancel()
 	wg.Wait()
 
 	r := peerRun{Server: server, Size: size, Clients: n, WindowS: win.Seconds(),
-		CPUS: float64(cpu1-cpu0) / 100, RSSMB: mean(rss), AnonMB: mean(anon), PeakRSSMB: peak, FramesMin: -1}
+		CPUS: (cpu1 - cpu0).Seconds(), RSSMB: mean(rss), AnonMB: mean(anon), PeakRSSMB: peak, FramesMin: -1}
 	var all []float64
 	total, bytes := 0, 0
 	for _, c := range cls {

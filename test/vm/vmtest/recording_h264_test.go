@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrec/camrec/internal/procstat"
 	"github.com/camrec/camrec/pipeline/store"
 )
 
@@ -92,9 +93,9 @@ func TestH264CameraRecording(t *testing.T) {
 					t.Error("no recording ffmpeg under camrec")
 					return
 				}
-				t0, w0 := cpuTicks(copyPID), time.Now()
+				t0, w0 := procstat.Of(copyPID), time.Now()
 				<-time.After(2 * time.Second)
-				cpu = fmt.Sprintf("%.1f%% of one core", float64(cpuTicks(copyPID)-t0)/100/time.Since(w0).Seconds()*100)
+				cpu = fmt.Sprintf("%.1f%% of one core", (procstat.Of(copyPID)-t0).Seconds()/time.Since(w0).Seconds()*100)
 			})
 			rec := finished(t, addr, win.id)
 			t.Logf("recorded between %.2f and %.2f s; recording ffmpeg used %s; catalogue %+v", win.minLen, win.maxLen, cpu, rec)
@@ -137,39 +138,10 @@ func probeProfile(t *testing.T, ffprobe, file string) string {
 // childWith returns the pid of a child of parent whose command line holds
 // arg followed by "copy" (the recording ffmpeg in copy mode), 0 if none.
 func childWith(parent int, arg string) int {
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if f := procStat(pid); len(f) > 1 && f[1] == strconv.Itoa(parent) {
-			cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-			if bytes.Contains(cmd, []byte(arg+"\x00copy\x00")) {
-				return pid
-			}
+	for _, pid := range procstat.Children(parent) {
+		if strings.Contains(procstat.Cmdline(pid)+" ", arg+" copy ") {
+			return pid
 		}
 	}
 	return 0
-}
-
-// procStat returns the fields of /proc/pid/stat after the command name.
-func procStat(pid int) []string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil
-	}
-	s := string(b)
-	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-}
-
-// cpuTicks is utime+stime of pid in clock ticks (1/100 s).
-func cpuTicks(pid int) int64 {
-	f := procStat(pid)
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return u + s
 }

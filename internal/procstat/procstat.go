@@ -1,6 +1,7 @@
-// Package proccpu reads the CPU time of processes from /proc, for the
-// benchmark commands under test/bench.
-package proccpu
+// Package procstat reads processes from /proc for the benchmarks and
+// tests that measure or look for camrec's children: CPU time, children and
+// command lines.
+package procstat
 
 import (
 	"fmt"
@@ -14,15 +15,8 @@ import (
 // ended within a window is not counted).
 func Tree(pid int) time.Duration {
 	total := Of(pid)
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil || child == pid {
-			continue
-		}
-		if parent(child) == pid {
-			total += Of(child)
-		}
+	for _, child := range Children(pid) {
+		total += Of(child)
 	}
 	return total
 }
@@ -55,4 +49,27 @@ func parent(pid int) int {
 	}
 	p, _ := strconv.Atoi(f[1])
 	return p
+}
+
+// Children returns the pids of pid's living children.
+func Children(pid int) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		child, err := strconv.Atoi(e.Name())
+		if err == nil && child != pid && parent(child) == pid {
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// Cmdline is pid's command line, its arguments joined by spaces ("" when
+// pid is gone).
+func Cmdline(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return ""
+	}
+	return strings.ReplaceAll(strings.TrimRight(string(b), "\x00"), "\x00", " ")
 }
