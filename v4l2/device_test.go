@@ -383,3 +383,168 @@ func TestWebcamDriverWait(t *testing.T) {
 		t.Fatalf("wait on closed fd = %v, want EBADF", err)
 	}
 }
+
+// pipeTry is a webcamDriver.try over a pipe: a byte in the pipe is a
+// buffer the driver has done (its index), reading it is the dequeue (EAGAIN
+// when there is none), and a pipe without writer is a failed device. If
+// from is not negative it reads from that descriptor whatever it is given.
+func pipeTry(tries *int, from int) func(fd int) (dequeued, error) {
+	return func(fd int) (dequeued, error) {
+		*tries++
+		if from >= 0 {
+			fd = from
+		}
+		b := make([]byte, 1)
+		n, err := unix.Read(fd, b)
+		switch {
+		case err != nil:
+			return dequeued{}, err
+		case n == 0:
+			return dequeued{}, io.ErrUnexpectedEOF
+		}
+		return dequeued{index: uint32(b[0])}, nil
+	}
+}
+
+func nonBlockingPipe(t *testing.T) (r, w int) {
+	t.Helper()
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		t.Fatal(err)
+	}
+	return p[0], p[1]
+}
+
+// TestWebcamDriverWaitWatched runs the wait that parks in the runtime's
+// poller, on a pipe.
+func TestWebcamDriverWaitWatched(t *testing.T) {
+	r, w := nonBlockingPipe(t)
+	defer unix.Close(r)
+	writerOpen := true
+	defer func() {
+		if writerOpen {
+			unix.Close(w)
+		}
+	}()
+	tries := 0
+	parking := make(chan struct{}, 1) // a registered wait found nothing: it parks
+	base := pipeTry(&tries, -1)
+	var d *webcamDriver
+	d = &webcamDriver{fd: r, try: func(fd int) (dequeued, error) {
+		b, err := base(fd)
+		if errors.Is(err, unix.EAGAIN) && d.watched != nil {
+			select {
+			case parking <- struct{}{}:
+			default:
+			}
+		}
+		return b, err
+	}}
+	defer d.unwatch()
+
+	// A buffer already done: dequeued at once, handed to getFrame, and no
+	// registration (it must be made while nothing is done).
+	if _, err := unix.Write(w, []byte{7}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.wait(time.Minute); err != nil {
+		t.Fatalf("wait on readable pipe = %v, want nil", err)
+	}
+	if err := d.wait(time.Minute); err != nil { // still held: no second dequeue
+		t.Fatalf("second wait = %v", err)
+	}
+	if b, err := d.getFrame(); err != nil || b.index != 7 {
+		t.Fatalf("getFrame = %d, %v; want buffer 7", b.index, err)
+	}
+	if tries != 1 || d.watched != nil {
+		t.Fatalf("%d tries, watched %v; want 1 and no registration", tries, d.watched != nil)
+	}
+
+	// Nothing done: registered, then a timeout.
+	if err := d.wait(30 * time.Millisecond); !isTimeout(err) {
+		t.Fatalf("wait on empty pipe = %v, want *webcam.Timeout", err)
+	}
+	if d.watched == nil {
+		t.Fatal("no registration after a wait without buffer")
+	}
+	<-parking
+
+	// A buffer done while the goroutine is parked wakes it, and the
+	// registration stays.
+	done := make(chan error, 1)
+	go func() { done <- d.wait(time.Minute) }()
+	<-parking
+	if _, err := unix.Write(w, []byte{9}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("parked wait = %v", err)
+	}
+	if b, err := d.getFrame(); err != nil || b.index != 9 {
+		t.Fatalf("getFrame = %d, %v; want buffer 9", b.index, err)
+	}
+	if d.watched == nil || d.missed != 0 {
+		t.Fatalf("after a woken wait: watched %v, missed %d; want the registration kept", d.watched != nil, d.missed)
+	}
+
+	// A failed dequeue (not EAGAIN) is handed to getFrame, not retried.
+	unix.Close(w)
+	writerOpen = false
+	before := tries
+	if err := d.wait(time.Minute); err != nil {
+		t.Fatalf("wait on a pipe without writer = %v, want nil (the error is getFrame's)", err)
+	}
+	if _, err := d.getFrame(); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("getFrame after a failed dequeue = %v, want it", err)
+	}
+	if tries != before+1 {
+		t.Fatalf("%d tries for one failed dequeue, want 1", tries-before)
+	}
+}
+
+// TestWebcamDriverWaitMissed: a registration that is never woken (as
+// v4l2loopback's when made while a buffer was done) is made again after a
+// buffer is found done right after a deadline, and after maxMissed such
+// misses in a row the driver polls.
+func TestWebcamDriverWaitMissed(t *testing.T) {
+	frames, fw := nonBlockingPipe(t) // where buffers are dequeued from
+	defer unix.Close(frames)
+	defer unix.Close(fw)
+	silent, sw := nonBlockingPipe(t) // what the poller watches: never written
+	defer unix.Close(silent)
+	defer unix.Close(sw)
+	tries := 0
+	d := &webcamDriver{fd: silent, try: pipeTry(&tries, frames)}
+	defer d.unwatch()
+
+	for miss := 1; miss <= maxMissed; miss++ {
+		if err := d.wait(20 * time.Millisecond); !isTimeout(err) {
+			t.Fatalf("miss %d: wait = %v, want a timeout", miss, err)
+		}
+		if _, err := unix.Write(fw, []byte{byte(miss)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.wait(time.Minute); err != nil {
+			t.Fatalf("miss %d: wait with a buffer done = %v", miss, err)
+		}
+		if b, err := d.getFrame(); err != nil || b.index != uint32(miss) {
+			t.Fatalf("miss %d: getFrame = %d, %v", miss, b.index, err)
+		}
+		if d.missed != miss || d.watched != nil {
+			t.Fatalf("miss %d: missed %d, watched %v; want %d and the registration dropped", miss, d.missed, d.watched != nil, miss)
+		}
+	}
+	// Polling now: the silent descriptor times out, and no registration
+	// is made again.
+	if err := d.wait(20 * time.Millisecond); !isTimeout(err) {
+		t.Fatalf("wait after %d misses = %v, want a poll timeout", maxMissed, err)
+	}
+	if d.watched != nil {
+		t.Fatal("registered again after giving up on the poller")
+	}
+}
+
+func isTimeout(err error) bool {
+	_, ok := errors.AsType[*webcam.Timeout](err)
+	return ok
+}

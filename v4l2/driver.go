@@ -2,8 +2,11 @@ package v4l2
 
 import (
 	"errors"
+	"fmt"
 	"math"
+	"os"
 	"sort"
+	"syscall"
 	"time"
 
 	"github.com/blackjack/webcam"
@@ -25,15 +28,41 @@ type driver interface {
 }
 
 // webcamDriver adapts *webcam.Webcam. When the device's file descriptor is
-// known it polls it directly with a millisecond timeout and dequeues buffers
-// itself (keeping their flags and timestamps, see queue.go); otherwise it
-// falls back to the library's WaitForFrame, whose timeout is in whole
-// seconds, and GetFrame.
+// known it dequeues buffers itself (keeping their flags and timestamps, see
+// queue.go), waiting for them in Go's network poller (see waitWatched);
+// where that does not work it polls the descriptor with a millisecond
+// timeout. Without the descriptor it falls back to the library's
+// WaitForFrame, whose timeout is in whole seconds, and GetFrame.
 type webcamDriver struct {
 	cam  *webcam.Webcam
 	fd   int      // -1 when unknown
 	maps [][]byte // own mappings of the driver's buffers; nil: use GetFrame
+
+	// try dequeues one buffer without blocking (EAGAIN: none is done);
+	// nil: wait polls and getFrame dequeues. It is given the descriptor
+	// to use (dequeueOwn; tests use pipes).
+	try func(fd int) (dequeued, error)
+	// watched is a duplicate of fd registered with the runtime's poller
+	// (epoll): waiting parks the goroutine until the driver signals a
+	// buffer, instead of holding a thread in poll(2), which kept the
+	// scheduler's monitor awake and moved the capture goroutine between
+	// threads at every frame (make bench-peers measured the difference).
+	watched *os.File
+	raw     syscall.RawConn
+	// timedOut: the last wait ended at its deadline. missed counts, in a
+	// row, registrations that let a done buffer wait for the deadline;
+	// at maxMissed the driver polls instead.
+	timedOut bool
+	missed   int
+	// ready is the buffer (or error) wait dequeued, for getFrame.
+	ready    dequeued
+	readyErr error
+	hasReady bool
 }
+
+// maxMissed is how many registrations with the poller in a row may miss a
+// buffer before the driver gives up on the poller and polls.
+const maxMissed = 3
 
 // mapOwn maps the streaming queue's buffers for dequeue. On failure the
 // driver keeps using the library's GetFrame (no flags, no timestamps).
@@ -46,12 +75,53 @@ func (d *webcamDriver) mapOwn() error {
 		return err
 	}
 	d.maps = maps
+	d.try = func(fd int) (dequeued, error) { return dequeue(fd, d.maps) }
 	return nil
+}
+
+// watch registers a duplicate of the (non-blocking) descriptor with the
+// runtime's poller. It fails for a descriptor the poller refuses (a driver
+// without poll support).
+func (d *webcamDriver) watch() error {
+	dup, err := unix.FcntlInt(uintptr(d.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	if err := unix.SetNonblock(dup, true); err != nil { // shared with fd: the library opened it so
+		unix.Close(dup)
+		return err
+	}
+	f := os.NewFile(uintptr(dup), "camera")
+	// Deadlines work only on a descriptor the poller took.
+	if err := f.SetReadDeadline(time.Time{}); err != nil {
+		f.Close()
+		return err
+	}
+	raw, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	d.watched, d.raw = f, raw
+	return nil
+}
+
+func (d *webcamDriver) unwatch() {
+	if d.watched != nil {
+		d.watched.Close() // the duplicate only: the library closes fd
+		d.watched, d.raw = nil, nil
+	}
 }
 
 var _ driver = (*webcamDriver)(nil)
 
 func (d *webcamDriver) wait(timeout time.Duration) error {
+	if d.try != nil && d.missed < maxMissed {
+		if err := d.waitWatched(timeout); !errors.Is(err, errNotWatched) {
+			return err
+		}
+		d.missed = maxMissed // refused: poll from now on
+	}
 	if d.fd < 0 {
 		secs := max(1, int(math.Ceil(timeout.Seconds())))
 		return d.cam.WaitForFrame(uint32(secs))
@@ -72,7 +142,69 @@ func (d *webcamDriver) wait(timeout time.Duration) error {
 	return nil
 }
 
+// errNotWatched: the poller refused the descriptor.
+var errNotWatched = errors.New("camera descriptor not accepted by the runtime poller")
+
+// waitWatched dequeues a buffer into ready, parking in the runtime's
+// poller while the driver has none, for at most timeout.
+//
+// The descriptor is registered only after a dequeue found no buffer done:
+// some drivers add the poller to their wait queue only when nothing can be
+// read (v4l2loopback 0.12), so a registration made while a buffer is done
+// would never be woken (4 fps instead of 30 in make bench-peers, every
+// frame waiting for the deadline). A buffer found done at once after a
+// deadline means the registration missed it (or raced with it): it is
+// made again; maxMissed such misses in a row and wait polls instead.
+func (d *webcamDriver) waitWatched(timeout time.Duration) error {
+	if d.hasReady {
+		return nil
+	}
+	if d.watched == nil {
+		d.ready, d.readyErr = d.try(d.fd)
+		if !errors.Is(d.readyErr, unix.EAGAIN) {
+			d.hasReady = true
+			return nil
+		}
+		if err := d.watch(); err != nil {
+			return fmt.Errorf("%w: %w", errNotWatched, err)
+		}
+	}
+	if err := d.watched.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+		return err
+	}
+	first, missed := true, false
+	err := d.raw.Read(func(fd uintptr) bool {
+		d.ready, d.readyErr = d.try(int(fd))
+		done := !errors.Is(d.readyErr, unix.EAGAIN)
+		switch {
+		case done && first && d.timedOut:
+			missed = true
+		case done && !first:
+			d.missed = 0 // the poller woke us: the registration works
+		}
+		first = false
+		return done
+	})
+	d.timedOut = errors.Is(err, os.ErrDeadlineExceeded)
+	if missed {
+		d.missed++
+		d.unwatch()
+	}
+	switch {
+	case d.timedOut:
+		return new(webcam.Timeout)
+	case err != nil:
+		return err
+	}
+	d.hasReady = true
+	return nil
+}
+
 func (d *webcamDriver) getFrame() (dequeued, error) {
+	if d.hasReady {
+		d.hasReady = false
+		return d.ready, d.readyErr
+	}
 	if d.maps != nil {
 		return dequeue(d.fd, d.maps)
 	}
@@ -86,6 +218,7 @@ func (d *webcamDriver) close() error {
 	// Own mappings first: a mapping left behind keeps the queue allocated.
 	unmapBuffers(d.maps)
 	d.maps = nil
+	d.unwatch()
 	return d.cam.Close()
 }
 
