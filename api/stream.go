@@ -46,6 +46,14 @@ func (s *Server) stream(c *gin.Context) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
 	h.Set("X-Content-Type-Options", "nosniff")
+	if c.Request.ProtoMajor == 1 {
+		// No chunked encoding: the stream ends when the connection does
+		// (net/http closes it after this reply). A part is then one
+		// write(2) of appendPart's buffer, where chunking made three (the
+		// chunk header, the part, its CRLF), with the syscalls, loopback
+		// segments and wake-ups of each (make bench-peers).
+		h.Set("Transfer-Encoding", "identity")
+	}
 	c.Writer.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(c.Writer)
 	// Send the headers and the first boundary now: the first frame may be
