@@ -110,10 +110,15 @@ bench-restream: deps mediamtx build
 # the same v4l2loopback camera in the qemu VM, A B A B, 640x480 and
 # 1280x720 at 30 fps, 1, 10 and 50 clients, 20 s windows: the table goes to
 # test/vm/cache/out/peers.md (and .json). About 15 minutes; needs root.
+# PEERS passes options, e.g. PEERS="-peers.sizes 1280x720 -peers.clients 1,10
+# -peers.baseline /work/main/before" measures a change against the build
+# before it (a static binary: CGO_ENABLED=0 go build -o before . at the
+# older commit) in the same boot. The VM sees the host's files under /host
+# (not the host's /tmp).
 bench-peers:
 	@command -v ustreamer >/dev/null || \
 	  { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y ustreamer; }
-	CAMREC_VM_TIMEOUT=3000 test/vm/run.sh -test.run '^TestBenchPeers$$' -test.timeout 45m -peers.bench
+	CAMREC_VM_TIMEOUT=3000 test/vm/run.sh -test.run '^TestBenchPeers$$' -test.timeout 45m -peers.bench $(PEERS)
 	@cat test/vm/cache/out/peers.md
 
 # Real V4L2 drivers (vivid, v4l2loopback) in a qemu VM; needs root. See test/vm/README.md.

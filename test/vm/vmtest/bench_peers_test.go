@@ -32,6 +32,9 @@ var (
 	peersWarmup  = flag.Duration("peers.warmup", 5*time.Second, "warm-up before each window")
 	peersWindow  = flag.Duration("peers.duration", 20*time.Second, "measurement window")
 	peersRounds  = flag.Int("peers.rounds", 2, "rounds of A B (camrec, µStreamer) per row")
+	// A camrec change measured against the build before it, in the same
+	// boot: each round then runs camrec, µStreamer, the other build.
+	peersBaseline = flag.String("peers.baseline", "", "another camrec binary (a path on the host, e.g. /tmp/camrec-before) to run third in each round, with its own table")
 )
 
 // peerRun is one server serving n clients for one window.
@@ -81,7 +84,11 @@ func TestBenchPeers(t *testing.T) {
 				t.Fatalf("-peers.clients: %q", cs)
 			}
 			for round := 1; round <= *peersRounds; round++ {
-				for _, server := range []string{"camrec", "ustreamer"} {
+				servers := []string{"camrec", "ustreamer"}
+				if *peersBaseline != "" {
+					servers = append(servers, "baseline")
+				}
+				for _, server := range servers {
 					r := measurePeer(t, v, server, ustreamer, size, n)
 					r.Round = round
 					t.Logf("%s %s n=%d round %d: %.1f frames/client (min %d), %.1f MB/s, CPU %.2f s, RSS %.1f MB (anon %.1f, peak %.1f), latency p50 %.1f p99 %.1f ms",
@@ -93,6 +100,9 @@ func TestBenchPeers(t *testing.T) {
 		writer.stop(t)
 	}
 	table := peersTable(runs)
+	if *peersBaseline != "" {
+		table += "\n" + baselineTable(runs)
+	}
 	t.Log("\n" + table)
 	if v.out != "" {
 		b, _ := json.MarshalIndent(runs, "", "  ")
@@ -115,8 +125,12 @@ func measurePeer(t *testing.T, v vm, server, ustreamer, size string, n int) peer
 	var p *proc
 	var url string
 	switch server {
-	case "camrec":
-		p = start(t, v, v.bin, "-device", "/dev/video10", "-size", size, "-fps", "30", "-listen", addr,
+	case "camrec", "baseline":
+		bin := v.bin
+		if server == "baseline" {
+			bin = "/host" + *peersBaseline
+		}
+		p = start(t, v, bin, "-device", "/dev/video10", "-size", size, "-fps", "30", "-listen", addr,
 			"-record-dir", t.TempDir(), "-max-clients", "256", "-log-level", "warn")
 		url = "http://" + addr + "/stream.mjpg"
 	default:
@@ -305,45 +319,69 @@ func percentile(xs []float64, q float64) float64 {
 	return s[int(q*float64(len(s)-1))]
 }
 
-// peersTable is the README's table: per size and client count, camrec's
-// figures against µStreamer's (means over the rounds; latency over all
-// frames of the rounds).
-func peersTable(runs []peerRun) string {
-	type key struct {
-		size string
-		n    int
+// aggregate sums up one server's rounds of one row: means over the
+// rounds, latency over all their frames.
+func aggregate(rs []peerRun) (fps, mbps, cpu, cpuPerMB, rss, anon, peak, p50, p99 float64) {
+	var lat []float64
+	for _, r := range rs {
+		fps += r.FramesMean / r.WindowS
+		mbps += r.BytesPerS / 1e6
+		cpu += r.CPUS
+		cpuPerMB += r.CPUS / (r.BytesPerS * r.WindowS / 1e6)
+		rss += r.RSSMB
+		anon += r.AnonMB
+		peak = max(peak, r.PeakRSSMB)
+		lat = append(lat, r.LatencyMS...)
 	}
-	var keys []key
-	by := map[key]map[string][]peerRun{}
+	k := float64(len(rs))
+	return fps / k, mbps / k, cpu / k, cpuPerMB / k, rss / k, anon / k, peak, percentile(lat, 0.5), percentile(lat, 0.99)
+}
+
+// byRow groups runs by size and client count, in the order they ran.
+func byRow(runs []peerRun) (keys []peerKey, by map[peerKey]map[string][]peerRun) {
+	by = map[peerKey]map[string][]peerRun{}
 	for _, r := range runs {
-		k := key{r.Size, r.Clients}
+		k := peerKey{r.Size, r.Clients}
 		if by[k] == nil {
 			by[k] = map[string][]peerRun{}
 			keys = append(keys, k)
 		}
 		by[k][r.Server] = append(by[k][r.Server], r)
 	}
-	agg := func(rs []peerRun) (fps, mbps, cpu, cpuPerMB, rss, anon, peak, p50, p99 float64) {
-		var lat []float64
-		for _, r := range rs {
-			fps += r.FramesMean / r.WindowS
-			mbps += r.BytesPerS / 1e6
-			cpu += r.CPUS
-			cpuPerMB += r.CPUS / (r.BytesPerS * r.WindowS / 1e6)
-			rss += r.RSSMB
-			anon += r.AnonMB
-			peak = max(peak, r.PeakRSSMB)
-			lat = append(lat, r.LatencyMS...)
-		}
-		k := float64(len(rs))
-		return fps / k, mbps / k, cpu / k, cpuPerMB / k, rss / k, anon / k, peak, percentile(lat, 0.5), percentile(lat, 0.99)
+	return keys, by
+}
+
+type peerKey struct {
+	size string
+	n    int
+}
+
+// baselineTable compares this camrec with the -peers.baseline build.
+func baselineTable(runs []peerRun) string {
+	keys, by := byRow(runs)
+	var b strings.Builder
+	b.WriteString("| size | N | fps per client camrec / baseline | CPU s camrec / baseline (ratio) | CPU ms per MB camrec / baseline (ratio) | RssAnon MB camrec / baseline | latency p50 ms camrec / baseline | p99 ms camrec / baseline |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|\n")
+	for _, k := range keys {
+		cf, _, cc, ccm, _, ca, _, c50, c99 := aggregate(by[k]["camrec"])
+		bf, _, bc, bcm, _, ba, _, b50, b99 := aggregate(by[k]["baseline"])
+		fmt.Fprintf(&b, "| %s | %d | %.1f / %.1f | %.2f / %.2f (%.2f×) | %.1f / %.1f (%.2f×) | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f |\n",
+			k.size, k.n, cf, bf, cc, bc, cc/bc, ccm*1000, bcm*1000, ccm/bcm, ca, ba, c50, b50, c99, b99)
 	}
+	return b.String()
+}
+
+// peersTable is the README's table: per size and client count, camrec's
+// figures against µStreamer's (means over the rounds; latency over all
+// frames of the rounds).
+func peersTable(runs []peerRun) string {
+	keys, by := byRow(runs)
 	var b strings.Builder
 	b.WriteString("| size | N | fps per client camrec / µS | MB/s camrec / µS | CPU s camrec / µS (ratio) | CPU ms per MB camrec / µS (ratio) | RSS MB camrec / µS | RssAnon MB camrec / µS | peak RSS MB camrec / µS | latency p50 ms camrec / µS | p99 ms camrec / µS |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, k := range keys {
-		cf, cm, cc, ccm, cr, ca, cp, c50, c99 := agg(by[k]["camrec"])
-		uf, um, uc, ucm, ur, ua, up, u50, u99 := agg(by[k]["ustreamer"])
+		cf, cm, cc, ccm, cr, ca, cp, c50, c99 := aggregate(by[k]["camrec"])
+		uf, um, uc, ucm, ur, ua, up, u50, u99 := aggregate(by[k]["ustreamer"])
 		fmt.Fprintf(&b, "| %s | %d | %.1f / %.1f | %.1f / %.1f | %.2f / %.2f (%.2f×) | %.1f / %.1f (%.2f×) | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f |\n",
 			k.size, k.n, cf, uf, cm, um, cc, uc, cc/uc, ccm*1000, ucm*1000, ccm/ucm, cr, ur, ca, ua, cp, up, c50, u50, c99, u99)
 	}
