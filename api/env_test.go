@@ -289,6 +289,9 @@ type camSpec struct {
 type envConfig struct {
 	cams         []camSpec
 	writeTimeout time.Duration
+	// throughWriter serves without ConnContext, as over TLS: stream parts
+	// go through the ResponseWriter instead of straight to the socket.
+	throughWriter bool
 }
 
 type env struct {
@@ -346,7 +349,11 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 		}
 	}
 	srv := New(Config{Cameras: apiCams, Catalog: e.catalog, Log: log, Version: "test", StreamWriteTimeout: cfg.writeTimeout})
-	hs := httptest.NewServer(srv.Handler())
+	hs := httptest.NewUnstartedServer(srv.Handler())
+	if !cfg.throughWriter {
+		hs.Config.ConnContext = ConnContext // as Serve does
+	}
+	hs.Start()
 	e.url = hs.URL
 	tr := &http.Transport{}
 	e.client = &http.Client{Transport: tr, Timeout: 30 * time.Second}

@@ -25,6 +25,26 @@ const (
 	MaxHeaderBytes = 16 << 10
 )
 
+// connKey is the request context's key of the client connection.
+type connKey struct{}
+
+// ConnContext is http.Server.ConnContext for camrec's handler: it keeps the
+// client connection in the request context, where the MJPEG stream finds
+// it to write each part with one writev(2) and no copy (see partWriter).
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
+}
+
+// tcpConnOf returns the plain TCP connection a request came on, or nil
+// (TLS, HTTP/2, a server without ConnContext).
+func tcpConnOf(r *http.Request) *net.TCPConn {
+	if r.ProtoMajor != 1 {
+		return nil
+	}
+	c, _ := r.Context().Value(connKey{}).(*net.TCPConn)
+	return c
+}
+
 // Serve serves h on ln until ctx is done, then shuts down gracefully: it
 // stops accepting, ends open MJPEG streams at once (their request contexts
 // are cancelled) and waits up to 5 s for other requests. It returns nil after
@@ -48,6 +68,7 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logge
 		MaxHeaderBytes:    MaxHeaderBytes,
 		TLSConfig:         tlsConfig,
 		BaseContext:       func(net.Listener) context.Context { return base },
+		ConnContext:       ConnContext,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug), // TLS handshake noise from scanners
 	}
 	srv.RegisterOnShutdown(cancelBase)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -69,8 +70,8 @@ func (s *Server) stream(c *gin.Context) {
 	log := s.log.With("camera", cam.View.Name(), "client", c.Request.RemoteAddr)
 	log.Debug("stream client connected", "fps_cap", c.Query("fps"))
 	started := time.Now()
+	parts := &partWriter{conn: tcpConnOf(c.Request), w: c.Writer, rc: rc, timeout: s.writeTimeout, end: []byte(partEnd)}
 	var (
-		buf       []byte // reused for every part
 		last      *pipeline.Frame
 		next      time.Time // earliest capture time of the next frame sent (fps cap)
 		sent      uint64
@@ -104,15 +105,8 @@ func (s *Server) stream(c *gin.Context) {
 				next = t.Add(interval)
 			}
 		}
-		buf = appendPart(buf[:0], f)
-		if err := rc.SetWriteDeadline(time.Now().Add(s.writeTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			return fmt.Errorf("set write deadline: %w", err)
-		}
-		if _, err := c.Writer.Write(buf); err != nil {
-			return fmt.Errorf("write part: %w", err)
-		}
-		if err := rc.Flush(); err != nil {
-			return fmt.Errorf("flush part: %w", err)
+		if err := parts.write(f); err != nil {
+			return err
 		}
 		last = f
 		sent++
@@ -173,6 +167,54 @@ func (l *streamLimit) acquire(max int) bool {
 
 func (l *streamLimit) release() { l.open.Add(-1) }
 
+// partWriter writes a stream's parts. On a plain HTTP/1.1 connection it
+// writes to the socket itself, after the response's headers went out
+// through the ResponseWriter (whose buffers are then empty): the part's
+// headers, the frame and the next boundary in one writev(2), the frame not
+// copied. Otherwise (TLS, HTTP/2, a server without ConnContext) it copies
+// the part into one buffer and writes it through the ResponseWriter, so
+// that it is one write too.
+type partWriter struct {
+	conn    *net.TCPConn // nil: through w
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration // for each part
+	buf     []byte        // reused: the part's headers (conn), or the whole part
+	end     []byte        // partEnd
+	vec     [3][]byte
+	bufs    net.Buffers
+}
+
+func (p *partWriter) write(f *pipeline.Frame) error {
+	deadline := time.Now().Add(p.timeout)
+	if p.conn != nil {
+		if err := p.conn.SetWriteDeadline(deadline); err != nil {
+			return fmt.Errorf("set write deadline: %w", err)
+		}
+		p.buf = appendPartHeader(p.buf[:0], f)
+		p.vec = [3][]byte{p.buf, f.Data, p.end}
+		p.bufs = p.vec[:] // WriteTo consumes bufs, not vec
+		if _, err := p.bufs.WriteTo(p.conn); err != nil {
+			return fmt.Errorf("write part: %w", err)
+		}
+		return nil
+	}
+	p.buf = appendPart(p.buf[:0], f)
+	if err := p.rc.SetWriteDeadline(deadline); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return fmt.Errorf("set write deadline: %w", err)
+	}
+	if _, err := p.w.Write(p.buf); err != nil {
+		return fmt.Errorf("write part: %w", err)
+	}
+	if err := p.rc.Flush(); err != nil {
+		return fmt.Errorf("flush part: %w", err)
+	}
+	return nil
+}
+
+// partEnd ends every part: the boundary of the next.
+const partEnd = "\r\n--" + streamBoundary + "\r\n"
+
 // appendPart appends one multipart part holding the frame's JPEG to b,
 // ended by the boundary that follows it: a client that finds the end of a
 // part by the next boundary (Go's mime/multipart, browsers) has the frame
@@ -182,6 +224,14 @@ func (l *streamLimit) release() { l.open.Add(-1) }
 // send it), so clients can time frames from the camera rather than assume
 // 25 fps.
 func appendPart(b []byte, f *pipeline.Frame) []byte {
+	b = appendPartHeader(b, f)
+	b = append(b, f.Data...)
+	return append(b, partEnd...)
+}
+
+// appendPartHeader appends the headers of the part holding f (and the
+// blank line after them).
+func appendPartHeader(b []byte, f *pipeline.Frame) []byte {
 	b = append(b, "Content-Type: image/jpeg\r\nContent-Length: "...)
 	b = strconv.AppendInt(b, int64(len(f.Data)), 10)
 	if !f.Time.IsZero() {
@@ -194,9 +244,7 @@ func appendPart(b []byte, f *pipeline.Frame) []byte {
 			b = append(b, byte('0'+frac/div%10))
 		}
 	}
-	b = append(b, "\r\n\r\n"...)
-	b = append(b, f.Data...)
-	return append(b, "\r\n--"+streamBoundary+"\r\n"...)
+	return append(b, "\r\n\r\n"...)
 }
 
 // parseFPS validates the fps query parameter and returns the minimum interval

@@ -77,8 +77,19 @@ func (s *streamReader) next() ([]byte, error) {
 
 func (s *streamReader) close() { s.resp.Body.Close() }
 
+// TestStream reads streams written both ways: straight to the socket (the
+// daemon's HTTP) and through the ResponseWriter (as over TLS).
 func TestStream(t *testing.T) {
-	e := newEnv(t, envConfig{})
+	for _, through := range []bool{false, true} {
+		name := "socket"
+		if through {
+			name = "response writer"
+		}
+		t.Run(name, func(t *testing.T) { testStream(t, newEnv(t, envConfig{throughWriter: through})) })
+	}
+}
+
+func testStream(t *testing.T, e *env) {
 	for _, path := range []string{"/api/v1/cameras/cam1/stream.mjpg", "/stream.mjpg"} {
 		t.Run(path, func(t *testing.T) {
 			cam := "cam1"
@@ -88,6 +99,9 @@ func TestStream(t *testing.T) {
 			s := openStream(t, e.client, e.url+path)
 			if cc := s.resp.Header.Get("Cache-Control"); cc != "no-store" {
 				t.Errorf("Cache-Control %q", cc)
+			}
+			if te := s.resp.TransferEncoding; len(te) != 0 {
+				t.Errorf("Transfer-Encoding %q, want none (the connection ends the stream)", te)
 			}
 			e.awaitClients(cam, 1)
 			const n = 30
