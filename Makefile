@@ -6,7 +6,7 @@ GO    ?= go
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS  ?= -device test:
 
-.PHONY: run build test test-stress vet deps test-deps bench bench-cpu bench-auth bench-integrations bench-upload bench-restream bench-peers mediamtx test-vm clean
+.PHONY: run build test test-stress vet deps test-deps bench bench-cpu bench-auth bench-integrations bench-upload bench-restream bench-peers bench-churn mediamtx test-vm clean
 
 # The version and commit stamped into the binary (camrec -version), and a
 # binary without symbol tables (-s -w: 29 MB -> see the README).
@@ -86,6 +86,11 @@ bench:
 # camrec's own CPU serving 10 preview clients, 1280x720 at 30 fps from test:, for 30 s.
 bench-cpu: build
 	$(GO) run ./test/bench/previewcpu -camrec ./camrec -clients 10 -duration 30s
+
+# camrec's memory over an hour of preview clients coming and going (10
+# steady, one more every 0.5 s staying 1-10 s), read every 5 minutes.
+bench-churn: build
+	$(GO) run ./test/bench/previewcpu -camrec ./camrec -clients 10 -churn 1h -sample 5m
 
 # The same with and without auth (every client logs in with HTTP Basic), in one run.
 bench-auth: build

@@ -1,6 +1,6 @@
 // Package procstat reads processes from /proc for the benchmarks and
-// tests that measure or look for camrec's children: CPU time, children and
-// command lines.
+// tests that measure or look for camrec's children: CPU time, memory,
+// children and command lines.
 package procstat
 
 import (
@@ -72,4 +72,30 @@ func Cmdline(pid int) string {
 		return ""
 	}
 	return strings.ReplaceAll(strings.TrimRight(string(b), "\x00"), "\x00", " ")
+}
+
+// Memory is VmRSS, RssAnon (anonymous memory: heap, stacks; not the
+// binary's pages nor a driver's mapped buffers) and VmHWM (peak RSS) of
+// pid, in MB (2^20 bytes); zeros when pid is gone.
+func Memory(pid int) (rss, anon, peak float64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = kb / 1024
+		case "RssAnon:":
+			anon = kb / 1024
+		case "VmHWM:":
+			peak = kb / 1024
+		}
+	}
+	return rss, anon, peak
 }

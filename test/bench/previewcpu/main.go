@@ -5,6 +5,8 @@
 //
 //	go build -o /tmp/camrec . && go run ./test/bench/previewcpu -camrec /tmp/camrec -clients 10 -duration 30s
 //
+// -churn 1h serves N steady clients and others coming and going, and prints
+// camrec's memory every minute (make bench-churn);
 // -compare-auth runs without and with every client logging in;
 // -compare-integrations runs without and with camrec linked to a local
 // Mosquitto (MQTT and Home Assistant discovery) and /metrics scraped every
@@ -43,7 +45,16 @@ func main() {
 	fps := flag.String("fps", "30", "frame rate")
 	compareAuth := flag.Bool("compare-auth", false, "run twice, without auth and with every client logging in (HTTP Basic, bcrypt cost 12), and print the ratio")
 	compareIntegrations := flag.Bool("compare-integrations", false, "run A B A B: plain, then with MQTT (a local mosquitto) and /metrics scraped every 5 s, and print the ratio")
+	churnFor := flag.Duration("churn", 0, "instead: serve -clients steady clients and others coming and going for this long, printing camrec's memory every -sample")
+	sample := flag.Duration("sample", time.Minute, "with -churn: how often memory is read")
 	flag.Parse()
+	if *churnFor > 0 {
+		if err := churn(*bin, *clients, *churnFor, *sample, *size, *fps); err != nil {
+			fmt.Fprintln(os.Stderr, "previewcpu:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	modes := []mode{{}}
 	switch {
 	case *compareAuth:
@@ -155,23 +166,11 @@ func run(bin string, clients int, dur time.Duration, size, fps string, m mode) (
 		defer os.RemoveAll(p[:strings.LastIndexByte(p, '/')])
 		args = append(args, "-auth-file", p)
 	}
-	cmd := exec.Command(bin, args...)
-	stderr, err := cmd.StderrPipe()
+	cmd, url, err := start(bin, args)
 	if err != nil {
 		return 0, err
 	}
-	if err := cmd.Start(); err != nil {
-		return 0, err
-	}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	}()
-	url, err := waitURL(stderr)
-	if err != nil {
-		return 0, err
-	}
-	go io.Copy(io.Discard, stderr)
+	defer stop(cmd)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -229,6 +228,31 @@ func scrape(ctx context.Context, url string, every time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+// start runs camrec with args and returns it and its base URL once it
+// listens; stop ends it.
+func start(bin string, args []string) (*exec.Cmd, string, error) {
+	cmd := exec.Command(bin, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, "", err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	url, err := waitURL(stderr)
+	if err != nil {
+		stop(cmd)
+		return nil, "", err
+	}
+	go io.Copy(io.Discard, stderr)
+	return cmd, url, nil
+}
+
+func stop(cmd *exec.Cmd) {
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
 }
 
 var urlRE = regexp.MustCompile(`url=(http://[^ ]+)/`)

@@ -190,7 +190,7 @@ func measurePeer(t *testing.T, v vm, server, ustreamer, size string, n int) peer
 	for end := time.After(*peersWindow); ; {
 		select {
 		case <-tick.C:
-			r, a, _ := memPeak(pid)
+			r, a, _ := procstat.Memory(pid)
 			rss, anon = append(rss, r), append(anon, a)
 			continue
 		case <-end:
@@ -200,7 +200,7 @@ func measurePeer(t *testing.T, v vm, server, ustreamer, size string, n int) peer
 	tick.Stop()
 	measuring.Store(false)
 	cpu1, win := procstat.Of(pid), time.Since(t0)
-	_, _, peak := memPeak(pid)
+	_, _, peak := procstat.Memory(pid)
 	cancel()
 	wg.Wait()
 
@@ -273,30 +273,6 @@ func readStream(ctx context.Context, url string, first func(), part func([]byte)
 		first()
 		part(buf)
 	}
-}
-
-// memPeak is VmRSS, RssAnon and VmHWM (peak RSS) of pid in MB.
-func memPeak(pid int) (rss, anon, peak float64) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "VmRSS:":
-			rss = kb / 1024
-		case "RssAnon:":
-			anon = kb / 1024
-		case "VmHWM:":
-			peak = kb / 1024
-		}
-	}
-	return rss, anon, peak
 }
 
 func mean(xs []float64) float64 {
