@@ -39,10 +39,11 @@ func churn(bin string, steady int, dur, sample time.Duration, size, fps string) 
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var frames, bytes, served atomic.Int64
+	got := &tally{}
+	var served atomic.Int64
 	var wg sync.WaitGroup
 	for range steady {
-		wg.Go(func() { _ = client(ctx, url+"/stream.mjpg", false, &frames, &bytes) })
+		wg.Go(func() { _ = client(ctx, url+"/stream.mjpg", false, got) })
 	}
 	slots := make(chan struct{}, churnMax)
 	wg.Go(func() {
@@ -64,7 +65,7 @@ func churn(bin string, steady int, dur, sample time.Duration, size, fps string) 
 				defer func() { <-slots }()
 				cctx, ccancel := context.WithTimeout(ctx, stay)
 				defer ccancel()
-				_ = client(cctx, url+"/stream.mjpg", false, &frames, &bytes)
+				_ = client(cctx, url+"/stream.mjpg", false, got)
 				served.Add(1)
 			})
 		}
@@ -101,7 +102,7 @@ func churn(bin string, steady int, dur, sample time.Duration, size, fps string) 
 			lo, hi = min(lo, a), max(hi, a)
 		}
 		fmt.Printf("RssAnon: first %.1f MB, last %.1f MB, range %.1f-%.1f MB; %d clients came and went; %.1f frames/s delivered in all\n",
-			anon[0], anon[len(anon)-1], lo, hi, served.Load(), float64(frames.Load())/time.Since(t0).Seconds())
+			anon[0], anon[len(anon)-1], lo, hi, served.Load(), float64(got.frames.Load())/time.Since(t0).Seconds())
 	}
 	return nil
 }

@@ -5,7 +5,9 @@
 //
 //	go build -o /tmp/camrec . && go run ./test/bench/previewcpu -camrec /tmp/camrec -clients 10 -duration 30s
 //
-// -churn 1h serves N steady clients and others coming and going, and prints
+// It also prints the latency from capture (a part's X-Timestamp) to a
+// client's receipt of the part. -baseline BIN alternates the binary with
+// another build, A B A B, and prints the ratio; -churn 1h serves N steady clients and others coming and going, and prints
 // camrec's memory every minute (make bench-churn);
 // -compare-auth runs without and with every client logging in;
 // -compare-integrations runs without and with camrec linked to a local
@@ -26,6 +28,8 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,6 +51,7 @@ func main() {
 	compareIntegrations := flag.Bool("compare-integrations", false, "run A B A B: plain, then with MQTT (a local mosquitto) and /metrics scraped every 5 s, and print the ratio")
 	churnFor := flag.Duration("churn", 0, "instead: serve -clients steady clients and others coming and going for this long, printing camrec's memory every -sample")
 	sample := flag.Duration("sample", time.Minute, "with -churn: how often memory is read")
+	baseline := flag.String("baseline", "", "run A B A B: -camrec, then this other camrec binary (a build before a change), and print the ratio")
 	flag.Parse()
 	if *churnFor > 0 {
 		if err := churn(*bin, *clients, *churnFor, *sample, *size, *fps); err != nil {
@@ -61,26 +66,36 @@ func main() {
 		modes = []mode{{}, {auth: true}}
 	case *compareIntegrations:
 		modes = []mode{{}, {integrations: true}, {}, {integrations: true}}
+	case *baseline != "":
+		modes = []mode{{}, {baseline: true}, {}, {baseline: true}}
 	}
 	used := map[bool]time.Duration{} // by "the second kind"
 	for _, m := range modes {
-		u, err := run(*bin, *clients, *dur, *size, *fps, m)
+		b := *bin
+		if m.baseline {
+			b = *baseline
+		}
+		fmt.Println("binary:", b)
+		u, err := run(b, *clients, *dur, *size, *fps, m)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "previewcpu:", err)
 			os.Exit(1)
 		}
-		used[m.auth || m.integrations] += u
+		used[m.auth || m.integrations || m.baseline] += u
 	}
 	switch {
 	case *compareAuth:
 		fmt.Printf("auth/no-auth CPU ratio: %.2f\n", used[true].Seconds()/used[false].Seconds())
 	case *compareIntegrations:
 		fmt.Printf("with MQTT+metrics / plain CPU ratio: %.2f\n", used[true].Seconds()/used[false].Seconds())
+	case *baseline != "":
+		fmt.Printf("CPU -camrec / -baseline: %v / %v = %.2f\n", used[false].Round(time.Millisecond), used[true].Round(time.Millisecond), used[false].Seconds()/used[true].Seconds())
 	}
 }
 
 // mode is what one run adds to plain preview.
 type mode struct {
+	baseline     bool // the -baseline binary, plain
 	auth         bool // every client logs in with HTTP Basic
 	integrations bool // MQTT to a local mosquitto, /metrics scraped every 5 s
 }
@@ -174,13 +189,13 @@ func run(bin string, clients int, dur time.Duration, size, fps string, m mode) (
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var frames, bytes atomic.Int64
+	got := &tally{}
 	var wg sync.WaitGroup
 	for range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := client(ctx, url+"/stream.mjpg", withAuth, &frames, &bytes); err != nil && ctx.Err() == nil {
+			if err := client(ctx, url+"/stream.mjpg", withAuth, got); err != nil && ctx.Err() == nil {
 				fmt.Fprintln(os.Stderr, "client:", err)
 			}
 		}()
@@ -190,10 +205,12 @@ func run(bin string, clients int, dur time.Duration, size, fps string, m mode) (
 		go func() { defer wg.Done(); scrape(ctx, url+"/metrics", 5*time.Second) }()
 	}
 	time.Sleep(2 * time.Second) // warm-up: clients connected and streaming
-	t0, f0, b0 := procstat.Of(cmd.Process.Pid), frames.Load(), bytes.Load()
+	t0, f0, b0 := procstat.Of(cmd.Process.Pid), got.frames.Load(), got.bytes.Load()
 	start := time.Now()
+	got.measuring.Store(true)
 	time.Sleep(dur)
-	t1, f1, b1 := procstat.Of(cmd.Process.Pid), frames.Load(), bytes.Load()
+	got.measuring.Store(false)
+	t1, f1, b1 := procstat.Of(cmd.Process.Pid), got.frames.Load(), got.bytes.Load()
 	wall := time.Since(start)
 	cancel()
 	wg.Wait()
@@ -209,6 +226,8 @@ func run(bin string, clients int, dur time.Duration, size, fps string, m mode) (
 	fmt.Printf("frames delivered: %d (%.1f fps per client), %.1f MB/s\n",
 		f1-f0, float64(f1-f0)/wall.Seconds()/float64(clients), float64(b1-b0)/wall.Seconds()/1e6)
 	fmt.Printf("camrec CPU: %v = %.2f%% of one core\n", used.Round(time.Millisecond), 100*used.Seconds()/wall.Seconds())
+	p50, p99, n := got.latency()
+	fmt.Printf("latency (capture to a client's receipt of the part's last byte): p50 %.1f ms, p99 %.1f ms over %d frames\n", p50, p99, n)
 	return used, nil
 }
 
@@ -267,7 +286,46 @@ func waitURL(r io.Reader) (string, error) {
 	return "", fmt.Errorf("camrec exited before listening")
 }
 
-func client(ctx context.Context, url string, withAuth bool, frames, bytes *atomic.Int64) error {
+// tally is what the clients received: frames, bytes and, while measuring,
+// each frame's latency (the receipt of its part's last byte − the capture
+// time in its X-Timestamp header; clients and camrec share the clock).
+type tally struct {
+	frames, bytes atomic.Int64
+	measuring     atomic.Bool
+	mu            sync.Mutex
+	latMS         []float64
+}
+
+func (t *tally) add(n int64, stamp string) {
+	t.frames.Add(1)
+	t.bytes.Add(n)
+	if !t.measuring.Load() {
+		return
+	}
+	secs, err := strconv.ParseFloat(stamp, 64)
+	if err != nil {
+		return
+	}
+	lat := float64(time.Now().UnixNano())/1e6 - secs*1e3
+	t.mu.Lock()
+	t.latMS = append(t.latMS, lat)
+	t.mu.Unlock()
+}
+
+// latency returns the p50 and p99 of the latencies recorded, in ms.
+func (t *tally) latency() (p50, p99 float64, n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.latMS) == 0 {
+		return 0, 0, 0
+	}
+	s := slices.Clone(t.latMS)
+	slices.Sort(s)
+	q := func(f float64) float64 { return s[int(f*float64(len(s)-1))] }
+	return q(0.5), q(0.99), len(s)
+}
+
+func client(ctx context.Context, url string, withAuth bool, got *tally) error {
 	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if withAuth {
 		req.SetBasicAuth(benchUser, benchPass)
@@ -294,7 +352,6 @@ func client(ctx context.Context, url string, withAuth bool, frames, bytes *atomi
 		if err != nil {
 			return err
 		}
-		frames.Add(1)
-		bytes.Add(n)
+		got.add(n, p.Header.Get("X-Timestamp"))
 	}
 }
