@@ -82,8 +82,7 @@ type Config struct {
 	Log     *slog.Logger
 	Version string
 	// StreamWriteTimeout bounds the write of one MJPEG part: a client that
-	// takes longer is dropped (on plain HTTP/1.1, one that takes no part
-	// for between half of it and all of it). 0 means 10 s.
+	// takes longer is dropped. 0 means 10 s.
 	StreamWriteTimeout time.Duration
 	// Web is the page's file system; nil means web.FS().
 	Web fs.FS

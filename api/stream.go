@@ -179,7 +179,6 @@ type partWriter struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration // for each part
-	armed   time.Time     // the socket's write deadline (conn)
 	buf     []byte        // reused: the part's headers (conn), or the whole part
 	end     []byte        // partEnd
 	vec     [3][]byte
@@ -187,15 +186,10 @@ type partWriter struct {
 }
 
 func (p *partWriter) write(f *pipeline.Frame) error {
+	deadline := time.Now().Add(p.timeout)
 	if p.conn != nil {
-		// The deadline is moved only when less than half the timeout is
-		// left: a client that takes no part for timeout/2 to timeout is
-		// dropped, and a part costs no timer update.
-		if now := time.Now(); p.armed.Sub(now) < p.timeout/2 {
-			p.armed = now.Add(p.timeout)
-			if err := p.conn.SetWriteDeadline(p.armed); err != nil {
-				return fmt.Errorf("set write deadline: %w", err)
-			}
+		if err := p.conn.SetWriteDeadline(deadline); err != nil {
+			return fmt.Errorf("set write deadline: %w", err)
 		}
 		p.buf = appendPartHeader(p.buf[:0], f)
 		p.vec = [3][]byte{p.buf, f.Data, p.end}
@@ -206,7 +200,7 @@ func (p *partWriter) write(f *pipeline.Frame) error {
 		return nil
 	}
 	p.buf = appendPart(p.buf[:0], f)
-	if err := p.rc.SetWriteDeadline(time.Now().Add(p.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+	if err := p.rc.SetWriteDeadline(deadline); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return fmt.Errorf("set write deadline: %w", err)
 	}
 	if _, err := p.w.Write(p.buf); err != nil {

@@ -49,7 +49,6 @@ type webcamDriver struct {
 	// threads at every frame (make bench-peers measured the difference).
 	watched *os.File
 	raw     syscall.RawConn
-	armed   time.Time // watched's read deadline
 	// timedOut: the last wait ended at its deadline. missed counts, in a
 	// row, registrations that let a done buffer wait for the deadline;
 	// at maxMissed the driver polls instead.
@@ -110,7 +109,7 @@ func (d *webcamDriver) watch() error {
 func (d *webcamDriver) unwatch() {
 	if d.watched != nil {
 		d.watched.Close() // the duplicate only: the library closes fd
-		d.watched, d.raw, d.armed = nil, nil, time.Time{}
+		d.watched, d.raw = nil, nil
 	}
 }
 
@@ -147,7 +146,7 @@ func (d *webcamDriver) wait(timeout time.Duration) error {
 var errNotWatched = errors.New("camera descriptor not accepted by the runtime poller")
 
 // waitWatched dequeues a buffer into ready, parking in the runtime's
-// poller while the driver has none, for timeout/2 to timeout.
+// poller while the driver has none, for at most timeout.
 //
 // The descriptor is registered only after a dequeue found no buffer done:
 // some drivers add the poller to their wait queue only when nothing can be
@@ -170,14 +169,8 @@ func (d *webcamDriver) waitWatched(timeout time.Duration) error {
 			return fmt.Errorf("%w: %w", errNotWatched, err)
 		}
 	}
-	// The deadline is moved only when less than half of timeout is left:
-	// a frame costs no timer update, and a wait ends after timeout/2 to
-	// timeout without a buffer.
-	if now := time.Now(); d.armed.Sub(now) < timeout/2 || d.armed.Sub(now) > timeout {
-		d.armed = now.Add(timeout)
-		if err := d.watched.SetReadDeadline(d.armed); err != nil {
-			return err
-		}
+	if err := d.watched.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+		return err
 	}
 	first, missed := true, false
 	err := d.raw.Read(func(fd uintptr) bool {
