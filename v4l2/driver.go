@@ -40,7 +40,8 @@ type webcamDriver struct {
 
 	// try dequeues one buffer without blocking (EAGAIN: none is done);
 	// nil: wait polls and getFrame dequeues. It is given the descriptor
-	// to use (dequeueOwn; tests use pipes).
+	// to use (mapOwn sets a VIDIOC_DQBUF on the mapped queue; tests use
+	// pipes).
 	try func(fd int) (dequeued, error)
 	// watched is a duplicate of fd registered with the runtime's poller
 	// (epoll): waiting parks the goroutine until the driver signals a
