@@ -50,8 +50,8 @@ func (s *Server) stream(c *gin.Context) {
 	if c.Request.ProtoMajor == 1 {
 		// No chunked encoding: the stream ends when the connection does
 		// (net/http closes it after this reply). A part is then one
-		// write(2) of appendPart's buffer, where chunking made three (the
-		// chunk header, the part, its CRLF), with the syscalls, loopback
+		// write (see partWriter), where chunking made three (the chunk
+		// header, the part, its CRLF), with the syscalls, loopback
 		// segments and wake-ups of each (make bench-peers).
 		h.Set("Transfer-Encoding", "identity")
 	}
