@@ -50,6 +50,8 @@ type webcamDriver struct {
 	// threads at every frame (make bench-peers measured the difference).
 	watched *os.File
 	raw     syscall.RawConn
+	read    func(fd uintptr) bool // d.dequeueReady; tries counts its calls in a wait
+	tries   int
 	// timedOut: the last wait ended at its deadline. missed counts, in a
 	// row, registrations that let a done buffer wait for the deadline;
 	// at maxMissed the driver polls instead.
@@ -104,6 +106,9 @@ func (d *webcamDriver) watch() error {
 		return err
 	}
 	d.watched, d.raw = f, raw
+	if d.read == nil {
+		d.read = d.dequeueReady
+	}
 	return nil
 }
 
@@ -173,32 +178,32 @@ func (d *webcamDriver) waitWatched(timeout time.Duration) error {
 	if err := d.watched.SetReadDeadline(time.Now().Add(timeout)); err != nil {
 		return err
 	}
-	first, missed := true, false
-	err := d.raw.Read(func(fd uintptr) bool {
-		d.ready, d.readyErr = d.try(int(fd))
-		done := !errors.Is(d.readyErr, unix.EAGAIN)
-		switch {
-		case done && first && d.timedOut:
-			missed = true
-		case done && !first:
-			d.missed = 0 // the poller woke us: the registration works
-		}
-		first = false
-		return done
-	})
+	prevTimedOut := d.timedOut
+	d.tries = 0
+	err := d.raw.Read(d.read) // nil once read returned true
 	d.timedOut = errors.Is(err, os.ErrDeadlineExceeded)
-	if missed {
-		d.missed++
-		d.unwatch()
-	}
 	switch {
 	case d.timedOut:
 		return new(webcam.Timeout)
 	case err != nil:
 		return err
+	case d.tries == 1 && prevTimedOut:
+		d.missed++ // done at once after a deadline: the poller missed it
+		d.unwatch()
+	case d.tries > 1:
+		d.missed = 0 // the poller woke us: the registration works
 	}
 	d.hasReady = true
 	return nil
+}
+
+// dequeueReady is the raw read of waitWatched (bound once, in watch, to
+// d.read: a closure per frame cost allocations): one try at a dequeue
+// into ready, done unless the driver has no buffer (EAGAIN).
+func (d *webcamDriver) dequeueReady(fd uintptr) bool {
+	d.tries++
+	d.ready, d.readyErr = d.try(int(fd))
+	return !errors.Is(d.readyErr, unix.EAGAIN)
 }
 
 func (d *webcamDriver) getFrame() (dequeued, error) {
