@@ -34,7 +34,7 @@ var (
 	peersRounds  = flag.Int("peers.rounds", 2, "rounds of A B (camrec, µStreamer) per row")
 	// A camrec change measured against the build before it, in the same
 	// boot: each round then runs camrec, µStreamer, the other build.
-	peersBaseline = flag.String("peers.baseline", "", "another camrec binary (a path on the host, e.g. /tmp/camrec-before) to run third in each round, with its own table")
+	peersBaseline = flag.String("peers.baseline", "", "another camrec binary (a path on the host outside /tmp, which the VM does not see, e.g. /work/main/before) to run third in each round, with its own table")
 )
 
 // peerRun is one server serving n clients for one window.
@@ -295,22 +295,30 @@ func percentile(xs []float64, q float64) float64 {
 	return s[int(q*float64(len(s)-1))]
 }
 
+// rowStats is one server's figures in one row of the tables.
+type rowStats struct {
+	fps, mbps, cpu, cpuPerMB, rss, anon, peak, p50, p99 float64
+}
+
 // aggregate sums up one server's rounds of one row: means over the
 // rounds, latency over all their frames.
-func aggregate(rs []peerRun) (fps, mbps, cpu, cpuPerMB, rss, anon, peak, p50, p99 float64) {
+func aggregate(rs []peerRun) rowStats {
+	var a rowStats
 	var lat []float64
 	for _, r := range rs {
-		fps += r.FramesMean / r.WindowS
-		mbps += r.BytesPerS / 1e6
-		cpu += r.CPUS
-		cpuPerMB += r.CPUS / (r.BytesPerS * r.WindowS / 1e6)
-		rss += r.RSSMB
-		anon += r.AnonMB
-		peak = max(peak, r.PeakRSSMB)
+		a.fps += r.FramesMean / r.WindowS
+		a.mbps += r.BytesPerS / 1e6
+		a.cpu += r.CPUS
+		a.cpuPerMB += r.CPUS / (r.BytesPerS * r.WindowS / 1e6)
+		a.rss += r.RSSMB
+		a.anon += r.AnonMB
+		a.peak = max(a.peak, r.PeakRSSMB)
 		lat = append(lat, r.LatencyMS...)
 	}
 	k := float64(len(rs))
-	return fps / k, mbps / k, cpu / k, cpuPerMB / k, rss / k, anon / k, peak, percentile(lat, 0.5), percentile(lat, 0.99)
+	a.fps, a.mbps, a.cpu, a.cpuPerMB, a.rss, a.anon = a.fps/k, a.mbps/k, a.cpu/k, a.cpuPerMB/k, a.rss/k, a.anon/k
+	a.p50, a.p99 = percentile(lat, 0.5), percentile(lat, 0.99)
+	return a
 }
 
 // byRow groups runs by size and client count, in the order they ran.
@@ -339,10 +347,10 @@ func baselineTable(runs []peerRun) string {
 	b.WriteString("| size | N | fps per client camrec / baseline | CPU s camrec / baseline (ratio) | CPU ms per MB camrec / baseline (ratio) | RssAnon MB camrec / baseline | latency p50 ms camrec / baseline | p99 ms camrec / baseline |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|\n")
 	for _, k := range keys {
-		cf, _, cc, ccm, _, ca, _, c50, c99 := aggregate(by[k]["camrec"])
-		bf, _, bc, bcm, _, ba, _, b50, b99 := aggregate(by[k]["baseline"])
+		c, o := aggregate(by[k]["camrec"]), aggregate(by[k]["baseline"])
 		fmt.Fprintf(&b, "| %s | %d | %.1f / %.1f | %.2f / %.2f (%.2f×) | %.1f / %.1f (%.2f×) | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f |\n",
-			k.size, k.n, cf, bf, cc, bc, cc/bc, ccm*1000, bcm*1000, ccm/bcm, ca, ba, c50, b50, c99, b99)
+			k.size, k.n, c.fps, o.fps, c.cpu, o.cpu, c.cpu/o.cpu, c.cpuPerMB*1000, o.cpuPerMB*1000, c.cpuPerMB/o.cpuPerMB,
+			c.anon, o.anon, c.p50, o.p50, c.p99, o.p99)
 	}
 	return b.String()
 }
@@ -356,10 +364,10 @@ func peersTable(runs []peerRun) string {
 	b.WriteString("| size | N | fps per client camrec / µS | MB/s camrec / µS | CPU s camrec / µS (ratio) | CPU ms per MB camrec / µS (ratio) | RSS MB camrec / µS | RssAnon MB camrec / µS | peak RSS MB camrec / µS | latency p50 ms camrec / µS | p99 ms camrec / µS |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, k := range keys {
-		cf, cm, cc, ccm, cr, ca, cp, c50, c99 := aggregate(by[k]["camrec"])
-		uf, um, uc, ucm, ur, ua, up, u50, u99 := aggregate(by[k]["ustreamer"])
+		c, u := aggregate(by[k]["camrec"]), aggregate(by[k]["ustreamer"])
 		fmt.Fprintf(&b, "| %s | %d | %.1f / %.1f | %.1f / %.1f | %.2f / %.2f (%.2f×) | %.1f / %.1f (%.2f×) | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f |\n",
-			k.size, k.n, cf, uf, cm, um, cc, uc, cc/uc, ccm*1000, ucm*1000, ccm/ucm, cr, ur, ca, ua, cp, up, c50, u50, c99, u99)
+			k.size, k.n, c.fps, u.fps, c.mbps, u.mbps, c.cpu, u.cpu, c.cpu/u.cpu, c.cpuPerMB*1000, u.cpuPerMB*1000, c.cpuPerMB/u.cpuPerMB,
+			c.rss, u.rss, c.anon, u.anon, c.peak, u.peak, c.p50, u.p50, c.p99, u.p99)
 	}
 	return b.String()
 }
