@@ -114,7 +114,7 @@ bench-restream: deps mediamtx build
 # camrec against µStreamer (Debian's ustreamer, MJPEG passed through) on
 # the same v4l2loopback camera in the qemu VM, A B A B, 640x480 and
 # 1280x720 at 30 fps, 1, 10 and 50 clients, 20 s windows: the table goes to
-# test/vm/cache/out/peers.md (and .json). About 15 minutes; needs root.
+# test/vm/cache/out/peers.md (and .json). About 11 minutes; needs root.
 # PEERS passes options, e.g. PEERS="-peers.sizes 1280x720 -peers.clients 1,10
 # -peers.baseline /work/main/before" measures a change against the build
 # before it (a static binary: CGO_ENABLED=0 go build -o before . at the

@@ -11,8 +11,8 @@ import (
 // of type user_data_unregistered (H.264 D.1.6): the 16 bytes of
 // CaptureTimeUUID, then the capture time in microseconds since the Unix
 // epoch, 8 bytes big-endian. Decoders skip it; a reader of the server's
-// stream (test/bench/restreamcpu, the tests) finds it and measures how late each frame
-// arrives. Media servers pass SEI through (MediaMTX does, to RTSP, RTMP
+// stream (test/bench/restreamcpu, the tests) finds it and measures how
+// late each frame arrives. Media servers pass SEI through (MediaMTX does, to RTSP, RTMP
 // and SRT readers).
 var CaptureTimeUUID = [16]byte{'c', 'a', 'm', 'r', 'e', 'c', '-', 'c', 'a', 'p', 't', 'u', 'r', 'e', 't', 's'}
 
@@ -28,7 +28,8 @@ func appendCaptureSEI(dst []byte, t time.Time) []byte {
 }
 
 // CaptureTime returns the capture time carried by an SEI NAL unit (nal
-// without its start code) that appendCaptureSEI wrote; false for any other NAL unit.
+// without its start code) that appendCaptureSEI wrote; false for any other
+// NAL unit.
 func CaptureTime(nal []byte) (time.Time, bool) {
 	if h264.Type(nal) != h264.NALSEI {
 		return time.Time{}, false

@@ -6,10 +6,12 @@
 //	go build -o /tmp/camrec . && go run ./test/bench/previewcpu -camrec /tmp/camrec -clients 10 -duration 30s
 //
 // It also prints the latency from capture (a part's X-Timestamp) to a
-// client's receipt of the part. -baseline BIN alternates the binary with
-// another build, A B A B, and prints the ratio; -churn 1h serves N steady
-// clients and others coming and going, and prints camrec's memory every
-// -sample (make bench-churn); -compare-auth runs without and with every client logging in;
+// client's receipt of the part.
+//
+// -baseline BIN alternates the binary with another build, A B A B, and
+// prints the ratio; -churn 1h serves N steady clients and others coming
+// and going, and prints camrec's memory every -sample (make bench-churn);
+// -compare-auth runs without and with every client logging in;
 // -compare-integrations runs without and with camrec linked to a local
 // Mosquitto (MQTT and Home Assistant discovery) and /metrics scraped every
 // 5 s, alternating A B A B, and prints the ratio.

@@ -31,10 +31,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/camrec/camrec/internal/procstat"
-
 	"github.com/camrec/camrec/internal/flv"
 	"github.com/camrec/camrec/internal/h264"
+	"github.com/camrec/camrec/internal/procstat"
 	"github.com/camrec/camrec/pipeline/restream"
 )
 
