@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -151,6 +152,17 @@ func (d *Daemon) Wait(t *testing.T, timeout time.Duration) int {
 
 // Log returns what camrec has logged so far.
 func (d *Daemon) Log() string { return d.stderr.String() }
+
+// awaitLog waits until camrec's log holds want. camrec's stderr reaches the
+// test through a pipe and a copying goroutine, so a line written before an
+// event or a response camrec sent can still be on its way when the test
+// has seen them.
+func (d *Daemon) awaitLog(t *testing.T, want string) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "the log to say "+strconv.Quote(want), func() bool {
+		return strings.Contains(d.Log(), want)
+	})
+}
 
 // do sends a request and decodes a JSON answer into out (if non-nil).
 // It returns the status code and the raw body.

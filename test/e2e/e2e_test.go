@@ -341,9 +341,7 @@ func TestFFmpegMissing(t *testing.T) {
 	if code != 503 || !strings.Contains(e.Error, "ffmpeg-not-installed-here") {
 		t.Fatalf("record without ffmpeg: %d %s", code, b)
 	}
-	if !strings.Contains(d.Log(), "ffmpeg-not-installed-here") {
-		t.Fatalf("no start-up message about ffmpeg in the log:\n%s", d.Log())
-	}
+	d.awaitLog(t, "ffmpeg-not-installed-here")
 }
 
 func TestBadFlagsExitWithMessage(t *testing.T) {

@@ -200,7 +200,5 @@ func TestDiskLowEvent(t *testing.T) {
 	if e.Data.Camera != "garage" || e.Data.Bytes <= 0 || e.Data.Bytes > 1<<20 {
 		t.Errorf("disk_low %+v, want garage with under 1 MiB free", e)
 	}
-	if !strings.Contains(d.Log(), `msg="disk low"`) {
-		t.Error("disk low not logged")
-	}
+	d.awaitLog(t, `msg="disk low"`)
 }

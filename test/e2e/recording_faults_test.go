@@ -193,9 +193,7 @@ func TestDiskFullContinuousRetentionResumes(t *testing.T) {
 		return cs.Recording.RetentionDeleted >= 2 && cs.Recording.Active && cs.Recording.Segment >= 1
 	})
 	t.Logf("status: %+v", cs)
-	if !strings.Contains(d.Log(), "no space left on device") {
-		t.Errorf("the disk never filled: the test proves nothing")
-	}
+	d.awaitLog(t, "no space left on device") // else the disk never filled: the test proves nothing
 	if n := strings.Count(d.Log(), "level=ERROR"); n > 10 {
 		t.Errorf("%d error lines in the log:\n%s", n, d.Log())
 	}
@@ -243,9 +241,7 @@ func TestReadOnlyRecordDir(t *testing.T) {
 	}
 	d := startCamrec(t, "-device", "test:", "-record-dir", dir)
 	want := "record dir " + dir + " is not writable by uid 0: read-only file system"
-	if !strings.Contains(d.Log(), want) {
-		t.Errorf("log does not say %q:\n%s", want, d.Log())
-	}
+	d.awaitLog(t, want)
 	waitStreaming(t, d)
 	var e struct {
 		Error string `json:"error"`

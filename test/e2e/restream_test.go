@@ -180,9 +180,7 @@ func TestRestreamOnDemandThroughMediaMTX(t *testing.T) {
 	rd.Stop()
 	d.awaitRestream(t, "garage", "idle")
 	waitFor(t, 30*time.Second, "camrec's ffmpegs to end", func() bool { return len(childCommands(t, d.cmd.Process.Pid)) == 0 })
-	if !strings.Contains(d.Log(), "restream no longer asked for") {
-		t.Error("the log does not say the demand ended")
-	}
+	d.awaitLog(t, "restream no longer asked for")
 }
 
 // TestRestreamDemandNeedsARestream: the demand endpoint of a camera
