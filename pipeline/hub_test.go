@@ -203,3 +203,120 @@ func TestHubCountsClientDrops(t *testing.T) {
 		t.Errorf("hub counts %d preview drops, want 3 (the client's only)", got)
 	}
 }
+
+// takeSink is a DirectSink that takes frames while take says so, and logs
+// what it took.
+type takeSink struct {
+	take  func(*Frame) bool
+	mu    *sync.Mutex
+	log   *[]uint64 // frames the consumer has, in the order it got them
+	calls int
+}
+
+func (s *takeSink) TryTake(f *Frame) bool {
+	s.calls++
+	if !s.take(f) {
+		return false
+	}
+	s.mu.Lock()
+	*s.log = append(*s.log, f.Seq)
+	s.mu.Unlock()
+	return true
+}
+
+func TestHubDirectSink(t *testing.T) {
+	var mu sync.Mutex
+	var log []uint64
+	takes := true
+	sink := &takeSink{take: func(*Frame) bool { return takes }, mu: &mu, log: &log}
+	h := NewHub()
+	s := h.SubscribeClientDirect(4, sink)
+	defer s.Close()
+
+	h.Publish(&Frame{Seq: 0})
+	if sink.calls != 0 || len(s.Frames()) != 1 {
+		t.Fatalf("before Direct: %d calls to the sink, %d frames queued; want 0 and 1", sink.calls, len(s.Frames()))
+	}
+	if s.Direct() {
+		t.Fatal("Direct with a frame queued: want false")
+	}
+	<-s.Frames()
+	if !s.Direct() {
+		t.Fatal("Direct with an empty queue: want true")
+	}
+	h.Publish(&Frame{Seq: 1})
+	h.Publish(&Frame{Seq: 2})
+	if sink.calls != 2 || len(s.Frames()) != 0 || len(log) != 2 {
+		t.Fatalf("direct: %d calls, %d queued, %d taken; want 2, 0, 2", sink.calls, len(s.Frames()), len(log))
+	}
+	takes = false
+	h.Publish(&Frame{Seq: 3}) // not taken: queued, and the queue from now on
+	takes = true
+	h.Publish(&Frame{Seq: 4})
+	if sink.calls != 3 || len(s.Frames()) != 2 {
+		t.Fatalf("after a refusal: %d calls, %d queued; want 3 and 2", sink.calls, len(s.Frames()))
+	}
+	for _, want := range []uint64{3, 4} {
+		if f := <-s.Frames(); f.Seq != want {
+			t.Fatalf("queued frame %d, want %d", f.Seq, want)
+		}
+	}
+	if c := h.Clients(); c != 1 {
+		t.Errorf("%d clients, want 1", c)
+	}
+	s.Direct()
+	s.Close()
+	h.Publish(&Frame{Seq: 5})
+	if sink.calls != 3 || len(s.Frames()) != 0 || s.Direct() || h.Clients() != 0 {
+		t.Errorf("after Close: %d calls, %d queued, Direct true or %d clients", sink.calls, len(s.Frames()), h.Clients())
+	}
+}
+
+// TestHubDirectSinkHandsOver: a publisher and a consumer that switches back
+// to the sink whenever its queue is empty; the sink refuses one frame in
+// three. Every frame reaches the consumer once, in order, whichever way it
+// went: the queue and the sink never overtake each other (which on a
+// socket would interleave two parts).
+func TestHubDirectSinkHandsOver(t *testing.T) {
+	const n = 3000
+	var mu sync.Mutex
+	var log []uint64
+	sink := &takeSink{take: func(f *Frame) bool { return f.Seq%3 != 0 }, mu: &mu, log: &log}
+	h := NewHub()
+	s := h.SubscribeClientDirect(n, sink) // deep enough to drop nothing
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		for i := range n {
+			h.Publish(&Frame{Seq: uint64(i)})
+		}
+	}()
+	got := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(log)
+	}
+	deadline := time.After(30 * time.Second)
+	for got() < n {
+		select {
+		case f := <-s.Frames():
+			mu.Lock()
+			log = append(log, f.Seq)
+			mu.Unlock()
+			s.Direct()
+		case <-published:
+			published = nil // what the sink did not take is queued now
+		case <-deadline:
+			t.Fatalf("got %d of %d frames", got(), n)
+		}
+	}
+	s.Close()
+	for i, seq := range log {
+		if seq != uint64(i) {
+			t.Fatalf("frame %d is %d (from %v)", i, seq, log[max(0, i-3):i+1])
+		}
+	}
+	if d := s.Dropped(); d != 0 {
+		t.Errorf("%d dropped, want 0", d)
+	}
+}
