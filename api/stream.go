@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/sys/unix"
 
 	"github.com/camrec/camrec/internal/mjpeg"
 	"github.com/camrec/camrec/pipeline"
@@ -39,8 +41,33 @@ func (s *Server) stream(c *gin.Context) {
 	defer limit.release()
 	ctx := c.Request.Context()
 	hub := cam.View.PreviewHub()
-	sub := hub.SubscribeClient(streamQueueDepth)
-	defer sub.Close()
+	log := s.log.With("camera", cam.View.Name(), "client", c.Request.RemoteAddr)
+	rc := http.NewResponseController(c.Writer)
+	parts := newPartWriter(tcpConnOf(c.Request), c.Writer, rc, s.writeTimeout)
+	// On a plain HTTP/1.1 connection without an fps cap, the camera's
+	// goroutine writes the parts itself while the socket takes them at
+	// once (see pipeline.DirectSink); this goroutine writes only what
+	// the socket could not take.
+	direct := parts.raw != nil && interval == 0
+	var sub *pipeline.Subscriber
+	if direct {
+		sub = hub.SubscribeClientDirect(streamQueueDepth, parts)
+	} else {
+		sub = hub.SubscribeClient(streamQueueDepth)
+	}
+	started := time.Now()
+	var (
+		next      time.Time // earliest capture time of the next frame sent (fps cap)
+		skipped   uint64
+		endReason string
+	)
+	defer func() {
+		sub.Close() // first: the camera's goroutine may be writing to parts
+		// Debug, like the connect: a dashboard reconnecting in a loop
+		// must not flood the journal.
+		log.Debug("stream client closed", "frames_sent", parts.sent, "frames_dropped", sub.Dropped(),
+			"frames_skipped", skipped, "duration_s", pipeline.RoundTo(time.Since(started).Seconds(), 3), "reason", endReason)
+	}()
 
 	h := c.Writer.Header()
 	h.Set("Content-Type", "multipart/x-mixed-replace; boundary="+streamBoundary)
@@ -56,7 +83,6 @@ func (s *Server) stream(c *gin.Context) {
 		h.Set("Transfer-Encoding", "identity")
 	}
 	c.Writer.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(c.Writer)
 	// Send the headers and the first boundary now: the first frame may be
 	// a while away. Each part then ends with the next boundary (see
 	// appendPart).
@@ -67,29 +93,10 @@ func (s *Server) stream(c *gin.Context) {
 		return
 	}
 
-	log := s.log.With("camera", cam.View.Name(), "client", c.Request.RemoteAddr)
 	log.Debug("stream client connected", "fps_cap", c.Query("fps"))
-	started := time.Now()
-	parts := &partWriter{conn: tcpConnOf(c.Request), w: c.Writer, rc: rc, timeout: s.writeTimeout, end: []byte(partEnd)}
-	var (
-		last      *pipeline.Frame
-		next      time.Time // earliest capture time of the next frame sent (fps cap)
-		sent      uint64
-		skipped   uint64
-		endReason string
-	)
-	defer func() {
-		// Debug, like the connect: a dashboard reconnecting in a loop
-		// must not flood the journal.
-		log.Debug("stream client closed", "frames_sent", sent, "frames_dropped", sub.Dropped(),
-			"frames_skipped", skipped, "duration_s", pipeline.RoundTo(time.Since(started).Seconds(), 3), "reason", endReason)
-	}()
 
 	send := func(f *pipeline.Frame) error {
-		if f == last {
-			return nil // the latest frame may also be waiting in the queue
-		}
-		if interval > 0 {
+		if interval > 0 && f != parts.last {
 			t := f.Time
 			if t.IsZero() {
 				t = time.Now()
@@ -108,8 +115,15 @@ func (s *Server) stream(c *gin.Context) {
 		if err := parts.write(f); err != nil {
 			return err
 		}
-		last = f
-		sent++
+		if direct && len(sub.Frames()) == 0 {
+			// Nothing left to write here: hand the socket back to the
+			// camera's goroutine, without the deadline of this
+			// goroutine's writes.
+			if err := parts.conn.SetWriteDeadline(time.Time{}); err != nil {
+				return fmt.Errorf("clear write deadline: %w", err)
+			}
+			sub.Direct()
+		}
 		return nil
 	}
 
@@ -174,42 +188,145 @@ func (l *streamLimit) release() { l.open.Add(-1) }
 // copied. Otherwise (TLS, HTTP/2, a server without ConnContext) it copies
 // the part into one buffer and writes it through the ResponseWriter, so
 // that it is one write too.
+//
+// On the socket, it is also the hub's DirectSink: TryTake writes a part
+// without waiting, in the camera's goroutine, and what the socket did not
+// take is written by write, in the stream's goroutine. The hub's
+// Subscriber hands the partWriter from one goroutine to the other (its
+// mutex, its queue), so the two never write at once.
 type partWriter struct {
-	conn    *net.TCPConn // nil: through w
+	conn    *net.TCPConn    // nil: through w
+	raw     syscall.RawConn // conn's; nil without conn
 	w       http.ResponseWriter
 	rc      *http.ResponseController
-	timeout time.Duration // for each part
+	timeout time.Duration // for each part written by write
 	buf     []byte        // reused: the part's headers (conn), or the whole part
 	end     []byte        // partEnd
 	vec     [3][]byte
 	bufs    net.Buffers
+
+	last *pipeline.Frame // the last frame written whole: not again
+	sent uint64          // parts written whole
+
+	// A part TryTake began and could not finish: write finishes it first.
+	partial     *pipeline.Frame
+	partialDone int   // bytes of that part written
+	err         error // TryTake's failure, returned by the next write
+
+	tryWrite func(fd uintptr) bool // p.writev, bound once
+	tryN     int
+	tryErr   error
 }
 
+func newPartWriter(conn *net.TCPConn, w http.ResponseWriter, rc *http.ResponseController, timeout time.Duration) *partWriter {
+	p := &partWriter{w: w, rc: rc, timeout: timeout, end: []byte(partEnd)}
+	if conn != nil {
+		raw, err := conn.SyscallConn()
+		if err == nil {
+			p.conn, p.raw = conn, raw
+			p.tryWrite = p.writev
+		}
+	}
+	return p
+}
+
+// write writes what is left of a part TryTake began, then the part of f
+// unless that was the last written, waiting up to the timeout for each.
 func (p *partWriter) write(f *pipeline.Frame) error {
+	if p.err != nil {
+		return p.err
+	}
+	if g := p.partial; g != nil {
+		// g may have been dropped from the queue since: its part is
+		// finished all the same, or the stream would be garbled.
+		p.partial = nil
+		if err := p.writePart(g, p.partialDone); err != nil {
+			return err
+		}
+	}
+	if f == p.last {
+		return nil // the latest frame may also be waiting in the queue
+	}
+	return p.writePart(f, 0)
+}
+
+// writePart writes f's part but its first skip bytes.
+func (p *partWriter) writePart(f *pipeline.Frame, skip int) error {
 	deadline := time.Now().Add(p.timeout)
 	if p.conn != nil {
 		if err := p.conn.SetWriteDeadline(deadline); err != nil {
 			return fmt.Errorf("set write deadline: %w", err)
 		}
-		p.buf = appendPartHeader(p.buf[:0], f)
-		p.vec = [3][]byte{p.buf, f.Data, p.end}
+		p.setVec(f)
 		p.bufs = p.vec[:] // WriteTo consumes bufs, not vec
+		for skip > 0 {
+			if n := len(p.bufs[0]); skip >= n {
+				p.bufs, skip = p.bufs[1:], skip-n
+			} else {
+				p.bufs[0], skip = p.bufs[0][skip:], 0
+			}
+		}
 		if _, err := p.bufs.WriteTo(p.conn); err != nil {
 			return fmt.Errorf("write part: %w", err)
 		}
-		return nil
+	} else {
+		p.buf = appendPart(p.buf[:0], f)
+		if err := p.rc.SetWriteDeadline(deadline); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return fmt.Errorf("set write deadline: %w", err)
+		}
+		if _, err := p.w.Write(p.buf); err != nil {
+			return fmt.Errorf("write part: %w", err)
+		}
+		if err := p.rc.Flush(); err != nil {
+			return fmt.Errorf("flush part: %w", err)
+		}
 	}
-	p.buf = appendPart(p.buf[:0], f)
-	if err := p.rc.SetWriteDeadline(deadline); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return fmt.Errorf("set write deadline: %w", err)
-	}
-	if _, err := p.w.Write(p.buf); err != nil {
-		return fmt.Errorf("write part: %w", err)
-	}
-	if err := p.rc.Flush(); err != nil {
-		return fmt.Errorf("flush part: %w", err)
-	}
+	p.last = f
+	p.sent++
 	return nil
+}
+
+// setVec puts f's part in p.vec: its headers (in p.buf), the frame, the
+// next boundary.
+func (p *partWriter) setVec(f *pipeline.Frame) {
+	p.buf = appendPartHeader(p.buf[:0], f)
+	p.vec = [3][]byte{p.buf, f.Data, p.end}
+}
+
+// TryTake writes f's part to the socket as far as it takes it at once
+// (pipeline.DirectSink), and reports whether it took it whole. If not,
+// the hub queues f and write does the rest.
+func (p *partWriter) TryTake(f *pipeline.Frame) bool {
+	if f == p.last {
+		return true
+	}
+	p.setVec(f)
+	p.tryN, p.tryErr = 0, nil
+	if err := p.raw.Write(p.tryWrite); err != nil {
+		p.err = fmt.Errorf("write part: %w", err)
+		return false
+	}
+	switch err := p.tryErr; {
+	case err == nil && p.tryN == len(p.buf)+len(f.Data)+len(p.end):
+		p.last = f
+		p.sent++
+		return true
+	case err == nil, errors.Is(err, syscall.EAGAIN), errors.Is(err, syscall.EINTR):
+		p.partial, p.partialDone = f, p.tryN
+	default:
+		p.err = fmt.Errorf("write part: %w", err)
+	}
+	return false
+}
+
+// writev is TryTake's one writev(2) on the socket; it never waits for the
+// socket to take more.
+func (p *partWriter) writev(fd uintptr) bool {
+	p.tryN, p.tryErr = unix.Writev(int(fd), p.vec[:])
+	if p.tryN < 0 {
+		p.tryN = 0
+	}
+	return true
 }
 
 // partEnd ends every part: the boundary of the next.
