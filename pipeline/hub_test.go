@@ -272,6 +272,50 @@ func TestHubDirectSink(t *testing.T) {
 	}
 }
 
+// TestHubDirectSinkClientLimit: with more than MaxDirectClients clients,
+// Publish queues every client's frame, direct or not; with one fewer, the
+// sinks take them again.
+func TestHubDirectSinkClientLimit(t *testing.T) {
+	var mu sync.Mutex
+	var log []uint64
+	sink := &takeSink{take: func(*Frame) bool { return true }, mu: &mu, log: &log}
+	h := NewHub()
+	subs := make([]*Subscriber, MaxDirectClients+1)
+	for i := range subs {
+		subs[i] = h.SubscribeClientDirect(4, sink)
+		defer subs[i].Close()
+		if !subs[i].Direct() {
+			t.Fatalf("subscriber %d: Direct false with an empty queue", i)
+		}
+	}
+	h.Publish(&Frame{Seq: 0})
+	for i, s := range subs {
+		if n := len(s.Frames()); n != 1 {
+			t.Fatalf("%d clients: subscriber %d has %d frames queued, want 1", len(subs), i, n)
+		}
+		<-s.Frames()
+	}
+	if sink.calls != 0 {
+		t.Fatalf("%d clients: %d calls to the sinks, want 0", len(subs), sink.calls)
+	}
+
+	subs[0].Close()
+	for _, s := range subs[1:] {
+		if !s.Direct() {
+			t.Fatal("Direct false with an empty queue")
+		}
+	}
+	h.Publish(&Frame{Seq: 1})
+	for i, s := range subs[1:] {
+		if n := len(s.Frames()); n != 0 {
+			t.Fatalf("%d clients: subscriber %d has %d frames queued, want 0", MaxDirectClients, i+1, n)
+		}
+	}
+	if sink.calls != MaxDirectClients {
+		t.Fatalf("%d clients: %d calls to the sinks, want %d", MaxDirectClients, sink.calls, MaxDirectClients)
+	}
+}
+
 // TestHubDirectSinkHandsOver: a publisher and a consumer that switches back
 // to the sink whenever its queue is empty; the sink refuses one frame in
 // three. Every frame reaches the consumer once, in order, whichever way it
