@@ -115,10 +115,11 @@ func (s *Server) stream(c *gin.Context) {
 		if err := parts.write(f); err != nil {
 			return err
 		}
-		if direct && len(sub.Frames()) == 0 {
+		if direct && len(sub.Frames()) == 0 && hub.Clients() <= pipeline.MaxDirectClients {
 			// Nothing left to write here: hand the socket back to the
 			// camera's goroutine, without the deadline of this
-			// goroutine's writes.
+			// goroutine's writes (with more clients, the hub queues
+			// every frame: this goroutine keeps the socket).
 			if err := parts.conn.SetWriteDeadline(time.Time{}); err != nil {
 				return fmt.Errorf("clear write deadline: %w", err)
 			}

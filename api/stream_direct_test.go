@@ -3,6 +3,7 @@ package api
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net"
@@ -150,4 +151,46 @@ func TestPartWriterTryTakeAllocatesNothing(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("%.1f allocations a part (%d of %d parts not taken at once)", allocs, refused, i)
 	}
+}
+
+// TestStreamAcrossTheDirectLimit: clients read whole, increasing frames
+// while their number goes above pipeline.MaxDirectClients (every frame
+// then goes through the queues) and back under it (the camera's goroutine
+// writes again), each stream handed between the two goroutines.
+func TestStreamAcrossTheDirectLimit(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	url := e.url + "/api/v1/cameras/cam1/stream.mjpg"
+	streams := make([]*streamReader, pipeline.MaxDirectClients+2)
+	prev := make([]uint64, len(streams))
+	read := func(phase string, ss []*streamReader) {
+		t.Helper()
+		for k := range 15 {
+			for i, s := range ss {
+				data, err := s.next()
+				if err != nil {
+					t.Fatalf("%s: client %d, part %d: %v", phase, i, k, err)
+				}
+				seq, _ := frameSeq(t, data)
+				if seq <= prev[i] && prev[i] != 0 {
+					t.Fatalf("%s: client %d: frame %d after frame %d", phase, i, seq, prev[i])
+				}
+				prev[i] = seq
+			}
+		}
+	}
+	for i := range streams {
+		streams[i] = openStream(t, e.client, url)
+	}
+	e.awaitClients("cam1", len(streams))
+	read(fmt.Sprintf("%d clients", len(streams)), streams)
+
+	for _, s := range streams[pipeline.MaxDirectClients:] {
+		s.close()
+	}
+	e.awaitClients("cam1", pipeline.MaxDirectClients)
+	read(fmt.Sprintf("%d clients", pipeline.MaxDirectClients), streams[:pipeline.MaxDirectClients])
+	for _, s := range streams[:pipeline.MaxDirectClients] {
+		s.close()
+	}
+	e.awaitClients("cam1", 0)
 }

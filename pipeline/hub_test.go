@@ -273,8 +273,9 @@ func TestHubDirectSink(t *testing.T) {
 }
 
 // TestHubDirectSinkClientLimit: with more than MaxDirectClients clients,
-// Publish queues every client's frame, direct or not; with one fewer, the
-// sinks take them again.
+// Publish queues every client's frame, direct or not, and hands the
+// subscribers to their queues; with one fewer, the sinks take them again
+// once their consumers call Direct.
 func TestHubDirectSinkClientLimit(t *testing.T) {
 	var mu sync.Mutex
 	var log []uint64
@@ -299,13 +300,23 @@ func TestHubDirectSinkClientLimit(t *testing.T) {
 		t.Fatalf("%d clients: %d calls to the sinks, want 0", len(subs), sink.calls)
 	}
 
+	// Back under the limit: each subscriber stays on its queue until its
+	// consumer, done with what it took from there, calls Direct.
 	subs[0].Close()
-	for _, s := range subs[1:] {
+	h.Publish(&Frame{Seq: 1})
+	for i, s := range subs[1:] {
+		if n := len(s.Frames()); n != 1 {
+			t.Fatalf("before Direct: subscriber %d has %d frames queued, want 1", i+1, n)
+		}
+		<-s.Frames()
 		if !s.Direct() {
 			t.Fatal("Direct false with an empty queue")
 		}
 	}
-	h.Publish(&Frame{Seq: 1})
+	if sink.calls != 0 {
+		t.Fatalf("before Direct: %d calls to the sinks, want 0", sink.calls)
+	}
+	h.Publish(&Frame{Seq: 2})
 	for i, s := range subs[1:] {
 		if n := len(s.Frames()); n != 0 {
 			t.Fatalf("%d clients: subscriber %d has %d frames queued, want 0", MaxDirectClients, i+1, n)
