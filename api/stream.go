@@ -116,7 +116,7 @@ func (s *Server) stream(c *gin.Context) {
 		if err := parts.write(f); err != nil {
 			return err
 		}
-		if direct && len(sub.Frames()) == 0 && hub.Clients() <= pipeline.MaxDirectClients {
+		if direct && len(sub.Frames()) == 0 && hub.DirectAllowed() {
 			// Nothing left to write here: hand the socket back to the
 			// camera's goroutine, without the deadline of this
 			// goroutine's writes (with more clients, the hub queues

@@ -120,11 +120,16 @@ const MaxDirectClients = 10
 // (the camera's) may publish to a hub.
 func (h *Hub) Publish(f *Frame) {
 	h.latest.Store(f)
-	direct := h.clients.Load() <= MaxDirectClients
+	direct := h.DirectAllowed()
 	for _, s := range *h.subs.Load() {
 		s.offer(f, direct)
 	}
 }
+
+// DirectAllowed reports whether Publish hands frames to the subscribers'
+// sinks now: while the hub has at most MaxDirectClients clients. A
+// consumer above the limit need not call Direct.
+func (h *Hub) DirectAllowed() bool { return h.clients.Load() <= MaxDirectClients }
 
 // Latest returns the most recent frame, or nil before the first one.
 func (h *Hub) Latest() *Frame { return h.latest.Load() }
