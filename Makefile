@@ -32,7 +32,11 @@ deps:
 # media server of the restream tests, built once from the Go module proxy
 # into ~/.cache/camrec/bin (about a minute on 2 cores). SeaweedFS's weed,
 # the S3 server of the upload tests, is not among them: building it takes
-# 25-30 min on 2 cores (see test-s3).
+# 25-30 min on 2 cores (see test-s3). axe-core, the accessibility rules the
+# page tests run in Chromium, comes from npm (npm from Debian if missing),
+# at the pinned version, into ~/.cache/camrec/npm.
+AXE_VERSION := 4.14.1
+AXE_DIR     := $(HOME)/.cache/camrec/npm
 test-deps: deps mediamtx
 	@command -v chromium >/dev/null || \
 	  { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
@@ -44,6 +48,10 @@ test-deps: deps mediamtx
 	  { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y mosquitto; }
 	@command -v curl >/dev/null || \
 	  { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y curl; }
+	@grep -qs '"version": "$(AXE_VERSION)"' $(AXE_DIR)/node_modules/axe-core/package.json || { \
+	  command -v npm >/dev/null || \
+	    { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y npm; }; \
+	  npm install --prefix $(AXE_DIR) --no-save --no-audit --no-fund --loglevel=error axe-core@$(AXE_VERSION); }
 
 # MediaMTX v1.12.3 (test/restream/build-mediamtx.sh): nothing when built.
 mediamtx:

@@ -20,6 +20,7 @@ func (s *Server) statusOf(cam Camera) CameraBody {
 		rec.Error = "recording is not configured for this camera"
 	}
 	b := cameraBody(cam.View.Status(), s.streams[cam.View.Name()].refused.Load(), rec)
+	b.HasControls = cam.Controls != nil
 	if s.uploads != nil {
 		if u, ok := s.uploads.Status(cam.View.Name()); ok {
 			b.Upload = uploadStatusBody(u)

@@ -183,7 +183,7 @@ func TestContractRejectsWrongAnswers(t *testing.T) {
 		`"segment":0,"restarts":0,"retention_deleted":0,"start_latency_ms":0,"synced_at":null}`
 	camera := `{"name":"cam0","device":"test:","state":"streaming","error":"","format":"MJPEG","width":1280,"height":720,` +
 		`"fps_target":30,"fps_measured":29.9,"frames":10,"frames_invalid":0,"frames_corrupt":0,"frames_encoded":0,"restarts":0,` +
-		`"clients":0,"preview_frames_dropped":0,"clients_refused":0,"recording":` + status + `}`
+		`"clients":0,"preview_frames_dropped":0,"clients_refused":0,"has_controls":false,"recording":` + status + `}`
 	tests := []struct {
 		name, method, path string
 		code               int

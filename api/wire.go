@@ -39,8 +39,12 @@ type CameraBody struct {
 	// they read too slowly, since camrec started.
 	PreviewFramesDropped uint64 `json:"preview_frames_dropped"`
 	// ClientsRefused counts preview streams refused at max_clients.
-	ClientsRefused uint64              `json:"clients_refused"`
-	Recording      RecordingStatusBody `json:"recording"`
+	ClientsRefused uint64 `json:"clients_refused"`
+	// HasControls is true for a camera with V4L2 controls (GET
+	// /api/v1/cameras/{cam}/controls lists them); false for test:, file:
+	// and pipe:, whose /controls answers 404, so clients need not ask.
+	HasControls bool                `json:"has_controls"`
+	Recording   RecordingStatusBody `json:"recording"`
 	// Upload is the camera's upload status; absent when it does not upload.
 	Upload *UploadStatusBody `json:"upload,omitempty"`
 	// Restream is the camera's publication to a media server; absent when

@@ -31,17 +31,17 @@ func TestWireShape(t *testing.T) {
 		want string // the keys, sorted
 	}{
 		{"camera", cameraBody(pipeline.CameraStatus{Name: "cam0", State: pipeline.StateStreaming}, 1, rec),
-			"clients clients_refused device error format fps_measured fps_target frames frames_corrupt frames_encoded frames_invalid height name preview_frames_dropped recording restarts state width"},
+			"clients clients_refused device error format fps_measured fps_target frames frames_corrupt frames_encoded frames_invalid has_controls height name preview_frames_dropped recording restarts state width"},
 		{"camera uploading", func() CameraBody {
 			b := cameraBody(pipeline.CameraStatus{Name: "cam0"}, 0, rec)
 			b.Upload = uploadStatusBody(upload.Status{State: upload.StateRetrying, Pending: 1, LastError: "e", Uploaded: 1, Bytes: 1, Failures: 1})
 			return b
-		}(), "clients clients_refused device error format fps_measured fps_target frames frames_corrupt frames_encoded frames_invalid height name preview_frames_dropped recording restarts state upload width"},
+		}(), "clients clients_refused device error format fps_measured fps_target frames frames_corrupt frames_encoded frames_invalid has_controls height name preview_frames_dropped recording restarts state upload width"},
 		{"camera restreamed", func() CameraBody {
 			b := cameraBody(pipeline.CameraStatus{Name: "cam0"}, 0, rec)
 			b.Restream = restreamStatusBody(restream.Status{State: restream.StateRunning, Mode: restream.ModeAlways, URL: "rtsp://h/x"})
 			return b
-		}(), "clients clients_refused device error format fps_measured fps_target frames frames_corrupt frames_encoded frames_invalid height name preview_frames_dropped recording restarts restream state width"},
+		}(), "clients clients_refused device error format fps_measured fps_target frames frames_corrupt frames_encoded frames_invalid has_controls height name preview_frames_dropped recording restarts restream state width"},
 		{"restream status", restreamStatusBody(restream.Status{State: restream.StateIdle}),
 			"error frames mode restarts since state url"},
 		{"upload status", uploadStatusBody(upload.Status{State: upload.StateIdle}),

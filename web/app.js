@@ -94,9 +94,14 @@
     return h ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
   }
 
+  // Times read in 24-hour form whatever the locale, as the camera's
+  // picture and the file names (cam0-20261202-183143.mp4) have them; the
+  // month and day follow the browser's locale.
   function fmtTime(iso) {
     const d = new Date(iso);
-    return d.toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    return d.toLocaleString(undefined, {
+      month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+    });
   }
 
   // ---- connection indicator ----
@@ -119,6 +124,7 @@
   function startStream(card) {
     cancelRetry(card);
     if (document.hidden || card.lastState !== "streaming") return;
+    card.countSelf = true;
     card.img.src = `${streamURL(card.name)}?t=${Date.now()}`;
   }
 
@@ -207,6 +213,9 @@
       actionError: "",
       retry: 0,
       retryDelay: STREAM_RETRY_MS,
+      countSelf: false, // read the status again at the stream's first frame
+      recID: "", // the file being recorded, and its size: the one source of
+      recBytes: 0, // the size shown on the button and in its list row
       controls: {
         el: $(".controls", el),
         list: $(".controls-list", el),
@@ -214,6 +223,7 @@
         rows: new Map(), // key -> update(control)
         loading: null,
         error: "", // the last PUT's error, kept until the next PUT succeeds
+        has: false, // the camera has controls (has_controls): else never asked
         available: null, // null: not asked yet; false: none (404)
         usable: false, // the camera's state allows them (controlsUsable)
       },
@@ -223,7 +233,15 @@
     $(".cam-name", el).textContent = cam.name;
     card.img.alt = `Live preview of ${cam.name}`;
     card.img.addEventListener("error", () => streamBroke(card));
-    card.img.addEventListener("load", () => { card.retryDelay = STREAM_RETRY_MS; });
+    card.img.addEventListener("load", () => {
+      card.retryDelay = STREAM_RETRY_MS;
+      // The first frame: camrec now counts this page among the viewers,
+      // which the status read before the stream opened did not.
+      if (card.countSelf) {
+        card.countSelf = false;
+        refreshCameras();
+      }
+    });
     card.snapshot.href = `/api/v1/cameras/${enc(cam.name)}/snapshot.jpg`;
     card.snapshot.addEventListener("click", () => {
       // A fresh URL each time so the browser does not show a cached image.
@@ -254,7 +272,9 @@
     const parts = [];
     if (cam.width && cam.height) parts.push(`${cam.width}×${cam.height}`);
     if (cam.format) parts.push(cam.format.toUpperCase());
-    parts.push(`${(cam.fps_measured || 0).toFixed(1)} fps`);
+    // No rate until one was measured (a camera that just started, or one
+    // that never delivered a frame), rather than a "0.0 fps" nobody measured.
+    if (cam.fps_measured > 0) parts.push(`${cam.fps_measured.toFixed(1)} fps`);
     parts.push(`${cam.clients} viewer${cam.clients === 1 ? "" : "s"}`);
     card.meta.textContent = parts.join(" · ");
 
@@ -277,6 +297,15 @@
     } else {
       card.toggleLabel.textContent = "Record";
     }
+    // The file being recorded shows in the list with the same size as on
+    // the button: both come from this status, read each second.
+    const wasID = card.recID;
+    card.recID = card.active ? rec.id || "" : "";
+    card.recBytes = card.active ? rec.bytes || 0 : 0;
+    for (const id of new Set([wasID, card.recID])) {
+      const li = id && items.get(id);
+      if (li) renderItemMeta(li);
+    }
 
     const err = card.actionError || (!card.active && rec.error) || "";
     card.recError.textContent = err;
@@ -298,23 +327,25 @@
 
     // The controls: hidden while the camera cannot be asked; read again when
     // it can (back from a disconnect, or streaming after starting).
+    // A camera without controls (test:, file:, pipe:) is never asked.
     const c = card.controls;
     const usable = controlsUsable(cam.state);
     const reread = (usable && !c.usable) || (streaming && !wasStreaming);
     c.usable = usable;
+    c.has = !!cam.has_controls;
     showControls(card);
-    if (reread && c.available !== false) loadControls(card);
+    if (reread && c.has && c.available !== false) loadControls(card);
   }
 
   function showControls(card) {
     const c = card.controls;
-    c.el.hidden = !(c.usable && c.available);
+    c.el.hidden = !(c.has && c.usable && c.available);
   }
 
   // ---- camera controls ----
-  // GET /api/v1/cameras/{cam}/controls lists them; 404 means the camera has
-  // none (test:, file:, pipe:) and the panel stays hidden. PUT sets one:
-  // {"name": key, "value": n}.
+  // GET /api/v1/cameras/{cam}/controls lists them, for a camera whose status
+  // says has_controls (a V4L2 device); a 404 all the same hides the panel.
+  // PUT sets one: {"name": key, "value": n}.
 
   function controlsURL(name) {
     return `/api/v1/cameras/${enc(name)}/controls`;
@@ -563,28 +594,46 @@
     return li;
   }
 
+  // recordingBytes is the size of a file being recorded as its camera's
+  // status says (the button's figure), else as the list says.
+  function recordingBytes(rec) {
+    if (rec.state === "recording") {
+      for (const card of cards.values()) {
+        if (card.recID === rec.id) return card.recBytes;
+      }
+    }
+    return rec.bytes;
+  }
+
   function updateItem(li, rec) {
+    li.rec = rec;
     li.dataset.state = rec.state;
     li.dataset.camera = rec.camera;
     li.dataset.fileUrl = rec.file_url;
     $(".rec-title", li).textContent = `${rec.camera} · ${fmtTime(rec.started_at)}`;
+    renderItemMeta(li);
+    const dl = $(".download", li);
+    dl.href = `${rec.file_url}?download=1`;
+    dl.setAttribute("download", "");
+  }
+
+  function renderItemMeta(li) {
+    const rec = li.rec;
     const parts = [];
     if (rec.state === "recording") {
       parts.push("recording…");
     } else {
       parts.push(fmtDuration(rec.duration_s));
     }
-    parts.push(fmtBytes(rec.bytes));
+    parts.push(fmtBytes(recordingBytes(rec)));
     if (rec.container) parts.push(rec.container.toUpperCase() + (rec.video_codec ? `/${rec.video_codec}` : ""));
     if (rec.width && rec.height) parts.push(`${rec.width}×${rec.height}`);
     if (rec.state !== "complete" && rec.state !== "recording") parts.push(rec.state);
     if (rec.uploaded_at) parts.push(rec.local === false ? "in the bucket only" : "uploaded");
     const meta = $(".rec-meta", li);
-    meta.textContent = parts.join(" · ");
+    const text = parts.join(" · ");
+    if (meta.textContent !== text) meta.textContent = text;
     meta.title = rec.error || "";
-    const dl = $(".download", li);
-    dl.href = `${rec.file_url}?download=1`;
-    dl.setAttribute("download", "");
   }
 
   function togglePlayer(li) {
@@ -605,6 +654,11 @@
     video.src = li.dataset.fileUrl;
     li.appendChild(video);
     btn.textContent = "Close";
+    // The player opens under its row, often below the fold: bring the row
+    // and the player into view, again once the video's size is known.
+    const reveal = () => li.scrollIntoView({ block: "nearest" });
+    reveal();
+    video.addEventListener("loadedmetadata", reveal, { once: true });
     video.play().catch(() => { /* autoplay may be refused: controls remain */ });
   }
 

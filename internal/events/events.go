@@ -6,6 +6,7 @@
 package events
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,8 +48,8 @@ type Event struct {
 	Time        time.Time // set by the bus when zero
 	Camera      string
 	RecordingID string
-	Path        string // the recording's file on disk
-	DurationS   float64
+	Path        string  // the recording's file on disk
+	DurationS   float64 // rounded to the millisecond by the bus
 	Bytes       int64
 	State       string // a camera's new state
 	Error       string
@@ -74,7 +75,9 @@ func NewBus(backlog int) *Bus {
 }
 
 // Publish numbers e, keeps it in the backlog and offers it to every
-// subscriber without waiting.
+// subscriber without waiting. Its duration is rounded to the millisecond
+// here, where every listener (SSE, MQTT, hooks, the webhook) takes it
+// from: 2.267, not 2.2666666666666666.
 func (b *Bus) Publish(e Event) {
 	if b == nil {
 		return
@@ -82,6 +85,7 @@ func (b *Bus) Publish(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
+	e.DurationS = roundMillis(e.DurationS)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.nextID++
@@ -143,3 +147,7 @@ func (s *Sub) Close() {
 	delete(s.bus.subs, s)
 	s.bus.mu.Unlock()
 }
+
+// roundMillis rounds seconds to three decimals (pipeline.RoundTo's rule;
+// events sits below pipeline and cannot import it).
+func roundMillis(s float64) float64 { return math.Round(s*1000) / 1000 }

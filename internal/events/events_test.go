@@ -1,6 +1,8 @@
 package events
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -67,4 +69,30 @@ func TestBusNeverBlocks(t *testing.T) {
 	}
 	var none *Bus
 	none.Publish(Event{Type: CameraLost}) // must not panic
+}
+
+// TestBusRoundsDurations: a recording's duration reaches every listener,
+// and the JSON they are sent, to the millisecond (a file of 68 frames at
+// 30 fps lasts 2.267 s, not 2.2666666666666666).
+func TestBusRoundsDurations(t *testing.T) {
+	b := NewBus(4)
+	_, _, s := b.Subscribe(0, 4)
+	defer s.Close()
+	b.Publish(Event{Type: RecordingStopped, Camera: "cam0", RecordingID: "cam0-20260101-120000.mp4", DurationS: 68.0 / 30})
+	e := <-s.Events()
+	if e.DurationS != 2.267 {
+		t.Errorf("duration_s %v, want 2.267", e.DurationS)
+	}
+	js, err := json.Marshal(e.Body())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(js), `"duration_s":2.267`) {
+		t.Errorf("event JSON %s, want duration_s 2.267", js)
+	}
+	missed, _, s2 := b.Subscribe(e.ID-1, 4)
+	s2.Close()
+	if len(missed) != 1 || missed[0].DurationS != 2.267 {
+		t.Errorf("the backlog holds %+v, want the rounded duration", missed)
+	}
 }

@@ -150,7 +150,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.recFiles, n.Complete, name, "complete")
 		counter(c.recFiles, n.Failed, name, "failed")
 		counter(c.ffmpegRestarts, rs.Restarts, name)
-		gauge(c.startLatency, rs.StartLatencyMS/1000, name)
+		// Milliseconds to 0.1 are seconds to 4 decimals: 0.1111, not
+		// 0.11109999999999999.
+		gauge(c.startLatency, pipeline.RoundTo(rs.StartLatencyMS/1000, 4), name)
 		counter(c.retention, n.DeletedKeep, name, "keep")
 		counter(c.retention, n.DeletedMaxDisk, name, "max_disk")
 		counter(c.retention, n.DeletedMinFree, name, "min_free")

@@ -2,6 +2,9 @@ package metrics
 
 import (
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -167,5 +170,32 @@ camrec_uploads_total{camera="cam0",outcome="uploaded"} 3
 	}
 	for _, p := range problems {
 		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+// TestExpositionRounded: a start latency of 111.1 ms is scraped, over
+// HTTP, as 0.1111 s, not as the float division's 0.11109999999999999.
+func TestExpositionRounded(t *testing.T) {
+	cams := []Camera{{Camera: camView{Name: "cam0", State: pipeline.StateStreaming, FPSMeasured: 29.97},
+		Recorder: recView{st: record.RecordingStatus{Active: true, StartLatencyMS: 111.1}}}}
+	c := NewCollector(cams, "/srv/rec", func(string) (int64, int64, error) { return 100, 1000, nil })
+	srv := httptest.NewServer(Handler(NewRegistry(c, "v1.2.3")))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"\ncamrec_recording_start_latency_seconds{camera=\"cam0\"} 0.1111\n",
+		"\ncamrec_camera_fps{camera=\"cam0\"} 29.97\n",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("the exposition lacks %q", strings.TrimSpace(want))
+		}
 	}
 }

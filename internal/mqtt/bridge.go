@@ -43,8 +43,9 @@ type Config struct {
 	// RecordDir and DiskFree give the free space shown as a sensor.
 	RecordDir string
 	DiskFree  func(dir string) (free, total int64, err error)
-	// Refresh is how often the attributes (fps, clients, disk free) are
-	// looked at and republished when they changed; 0 means 30 s.
+	// Refresh is how often every state topic is republished when it
+	// changed at all (the free disk, small moves of the rate); 0 means
+	// 30 s. A measured rate that changed enough goes out sooner (watchDue).
 	Refresh time.Duration
 }
 
@@ -82,9 +83,10 @@ const (
 	// commandTimeout bounds a record command or a snapshot.
 	commandTimeout = 20 * time.Second
 	defaultRefresh = 30 * time.Second
-	// firstRefresh is when the attributes are looked at again after a
-	// connect (the measured fps of a camera that just started).
-	firstRefresh = 5 * time.Second
+	// watchEvery is how often the cameras' measurements (the rate, the
+	// preview clients) are looked at between events: the camera measures
+	// its rate once a second.
+	watchEvery = time.Second
 )
 
 // Bridge is camrec's MQTT client. Make it with New, run it with Run.
@@ -95,6 +97,9 @@ type Bridge struct {
 	feed   EventFeed
 	log    *slog.Logger
 	topics topics
+	// measured holds the cameras whose rate was measured at least once
+	// (their fps attribute is no longer null). Only Run's goroutine uses it.
+	measured map[string]bool
 }
 
 // New returns a bridge for cams; it connects when Run is called.
@@ -103,7 +108,8 @@ func New(cfg Config, cams []Camera, feed EventFeed, log *slog.Logger) *Bridge {
 		cfg.Refresh = defaultRefresh
 	}
 	b := &Bridge{cfg: cfg, cams: map[string]Camera{}, feed: feed, log: log.With("component", "mqtt"),
-		topics: topics{prefix: cfg.TopicPrefix, discovery: cfg.DiscoveryPrefix, node: nodeID(cfg.ClientID)}}
+		topics:   topics{prefix: cfg.TopicPrefix, discovery: cfg.DiscoveryPrefix, node: nodeID(cfg.ClientID)},
+		measured: map[string]bool{}}
 	for _, c := range cams {
 		name := c.View.Name()
 		b.cams[name] = c
@@ -173,11 +179,16 @@ type conn struct {
 	// last is what each state topic last carried on this connection, so
 	// that the periodic refresh publishes only changes.
 	last map[string]string
+	// attrs and attrsAt are each camera's attributes as last published
+	// on this connection, and when: what the watch compares with.
+	attrs   map[string]attributes
+	attrsAt map[string]time.Time
 }
 
 // connect makes one attempt; its error says why the broker refused.
 func (b *Bridge) connect(ctx context.Context) (*conn, error) {
-	c := &conn{b: b, lost: make(chan error, 1), msgs: make(chan message, messageDepth), last: map[string]string{}}
+	c := &conn{b: b, lost: make(chan error, 1), msgs: make(chan message, messageDepth), last: map[string]string{},
+		attrs: map[string]attributes{}, attrsAt: map[string]time.Time{}}
 	opts := paho.NewClientOptions().
 		AddBroker(b.cfg.URL).
 		SetClientID(b.cfg.ClientID).
@@ -258,9 +269,10 @@ func (c *conn) serve(ctx context.Context, sub *events.Sub) error {
 	}
 	tick := time.NewTicker(b.cfg.Refresh)
 	defer tick.Stop()
-	// A camera just started has no measured rate yet: look again soon.
-	early := time.NewTimer(min(firstRefresh, b.cfg.Refresh))
-	defer early.Stop()
+	// A camera just started has no measured rate yet, a rate changes in
+	// low light: the watch publishes it once measured, and when it moved.
+	watch := time.NewTicker(watchEvery)
+	defer watch.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -275,9 +287,9 @@ func (c *conn) serve(ctx context.Context, sub *events.Sub) error {
 		case m := <-c.msgs:
 			c.handle(ctx, m)
 		case <-tick.C:
-			_ = c.state(false)
-		case <-early.C:
-			_ = c.state(false)
+			_ = c.state(publishChanged)
+		case <-watch.C:
+			_ = c.state(publishWatch)
 		}
 	}
 }
@@ -297,7 +309,7 @@ func (c *conn) announce() error {
 			}
 		}
 	}
-	return c.state(true)
+	return c.state(publishAll)
 }
 
 func drain(sub *events.Sub) {
@@ -333,7 +345,7 @@ func (c *conn) event(e events.Event) {
 			c.b.log.Debug("mqtt publish event", "error", err)
 		}
 	}
-	_ = c.state(false)
+	_ = c.state(publishChanged)
 }
 
 // handle acts on a message from the broker.
@@ -387,14 +399,14 @@ func (c *conn) setRecording(ctx context.Context, cam, payload string) {
 	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
 	if rec.Status().Active == on {
-		_ = c.state(true) // idempotent: say again what holds
+		_ = c.state(publishAll) // idempotent: say again what holds
 		return
 	}
 	c.b.log.Info("mqtt record command", "camera", cam, "recording", on)
 	if _, err := rec.SetActive(ctx, on); err != nil {
 		c.b.log.Warn("mqtt record command failed", "camera", cam, "recording", on, "error", err)
 	}
-	_ = c.state(true) // Home Assistant's switch shows the outcome, not the wish
+	_ = c.state(publishAll) // Home Assistant's switch shows the outcome, not the wish
 }
 
 // snapshot publishes the camera's latest frame as a JPEG on its snapshot

@@ -3,6 +3,8 @@ package mqtt
 import (
 	"cmp"
 	"encoding/json"
+	"math"
+	"time"
 
 	"github.com/camrec/camrec/pipeline"
 )
@@ -14,33 +16,97 @@ var cameraStates = []string{pipeline.StateStarting, pipeline.StateStreaming, pip
 // attributes is the JSON of <prefix>/<cam>/attributes: what Home
 // Assistant shows beside the entities, and what the sensors read.
 type attributes struct {
-	State          string  `json:"state"`
-	Error          string  `json:"error,omitempty"`
-	FPS            float64 `json:"fps"` // measured, to 0.1
-	FPSTarget      float64 `json:"fps_target"`
-	Clients        int     `json:"clients"` // preview clients
-	Recording      bool    `json:"recording"`
-	RecordingID    string  `json:"recording_id,omitempty"`
-	RecordingState string  `json:"recording_state,omitempty"`
-	RecordingError string  `json:"recording_error,omitempty"`
-	DiskFreeBytes  int64   `json:"disk_free_bytes"`
+	State string `json:"state"`
+	Error string `json:"error,omitempty"`
+	// FPS is the measured rate, to 0.1; null until the camera's rate was
+	// first measured (Home Assistant renders null as "None": the frame
+	// rate sensor reads unknown, not a 0 fps that nothing measured).
+	FPS            *float64 `json:"fps"`
+	FPSTarget      float64  `json:"fps_target"`
+	Clients        int      `json:"clients"` // preview clients
+	Recording      bool     `json:"recording"`
+	RecordingID    string   `json:"recording_id,omitempty"`
+	RecordingState string   `json:"recording_state,omitempty"`
+	RecordingError string   `json:"recording_error,omitempty"`
+	DiskFreeBytes  int64    `json:"disk_free_bytes"`
 }
 
-// state publishes every camera's state, recording and attributes topics
-// that changed since they were last published on this connection (all of
-// them when force). It returns the first error.
-func (c *conn) state(force bool) error {
+// publishMode says which of the state topics state publishes.
+type publishMode int
+
+const (
+	// publishAll: every topic (a new connection, Home Assistant back
+	// online, a command's outcome).
+	publishAll publishMode = iota
+	// publishChanged: every topic whose payload changed (an event, the
+	// periodic refresh).
+	publishChanged
+	// publishWatch: the state topics that changed, and the attributes
+	// when a measurement changed enough (watchDue), at most once per
+	// attrMinInterval per camera.
+	publishWatch
+)
+
+const (
+	// fpsChange is the change of the measured rate, relative to the
+	// larger of the two, that is worth publishing between refreshes: 30
+	// to 27 fps is, 30 to 29 (the jitter of a one-second window) is not.
+	fpsChange = 0.10
+	// attrMinInterval is the least time between two publishes of a
+	// camera's attributes that a measurement asks for: a rate that
+	// swings never sends more than one message per 5 s and camera.
+	attrMinInterval = 5 * time.Second
+)
+
+// watchDue reports whether the watch publishes a camera's attributes cur,
+// last published as prev at lastAt: at once for the camera's first
+// measured rate; else when the rate moved by fpsChange or more, the
+// preview clients or anything but the free disk changed, and the last
+// publish is attrMinInterval old. The free disk and small moves of the
+// rate wait for the periodic refresh.
+func watchDue(prev, cur attributes, lastAt, now time.Time) bool {
+	if prev.FPS == nil && cur.FPS != nil {
+		return true
+	}
+	return changedEnough(prev, cur) && now.Sub(lastAt) >= attrMinInterval
+}
+
+func changedEnough(prev, cur attributes) bool {
+	if (prev.FPS == nil) != (cur.FPS == nil) {
+		return true
+	}
+	if prev.FPS != nil {
+		a, b := *prev.FPS, *cur.FPS
+		if math.Abs(a-b) >= fpsChange*max(a, b) && a != b {
+			return true
+		}
+	}
+	prev.FPS, cur.FPS = nil, nil
+	prev.DiskFreeBytes, cur.DiskFreeBytes = 0, 0
+	return prev != cur
+}
+
+// state publishes the state, recording and attributes topics of every
+// camera, as mode says. It returns the first error.
+func (c *conn) state(mode publishMode) error {
 	b := c.b
 	var free int64
 	if b.cfg.DiskFree != nil {
 		free, _, _ = b.cfg.DiskFree(b.cfg.RecordDir) // 0 when unknown
 	}
+	now := time.Now()
 	var first error
 	for _, name := range b.names {
 		cam := b.cams[name]
 		st := cam.View.Status()
-		a := attributes{State: st.State, Error: st.Error, FPS: pipeline.RoundTo(st.FPSMeasured, 1),
-			FPSTarget: st.FPSTarget, Clients: st.Clients, DiskFreeBytes: free}
+		if st.FPSMeasured > 0 {
+			b.measured[name] = true
+		}
+		a := attributes{State: st.State, Error: st.Error, FPSTarget: st.FPSTarget, Clients: st.Clients, DiskFreeBytes: free}
+		if b.measured[name] {
+			fps := pipeline.RoundTo(st.FPSMeasured, 1)
+			a.FPS = &fps
+		}
 		if cam.Recorder != nil {
 			r := cam.Recorder.Status()
 			a.Recording, a.RecordingID, a.RecordingState, a.RecordingError = r.Active, r.ID, r.State, r.Error
@@ -53,12 +119,18 @@ func (c *conn) state(force bool) error {
 		if err != nil {
 			return err
 		}
+		attrTopic := b.topics.camera(name, "attributes")
+		prev, published := c.attrs[name]
 		for _, m := range [][2]string{
 			{b.topics.camera(name, "state"), st.State},
 			{b.topics.camera(name, "recording"), rec},
-			{b.topics.camera(name, "attributes"), string(attrs)},
+			{attrTopic, string(attrs)},
 		} {
-			if !force && c.last[m[0]] == m[1] {
+			switch {
+			case mode == publishAll:
+			case c.last[m[0]] == m[1]:
+				continue
+			case mode == publishWatch && m[0] == attrTopic && published && !watchDue(prev, a, c.attrsAt[name], now):
 				continue
 			}
 			if err := c.publish(m[0], true, []byte(m[1])); err != nil {
@@ -66,6 +138,9 @@ func (c *conn) state(force bool) error {
 				continue
 			}
 			c.last[m[0]] = m[1]
+			if m[0] == attrTopic {
+				c.attrs[name], c.attrsAt[name] = a, now
+			}
 		}
 	}
 	return first

@@ -153,6 +153,7 @@ func New(cfg Config) (*Uploader, error) {
 		u.cameras = append(u.cameras, cam)
 		u.byName[name] = cam
 	}
+	slices.SortFunc(u.cameras, func(a, b *camera) int { return strings.Compare(a.name, b.name) })
 	return u, nil
 }
 
@@ -175,7 +176,35 @@ func newClient(t Target) (*minio.Client, error) {
 		Secure:    ep.Scheme == "https",
 		Region:    region,
 		Transport: tr,
+		// One request per try: camrec's backoff (Config.Backoff) is the
+		// one retry policy. minio-go's own (10 requests over 5-6 s) kept
+		// a failing try "uploading", its error unknown, for that long.
+		MaxRetries: 1,
 	})
+}
+
+// logTargets says, once at start-up, where each camera's recordings go
+// and how many are waiting (the keys are never logged).
+func (u *Uploader) logTargets() {
+	for _, c := range u.cameras {
+		attrs := []any{"camera", c.name, "endpoint", safeEndpoint(c.target.Endpoint), "bucket", c.target.Bucket,
+			"prefix", c.target.Prefix, "pending", u.cfg.Catalog.NotUploaded(c.name)}
+		if d := c.target.DeleteLocalAfter; d > 0 {
+			attrs = append(attrs, "delete_local_after", d.String())
+		}
+		u.cfg.Log.Info("uploads configured", attrs...)
+	}
+}
+
+// safeEndpoint is an endpoint as the log shows it: scheme and host, no
+// user information (the keys go in headers, never in the URL; this holds
+// anyway).
+func safeEndpoint(endpoint string) string {
+	ep, err := url.Parse(endpoint)
+	if err != nil {
+		return "(invalid url)"
+	}
+	return ep.Scheme + "://" + ep.Host
 }
 
 // Any reports whether some camera uploads.
@@ -239,6 +268,7 @@ func (u *Uploader) Run(ctx context.Context) error {
 	if len(u.cameras) == 0 {
 		return nil
 	}
+	u.logTargets()
 	changes := u.cfg.Catalog.Changes()
 	for {
 		wait := u.pass(ctx)

@@ -166,19 +166,19 @@ func (t *stderrTail) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// String is the tail without ffmpeg's informational lines and warnings, the secrets
-// replaced.
+// String is the tail as one line: ffmpeg's error lines joined by "; ",
+// without its informational lines and warnings, without the "[error]"
+// level tags and the "@ 0x…" addresses of its log prefixes, without the
+// empty error lines ffmpeg ends with, the secrets replaced.
 func (t *stderrTail) String(hide ...string) string {
 	t.mu.Lock()
 	s := string(t.b)
 	t.mu.Unlock()
 	var keep []string
 	for _, l := range strings.Split(s, "\n") {
-		l = strings.TrimSpace(l)
-		if l == "" || strings.Contains(l, "[info]") || strings.Contains(l, "[verbose]") || strings.Contains(l, "[warning]") {
-			continue
+		if msg, ok := errorLine(l); ok && (len(keep) == 0 || keep[len(keep)-1] != msg) {
+			keep = append(keep, msg)
 		}
-		keep = append(keep, l)
 	}
 	s = strings.Join(keep, "; ")
 	for _, h := range hide {
@@ -190,4 +190,43 @@ func (t *stderrTail) String(hide ...string) string {
 		s = "…" + s[len(s)-500:]
 	}
 	return s
+}
+
+// errorLine is what a line of ffmpeg's stderr says, when it says
+// something worth an error message. With -loglevel level+…, a line is
+// "[tcp @ 0x55d0c0] [error] Connection to … failed: Connection refused":
+// the context keeps its name ("[tcp] Connection to …"), the level tag
+// goes, and lines below error level go. ffmpeg also writes error lines
+// with nothing in them, or ending in a dangling " --" (the reason it had
+// to add was empty): those are left out or trimmed.
+func errorLine(l string) (string, bool) {
+	l = strings.TrimSpace(l)
+	var ctx []string
+	for strings.HasPrefix(l, "[") {
+		end := strings.IndexByte(l, ']')
+		if end < 0 {
+			break
+		}
+		tag := l[1:end]
+		switch tag {
+		case "quiet", "panic", "fatal", "error":
+		case "warning", "info", "verbose", "debug", "trace":
+			return "", false
+		default:
+			name, _, _ := strings.Cut(tag, " @ ")
+			if name = strings.TrimSpace(name); name != "" {
+				ctx = append(ctx, "["+name+"]")
+			}
+		}
+		l = strings.TrimSpace(l[end+1:])
+	}
+	l = strings.TrimSpace(strings.TrimSuffix(l, "--"))
+	l = strings.TrimRight(l, " :;")
+	if l == "" {
+		return "", false
+	}
+	if len(ctx) > 0 {
+		l = strings.Join(ctx, " ") + " " + l
+	}
+	return l, true
 }
