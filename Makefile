@@ -61,8 +61,13 @@ vet:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 
+# bcrypt's cipher is built without the race detector: it is pure
+# computation without goroutines of its own, and instrumented it makes a
+# password check 14 times slower (1.1 s instead of 0.08 s at cost 10).
+RACE_FREE := -gcflags=golang.org/x/crypto/blowfish=-race=false
+
 test: test-deps vet
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -race $(RACE_FREE) -count=1 -timeout 20m ./...
 
 # The upload tests against a real SeaweedFS: builds weed once from the Go
 # module proxy into ~/.cache/camrec/bin (25-30 min on 2 cores), then runs

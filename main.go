@@ -201,7 +201,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	// An upload cut by the shutdown stays pending (its sidecar has no
 	// uploaded_at) and starts again after the restart.
 	g.Go(func() error { return uploader.Run(ctx) })
-	g.Go(func() error { return api.Serve(ctx, ln, srv.Handler(), log, sec.tlsConfig()) })
+	g.Go(func() error { return srv.Serve(ctx, ln, sec.tlsConfig()) })
 	if sec.tls != nil {
 		g.Go(func() error { return reloadOnHUP(ctx, sec.tls, log) })
 	}

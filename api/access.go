@@ -3,12 +3,15 @@ package api
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -34,10 +37,46 @@ const tokenInQuery = true
 type rule struct {
 	need       access
 	queryToken bool
+	// identify (public routes): credentials, when sent, are checked (and
+	// refused when wrong), so that the route can show what the identity
+	// may see. Other public routes look at the session cookie only.
+	identify bool
 }
 
-// sessionCookie is the page's session cookie.
-const sessionCookie = "camrec_session"
+// The page's cookies: the login session, and the device cookie that keeps
+// a browser that logged in before from being locked out by someone
+// guessing the same user's password (see auth.Throttle). Under TLS they
+// carry the __Host- prefix: the browser then only accepts them Secure,
+// for this host alone (no Domain), for the whole site.
+const (
+	sessionCookie = "camrec_session"
+	deviceCookie  = "camrec_device"
+	hostPrefix    = "__Host-"
+)
+
+// cookieName is the cookie's name on this request's scheme.
+func cookieName(r *http.Request, name string) string {
+	if r.TLS != nil {
+		return hostPrefix + name
+	}
+	return name
+}
+
+// cookieValue returns the value of the request's cookie name (on its
+// scheme), or "".
+func cookieValue(r *http.Request, name string) string {
+	ck, err := r.Cookie(cookieName(r, name))
+	if err != nil {
+		return ""
+	}
+	return ck.Value
+}
+
+// hstsMaxAge is the Strict-Transport-Security max-age under TLS (a year).
+// Browsers ignore the header from a host whose certificate they had to be
+// told to accept (self-signed), and for IP addresses, so it never makes a
+// self-signed camrec unreachable.
+const hstsMaxAge = "max-age=31536000"
 
 // identityKey is the gin context key of the caller's *auth.Identity.
 const identityKey = "camrec.identity"
@@ -63,27 +102,35 @@ func identity(c *gin.Context) *auth.Identity {
 }
 
 // guard runs first on every request, matched or not: security headers,
-// the Host check (DNS rebinding), the cross-origin check (CSRF), then who
-// the caller is and whether the route allows them. Anything it cannot
-// place is refused.
+// the request's read deadline, the Host check (DNS rebinding), the
+// cross-origin check (CSRF), then who the caller is and whether the route
+// allows them. Anything it cannot place is refused.
 func (s *Server) guard(c *gin.Context) {
 	r := c.Request
 	h := c.Writer.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: with no-referrer a browser on a
+	// non-secure origin (http://camrec.lan) sends "Origin: null" with the
+	// page's own POSTs, which the cross-origin check must refuse. Other
+	// sites still get no Referer (no ?token= leaks).
+	h.Set("Referrer-Policy", "same-origin")
+	if r.TLS != nil {
+		h.Set("Strict-Transport-Security", hstsMaxAge)
+	}
 	if strings.HasPrefix(r.URL.Path, "/api/") {
 		h.Set("Cache-Control", "no-store")
 	}
+	watchBody(c)
 
 	if s.hostCheck {
 		if host, ok := s.hostAllowed(r.Host); !ok {
-			c.AbortWithStatusJSON(http.StatusMisdirectedRequest, errorBody{Error: fmt.Sprintf(
-				"host %q is not allowed here (DNS rebinding protection): use an IP address or localhost, or add the name to allowed_hosts (-allowed-host)", host)})
+			refuseJSON(c, http.StatusMisdirectedRequest, fmt.Sprintf(
+				"host %q is not allowed here (DNS rebinding protection): use an IP address or localhost, or add the name to allowed_hosts (-allowed-host)", host))
 			return
 		}
 	}
 	if err := s.crossOrigin.Check(r); err != nil {
-		c.AbortWithStatusJSON(http.StatusForbidden, errorBody{Error: "cross-origin request refused: " + r.Method + " must come from camrec's own page"})
+		refuseJSON(c, http.StatusForbidden, "cross-origin request refused: "+r.Method+" must come from camrec's own page")
 		return
 	}
 
@@ -92,7 +139,7 @@ func (s *Server) guard(c *gin.Context) {
 	case !ok && c.FullPath() != "":
 		// A route registered without a rule: deny (a test walks the
 		// routes so this never ships).
-		c.AbortWithStatusJSON(http.StatusForbidden, errorBody{Error: "no access rule for " + r.Method + " " + c.FullPath()})
+		refuseJSON(c, http.StatusForbidden, "no access rule for "+r.Method+" "+c.FullPath())
 		return
 	case !ok:
 		// Unknown endpoints and methods: answered by NoRoute/NoMethod,
@@ -103,8 +150,9 @@ func (s *Server) guard(c *gin.Context) {
 		c.Set(identityKey, auth.Anonymous())
 		return
 	}
-	if ru.need == accessPublic {
+	if ru.need == accessPublic && !ru.identify {
 		if id := s.sessionIdentity(c); id != nil {
+			connAuthenticated(r)
 			c.Set(identityKey, id)
 		}
 		return
@@ -114,18 +162,24 @@ func (s *Server) guard(c *gin.Context) {
 		s.refuse(c, err)
 		return
 	}
+	if id != nil {
+		connAuthenticated(r)
+		c.Set(identityKey, id)
+	}
+	if ru.need == accessPublic {
+		return
+	}
 	if id == nil {
 		s.challenge(c)
 		return
 	}
-	c.Set(identityKey, id)
 	need := auth.RoleViewer
 	if ru.need == accessOperator {
 		need = auth.RoleOperator
 	}
 	if !id.Has(need) {
-		c.AbortWithStatusJSON(http.StatusForbidden, errorBody{Error: fmt.Sprintf(
-			"%s %q has the %s role: %s %s needs %s", kindOf(id), id.Name, id.Role, r.Method, c.FullPath(), need)})
+		refuseJSON(c, http.StatusForbidden, fmt.Sprintf(
+			"%s %q has the %s role: %s %s needs %s", kindOf(id), id.Name, id.Role, r.Method, c.FullPath(), need))
 		return
 	}
 }
@@ -137,10 +191,71 @@ func kindOf(id *auth.Identity) string {
 	return "user"
 }
 
-// throttled is an error carrying how long the client must wait.
-type throttled struct{ wait time.Duration }
+// bodyWatch is a request body that lifts the request's read deadline
+// (http.Server's ReadTimeout) once it is read to its end: from then on the
+// handler may take as long as it needs.
+type bodyWatch struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	done bool
+}
 
-func (t throttled) Error() string { return auth.ErrThrottled.Error() }
+func (b *bodyWatch) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) && !b.done {
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
+
+// watchBody lifts the read deadline of a request without a body at once
+// (there is nothing left to read, and long answers such as streams must
+// not be cut), and watches the body of any other request (bodyWatch). The
+// body is wrapped in a copy of the request: net/http keeps its own, which
+// it closes after the handler.
+func watchBody(c *gin.Context) {
+	r := c.Request
+	rc := http.NewResponseController(c.Writer)
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		_ = rc.SetReadDeadline(time.Time{})
+		return
+	}
+	r2 := *r
+	r2.Body = &bodyWatch{ReadCloser: r.Body, rc: rc}
+	c.Request = &r2
+}
+
+// closeIfUnread asks net/http to close the connection after the answer
+// when the request's body has not been read to its end: the answer then
+// goes out at once, instead of after net/http has read the rest of a body
+// that a slow client may never finish sending.
+func closeIfUnread(c *gin.Context) {
+	if b, ok := c.Request.Body.(*bodyWatch); ok && !b.done {
+		c.Header("Connection", "close")
+	}
+}
+
+// refuseJSON answers a refused request with code and {"error": msg}.
+func refuseJSON(c *gin.Context, code int, msg string) {
+	closeIfUnread(c)
+	c.AbortWithStatusJSON(code, errorBody{Error: msg})
+}
+
+// crossSite reports whether a browser says the request comes from another
+// site's page (Sec-Fetch-Site, sent to secure origins) or another origin
+// (an Origin header naming another host).
+func crossSite(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site", "same-site":
+		return true
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		return err != nil || u.Host != r.Host
+	}
+	return false
+}
 
 // authenticate finds the caller from the Authorization header, the session
 // cookie or, where the route allows it, ?token=. It returns nil, nil when
@@ -154,9 +269,15 @@ func (s *Server) authenticate(c *gin.Context, ru rule) (*auth.Identity, error) {
 		}
 		switch cred.Scheme {
 		case auth.SchemeBasic:
-			return s.checkCredential(c, cred.User, "basic", func() (*auth.Identity, error) { return s.auth.Password(cred.User, cred.Password) })
+			if crossSite(r) {
+				// Only a browser's own cache sends Basic credentials
+				// from another site's page; they never reach the
+				// password check (nor its throttle).
+				return nil, fmt.Errorf("%w: HTTP Basic credentials are not taken from another site's page (use a token)", errBadCredentials)
+			}
+			return s.checkPassword(c, cred.User, cred.Password, "basic")
 		case auth.SchemeBearer:
-			return s.checkCredential(c, "", "bearer", func() (*auth.Identity, error) { return s.auth.Token(cred.Token, "bearer") })
+			return s.checkToken(c, cred.Token, "bearer")
 		}
 	}
 	if id := s.sessionIdentity(c); id != nil {
@@ -167,30 +288,56 @@ func (s *Server) authenticate(c *gin.Context, ru rule) (*auth.Identity, error) {
 			if !auth.ValidToken(tok) {
 				return nil, fmt.Errorf("%w: token parameter", errBadCredentials)
 			}
-			return s.checkCredential(c, "", "token_query", func() (*auth.Identity, error) { return s.auth.Token(tok, "token_query") })
+			return s.checkToken(c, tok, "token_query")
 		}
 	}
 	return nil, nil
 }
 
-// checkCredential runs check under the per-address throttle and logs a
-// failure with the address and user name (never the secret).
-func (s *Server) checkCredential(c *gin.Context, user, via string, check func() (*auth.Identity, error)) (*auth.Identity, error) {
-	addr := clientAddr(c.Request)
-	if wait := s.auth.Throttle.Blocked(addr); wait > 0 {
-		return nil, throttled{wait}
-	}
-	id, err := check()
+// client is who tries a password, for the throttle.
+func client(c *gin.Context) auth.Client {
+	return auth.Client{Addr: clientAddr(c.Request), Device: cookieValue(c.Request, deviceCookie)}
+}
+
+// checkPassword checks a user's password under the throttle and logs a
+// failure with the address and the user name (never the secret).
+func (s *Server) checkPassword(c *gin.Context, user, password, via string) (*auth.Identity, error) {
+	id, res, err := s.auth.CheckPassword(client(c), user, password)
 	if err != nil {
-		lock := s.auth.Throttle.Fail(addr)
-		s.log.Warn("authentication failed", "client", addr.String(), "user", user, "via", via,
-			"path", c.Request.URL.Path, "locked_s", int(lock.Seconds()))
-		if !errors.Is(err, auth.ErrBadCredentials) {
-			return nil, err // not the client's fault (no randomness for a session id)
+		return nil, s.passwordFailed(c, user, via, res, err)
+	}
+	return id, nil
+}
+
+// passwordFailed logs a wrong password (a known user by name, any other
+// name as "unknown": it may be a password typed into the user field) and
+// returns the error to answer with.
+func (s *Server) passwordFailed(c *gin.Context, user, via string, res auth.PasswordResult, err error) error {
+	if !errors.Is(err, auth.ErrBadCredentials) {
+		return err // throttled, busy, or not the client's fault
+	}
+	if !s.auth.KnownUser(user) {
+		user = "unknown"
+	}
+	s.log.Warn("authentication failed", "client", clientAddr(c.Request).String(), "user", user, "via", via,
+		"path", c.Request.URL.Path, "trusted_device", res.Trusted, "locked_s", int(res.Lock.Seconds()))
+	return fmt.Errorf("%w: %w", errBadCredentials, err)
+}
+
+// checkToken checks an API token. Tokens are 256-bit random: a wrong one
+// is answered 401 and never counted by the throttle (a stale token on a
+// dashboard, or a hostile page's junk, locks nobody out). Its log line is
+// limited to one per address every tokenLogEvery.
+func (s *Server) checkToken(c *gin.Context, tok, via string) (*auth.Identity, error) {
+	id, err := s.auth.Token(tok, via)
+	if err != nil {
+		addr := clientAddr(c.Request)
+		if n, ok := s.tokenFailures.note(addr, time.Now()); ok {
+			s.log.Warn("authentication failed", "client", addr.String(), "via", via,
+				"path", c.Request.URL.Path, "similar_before", n)
 		}
 		return nil, fmt.Errorf("%w: %w", errBadCredentials, err)
 	}
-	s.auth.Throttle.Succeed(addr)
 	return id, nil
 }
 
@@ -200,35 +347,42 @@ func (s *Server) sessionIdentity(c *gin.Context) *auth.Identity {
 	if s.auth == nil {
 		return nil
 	}
-	ck, err := c.Request.Cookie(sessionCookie)
-	if err != nil {
+	v := cookieValue(c.Request, sessionCookie)
+	if v == "" {
 		return nil
 	}
-	id, ok := s.auth.Sessions.Lookup(ck.Value)
+	id, ok := s.auth.Sessions.Lookup(v)
 	if !ok {
 		return nil
 	}
 	return id
 }
 
-// refuse answers an authentication error: 429 for a throttled address,
-// else 401.
+// refuse answers an authentication error: 429 for a throttled client and
+// when every password check is taken (both with Retry-After), else 401.
 func (s *Server) refuse(c *gin.Context, err error) {
-	var t throttled
-	if errors.As(err, &t) {
-		secs := retryAfter(c, t)
-		c.AbortWithStatusJSON(http.StatusTooManyRequests, errorBody{Error: fmt.Sprintf(
-			"too many failed logins from your address: try again in %d s", secs)})
-		return
+	var t *auth.ThrottledError
+	switch {
+	case errors.As(err, &t):
+		secs := retryAfter(c, t.Wait)
+		refuseJSON(c, http.StatusTooManyRequests, fmt.Sprintf(
+			"too many failed logins from your address or for this user: try again in %d s", secs))
+	case errors.Is(err, auth.ErrBusy):
+		retryAfter(c, time.Second)
+		refuseJSON(c, http.StatusTooManyRequests, "too many password checks at once: try again in a second")
+	case errors.Is(err, errBadCredentials):
+		s.basicChallenge(c)
+		refuseJSON(c, http.StatusUnauthorized, err.Error())
+	default:
+		closeIfUnread(c)
+		abortWithError(c, s.log, err)
 	}
-	s.basicChallenge(c)
-	c.AbortWithStatusJSON(http.StatusUnauthorized, errorBody{Error: err.Error()})
 }
 
-// retryAfter sets Retry-After for a throttled client and returns the
+// retryAfter sets Retry-After for a client that must wait and returns the
 // seconds it holds.
-func retryAfter(c *gin.Context, t throttled) int {
-	secs := int((t.wait + time.Second - 1) / time.Second)
+func retryAfter(c *gin.Context, wait time.Duration) int {
+	secs := max(int((wait+time.Second-1)/time.Second), 1)
 	c.Header("Retry-After", strconv.Itoa(secs))
 	return secs
 }
@@ -243,18 +397,31 @@ func (s *Server) challenge(c *gin.Context) {
 		return
 	}
 	s.basicChallenge(c)
-	c.AbortWithStatusJSON(http.StatusUnauthorized, errorBody{Error: "authentication required: log in, or send HTTP Basic credentials or a Bearer token"})
+	refuseJSON(c, http.StatusUnauthorized, "authentication required: log in, or send HTTP Basic credentials or a Bearer token")
 }
 
 // basicChallenge adds WWW-Authenticate, except for requests made by
 // camrec's own page (same-origin fetch, img), where the browser would
 // pop up its own password dialog instead of letting the page go to the
-// login form.
+// login form. On a non-secure origin a browser sends no Sec-Fetch-Site;
+// the page's own requests are then told by their Referer (same-origin
+// policy: only camrec's pages send one).
 func (s *Server) basicChallenge(c *gin.Context) {
-	if c.Request.Header.Get("Sec-Fetch-Site") == "same-origin" {
+	r := c.Request
+	if r.Header.Get("Sec-Fetch-Site") == "same-origin" || ownReferer(r) {
 		return
 	}
 	c.Header("WWW-Authenticate", `Basic realm="camrec", charset="UTF-8"`)
+}
+
+// ownReferer reports whether the request's Referer is a page of this host.
+func ownReferer(r *http.Request) bool {
+	ref := r.Header.Get("Referer")
+	if ref == "" {
+		return false
+	}
+	u, err := url.Parse(ref)
+	return err == nil && u.Host == r.Host
 }
 
 // clientAddr is the request's peer address (no proxy headers are
@@ -291,4 +458,44 @@ func (s *Server) hostAllowed(hostport string) (string, bool) {
 		}
 	}
 	return host, false
+}
+
+// tokenLogEvery is how often a wrong token from one address is logged.
+const tokenLogEvery = 10 * time.Second
+
+// failureLog limits a log line per client address to one every
+// tokenLogEvery, counting those left out.
+type failureLog struct {
+	mu sync.Mutex
+	m  map[netip.Addr]*failureLogEntry
+}
+
+type failureLogEntry struct {
+	last    time.Time
+	skipped int
+}
+
+// maxFailureLog bounds the addresses remembered (then it starts afresh).
+const maxFailureLog = 4096
+
+// note records a failure from addr at now. It reports whether to log it,
+// and how many were left out since the last line.
+func (f *failureLog) note(addr netip.Addr, now time.Time) (int, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m == nil || len(f.m) >= maxFailureLog {
+		f.m = map[netip.Addr]*failureLogEntry{}
+	}
+	e := f.m[addr]
+	if e == nil {
+		f.m[addr] = &failureLogEntry{last: now}
+		return 0, true
+	}
+	if now.Sub(e.last) < tokenLogEvery {
+		e.skipped++
+		return 0, false
+	}
+	n := e.skipped
+	e.last, e.skipped = now, 0
+	return n, true
 }

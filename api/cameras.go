@@ -55,22 +55,31 @@ type healthBody struct {
 
 // healthz answers 200 when every camera is streaming, else 503 naming the
 // cameras that are not. It is public (monitors, Docker-style health
-// checks); without auth only the status word is shown, not camera names.
+// checks); it names only the cameras the caller may see: none to a caller
+// without credentials (with auth on), those of its identity to one with
+// credentials (a session, Basic, a Bearer token).
 func (s *Server) healthz(c *gin.Context) {
 	bad := map[string]string{}
 	var names []string
+	hidden := false
+	id := identity(c)
 	for _, cam := range s.cams {
 		st := cam.View.Status()
-		if st.State != pipeline.StateStreaming {
-			bad[st.Name] = st.State
-			names = append(names, st.Name+" ("+st.State+")")
+		if st.State == pipeline.StateStreaming {
+			continue
 		}
+		if id == nil || !id.CanSee(st.Name) {
+			hidden = true
+			continue
+		}
+		bad[st.Name] = st.State
+		names = append(names, st.Name+" ("+st.State+")")
 	}
-	if len(bad) == 0 {
+	if len(bad) == 0 && !hidden {
 		c.JSON(http.StatusOK, healthBody{Status: "ok"})
 		return
 	}
-	if identity(c) == nil {
+	if len(bad) == 0 {
 		c.JSON(http.StatusServiceUnavailable, healthBody{Status: "unhealthy"})
 		return
 	}

@@ -7,14 +7,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"time"
 
 	"github.com/gin-gonic/gin"
 )
-
-// bodyReadTimeout bounds the read of a request body, so a client that
-// sends a body byte by byte cannot hold a connection.
-const bodyReadTimeout = 10 * time.Second
 
 // decodeStrict decodes the request body, at most maxBodyBytes, into v as
 // exactly one JSON value whose fields all exist in v. The Content-Type must
@@ -28,11 +23,6 @@ func decodeStrict(c *gin.Context, v any) error {
 			return err
 		}
 	}
-	lift, err := bodyDeadline(c)
-	if err != nil {
-		return err
-	}
-	defer lift()
 	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -64,16 +54,4 @@ func requireType(r *http.Request, want string) error {
 		return fmt.Errorf("%w: Content-Type %q: send the body as %s", errMediaType, ct, want)
 	}
 	return nil
-}
-
-// bodyDeadline gives the request's body bodyReadTimeout to arrive and
-// returns the function that lifts the deadline again: the server keeps
-// reading in the background while the handler runs, and a deadline left
-// behind would end the request.
-func bodyDeadline(c *gin.Context) (lift func(), err error) {
-	rc := http.NewResponseController(c.Writer)
-	if err := rc.SetReadDeadline(time.Now().Add(bodyReadTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return nil, fmt.Errorf("set read deadline: %w", err)
-	}
-	return func() { _ = rc.SetReadDeadline(time.Time{}) }, nil
 }

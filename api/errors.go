@@ -60,5 +60,6 @@ func abortWithError(c *gin.Context, log *slog.Logger, err error) {
 	if code >= 500 && code != http.StatusServiceUnavailable {
 		log.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "error", err)
 	}
+	closeIfUnread(c)
 	c.AbortWithStatusJSON(code, errorBody{Error: err.Error()})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -21,6 +22,9 @@ type EventFeed interface {
 }
 
 const (
+	// maxEventStreamsPerCaller bounds the event streams of one caller (a
+	// user or token; without auth, an address): a page opens one per tab.
+	maxEventStreamsPerCaller = 8
 	// eventQueueDepth bounds the events queued for one slow listener.
 	eventQueueDepth = 256
 	// eventKeepAlive is how often an idle event stream sends a comment, so
@@ -44,6 +48,15 @@ func (s *Server) streamEvents(c *gin.Context) {
 		after = n
 	}
 	id := identity(c)
+	caller := id.Name
+	if caller == "" {
+		caller = "address " + clientAddr(c.Request).String()
+	}
+	if err := s.eventStreams.acquire(caller, s.maxClients, maxEventStreamsPerCaller); err != nil {
+		abortWithError(c, s.log, err)
+		return
+	}
+	defer s.eventStreams.release(caller)
 	missed, lost, sub := s.events.Subscribe(after, eventQueueDepth)
 	defer sub.Close()
 
@@ -101,5 +114,41 @@ func (s *Server) streamEvents(c *gin.Context) {
 				return
 			}
 		}
+	}
+}
+
+// eventLimit counts the open event streams, in all and per caller, like
+// max_clients does for a camera's previews.
+type eventLimit struct {
+	mu       sync.Mutex
+	open     int
+	byCaller map[string]int
+}
+
+// acquire takes a place for caller, or returns an error wrapping
+// errTooManyClients when all (max) or the caller's (perCaller) are taken.
+func (l *eventLimit) acquire(caller string, max, perCaller int) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.byCaller == nil {
+		l.byCaller = map[string]int{}
+	}
+	switch {
+	case l.open >= max:
+		return fmt.Errorf("camrec already serves %d event streams, the most allowed (max_clients): %w", max, errTooManyClients)
+	case l.byCaller[caller] >= perCaller:
+		return fmt.Errorf("%s already has %d event streams open, the most for one caller: %w", caller, perCaller, errTooManyClients)
+	}
+	l.open++
+	l.byCaller[caller]++
+	return nil
+}
+
+func (l *eventLimit) release(caller string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.open--
+	if l.byCaller[caller]--; l.byCaller[caller] <= 0 {
+		delete(l.byCaller, caller)
 	}
 }

@@ -67,8 +67,9 @@ func (s *Server) loginPage(c *gin.Context) {
 	s.renderLogin(c, http.StatusOK, loginView{Next: next})
 }
 
-// login serves POST /login: checks the form under the per-address
-// throttle, opens a session and sets its cookie.
+// login serves POST /login: checks the form under the throttle, opens a
+// session and sets its cookie, and the device cookie that keeps this
+// browser from being locked out by others' guesses (auth.Throttle).
 func (s *Server) login(c *gin.Context) {
 	if s.auth == nil {
 		c.Redirect(http.StatusSeeOther, "/")
@@ -78,14 +79,9 @@ func (s *Server) login(c *gin.Context) {
 		abortWithError(c, s.log, err)
 		return
 	}
-	lift, err := bodyDeadline(c)
-	if err != nil {
-		abortWithError(c, s.log, err)
-		return
-	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, auth.MaxFormBytes))
-	lift()
 	if err != nil {
+		closeIfUnread(c)
 		s.renderLogin(c, http.StatusBadRequest, loginView{Error: "The form could not be read.", Next: "/"})
 		return
 	}
@@ -94,57 +90,73 @@ func (s *Server) login(c *gin.Context) {
 		s.renderLogin(c, http.StatusBadRequest, loginView{Error: "Enter a user name and a password.", Next: "/"})
 		return
 	}
-	var (
-		sid     string
-		expires time.Time
-	)
-	id, err := s.checkCredential(c, form.User, "login_form", func() (*auth.Identity, error) {
-		id, s1, exp, err := s.auth.Login(form.User, form.Password)
-		sid, expires = s1, exp
-		return id, err
-	})
-	var wait throttled
+	lr, res, err := s.auth.Login(client(c), form.User, form.Password)
+	if err != nil {
+		err = s.passwordFailed(c, form.User, "login_form", res, err)
+	}
+	user := form.User
+	if !s.auth.KnownUser(user) {
+		user = "" // do not show back what may be a password
+	}
+	var wait *auth.ThrottledError
 	switch {
 	case errors.As(err, &wait):
-		secs := retryAfter(c, wait)
+		secs := retryAfter(c, wait.Wait)
 		s.renderLogin(c, http.StatusTooManyRequests, loginView{
-			Error: fmt.Sprintf("Too many failed logins from your address. Try again in %d s.", secs), Next: form.Next, User: form.User})
+			Error: fmt.Sprintf("Too many failed logins from your address or for this user. Try again in %d s.", secs), Next: form.Next, User: user})
+		return
+	case errors.Is(err, auth.ErrBusy):
+		retryAfter(c, time.Second)
+		s.renderLogin(c, http.StatusTooManyRequests, loginView{
+			Error: "Too many logins are being checked right now. Try again in a moment.", Next: form.Next, User: user})
 		return
 	case errors.Is(err, auth.ErrBadCredentials):
-		s.renderLogin(c, http.StatusUnauthorized, loginView{Error: "Wrong user name or password.", Next: form.Next, User: form.User})
+		s.renderLogin(c, http.StatusUnauthorized, loginView{Error: "Wrong user name or password.", Next: form.Next, User: user})
 		return
 	case err != nil:
 		abortWithError(c, s.log, err)
 		return
 	}
-	addr := clientAddr(c.Request)
+	secure := c.Request.TLS != nil
 	http.SetCookie(c.Writer, &http.Cookie{
-		Name:     sessionCookie,
-		Value:    sid,
+		Name:     cookieName(c.Request, sessionCookie),
+		Value:    lr.SessionID,
 		Path:     "/",
-		Expires:  expires,
-		MaxAge:   int(time.Until(expires).Seconds()),
+		Expires:  lr.Expires,
+		MaxAge:   int(time.Until(lr.Expires).Seconds()),
 		HttpOnly: true,
-		Secure:   c.Request.TLS != nil,
+		Secure:   secure,
 		SameSite: http.SameSiteStrictMode,
 	})
-	s.log.Info("logged in", "user", id.Name, "role", id.Role.String(), "client", addr.String())
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name:     cookieName(c.Request, deviceCookie),
+		Value:    lr.Device,
+		Path:     "/",
+		MaxAge:   int(auth.DeviceMaxAge.Seconds()),
+		HttpOnly: true,
+		Secure:   secure,
+		SameSite: http.SameSiteStrictMode,
+	})
+	id := lr.Identity
+	s.log.Info("logged in", "user", id.Name, "role", id.Role.String(), "client", clientAddr(c.Request).String(), "trusted_device", res.Trusted)
 	c.Redirect(http.StatusSeeOther, form.Next)
 }
 
 // logout serves POST /logout: ends the session on the server (the cookie
-// is useless afterwards, even if kept) and clears the cookie.
+// is useless afterwards, even if kept) and clears the cookie. The device
+// cookie stays: it is no credential, only the memory that this browser
+// logged in before.
 func (s *Server) logout(c *gin.Context) {
 	if s.auth != nil {
-		if ck, err := c.Request.Cookie(sessionCookie); err == nil {
-			if id, ok := s.auth.Sessions.Lookup(ck.Value); ok {
+		if v := cookieValue(c.Request, sessionCookie); v != "" {
+			if id, ok := s.auth.Sessions.Lookup(v); ok {
 				s.log.Info("logged out", "user", id.Name, "client", clientAddr(c.Request).String())
 			}
-			s.auth.Sessions.End(ck.Value)
+			s.auth.Sessions.End(v)
 		}
 	}
 	http.SetCookie(c.Writer, &http.Cookie{
-		Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
+		Name: cookieName(c.Request, sessionCookie), Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: c.Request.TLS != nil, SameSite: http.SameSiteStrictMode,
 	})
 	c.Redirect(http.StatusSeeOther, "/login")

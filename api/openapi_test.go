@@ -98,14 +98,20 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 				sec = *op.Security
 			}
 			var schemes []string
+			optional := false
 			for _, s := range sec {
+				if len(s) == 0 {
+					optional = true
+				}
 				for name := range s {
 					schemes = append(schemes, name)
 				}
 			}
 			slices.Sort(schemes)
 			switch {
-			case ru.need == accessPublic && len(schemes) != 0:
+			case ru.need == accessPublic && ru.identify && (!optional || !slices.Contains(schemes, "basicAuth")):
+				t.Errorf("%s is public and checks credentials sent, but the document's security is %v (want {} and the schemes)", key, sec)
+			case ru.need == accessPublic && !ru.identify && len(schemes) != 0:
 				t.Errorf("%s is public but the document asks for %v", key, schemes)
 			case ru.need != accessPublic && !slices.Contains(schemes, "basicAuth"):
 				t.Errorf("%s needs credentials but the document asks for %v", key, schemes)

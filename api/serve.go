@@ -19,51 +19,60 @@ const (
 	// ReadHeaderTimeout: a client has this long to send its request
 	// headers.
 	ReadHeaderTimeout = 5 * time.Second
+	// ReadTimeout: a client has this long to send a whole request, headers
+	// and body. The guard lifts it once the body is read (or at once for
+	// a request without one), so that long answers (streams, events,
+	// downloads) are not cut.
+	ReadTimeout = 10 * time.Second
 	// IdleTimeout closes keep-alive connections that send nothing.
 	IdleTimeout = 60 * time.Second
 	// MaxHeaderBytes bounds the request line and headers.
 	MaxHeaderBytes = 16 << 10
 )
 
-// connKey is the request context's key of the client connection.
-type connKey struct{}
-
-// ConnContext is http.Server.ConnContext for camrec's handler: it keeps the
-// client connection in the request context, where the MJPEG stream finds
-// it to write each part with one writev(2) and no copy (see partWriter).
-func ConnContext(ctx context.Context, c net.Conn) context.Context {
-	return context.WithValue(ctx, connKey{}, c)
-}
-
-// tcpConnOf returns the plain TCP connection a request came on, or nil
-// (TLS, HTTP/2, a server without ConnContext).
-func tcpConnOf(r *http.Request) *net.TCPConn {
-	if r.ProtoMajor != 1 {
-		return nil
-	}
-	c, _ := r.Context().Value(connKey{}).(*net.TCPConn)
-	return c
-}
-
-// Serve serves h on ln until ctx is done, then shuts down gracefully: it
-// stops accepting, ends open MJPEG streams at once (their request contexts
-// are cancelled) and waits up to 5 s for other requests. It returns nil after
-// a clean shutdown.
+// Serve serves the API on ln until ctx is done, then shuts down
+// gracefully: it stops accepting, ends open MJPEG streams at once (their
+// request contexts are cancelled) and waits up to 5 s for other requests.
+// It returns nil after a clean shutdown.
 //
 // There is no server-wide write timeout, which would cut long streams; the
-// stream handler sets a deadline per part instead. There is no server-wide
-// read timeout either (it would end streams too): headers must arrive
-// within ReadHeaderTimeout, bodies within the handler's read deadline, and
-// an idle keep-alive connection is closed after IdleTimeout, so a slowloris
-// client cannot hold connections.
+// stream handler sets a deadline per part instead. Every request must
+// arrive whole, headers and body, within ReadTimeout (headers within
+// ReadHeaderTimeout); a request refused before its body was read is
+// answered at once and its connection closed. An idle keep-alive
+// connection is closed after IdleTimeout. With auth on, connections no
+// request has authenticated yet are bounded per address and in all
+// (MaxPendingConnsPerAddr, MaxPendingConns), so that a client without
+// credentials cannot hold connections and memory (slowloris, slow bodies).
 //
 // With tlsConfig (GetCertificate set) it serves HTTPS.
-func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, tlsConfig *tls.Config) error {
+func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config) error {
+	lim := serveLimits{readHeader: ReadHeaderTimeout, read: ReadTimeout}
+	if s.auth != nil {
+		lim.pendingPerAddr, lim.pendingTotal = MaxPendingConnsPerAddr, MaxPendingConns
+	}
+	return serve(ctx, ln, s.engine, s.log, tlsConfig, lim)
+}
+
+// serveLimits are serve's timeouts and connection limits (tests use
+// smaller ones).
+type serveLimits struct {
+	readHeader, read time.Duration
+	// pendingPerAddr and pendingTotal bound unauthenticated connections;
+	// 0: no bound.
+	pendingPerAddr, pendingTotal int
+}
+
+func serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, tlsConfig *tls.Config, lim serveLimits) error {
 	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
+	if lim.pendingPerAddr > 0 {
+		ln = newLimitListener(ln, lim.pendingPerAddr, lim.pendingTotal)
+	}
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadHeaderTimeout: lim.readHeader,
+		ReadTimeout:       lim.read,
 		IdleTimeout:       IdleTimeout,
 		MaxHeaderBytes:    MaxHeaderBytes,
 		TLSConfig:         tlsConfig,

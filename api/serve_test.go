@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"net/http"
 	"testing"
@@ -22,7 +21,7 @@ func TestServeShutdown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, srv.Handler(), slog.New(slog.DiscardHandler), nil) }()
+	go func() { done <- srv.Serve(ctx, ln, nil) }()
 
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()

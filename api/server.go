@@ -143,6 +143,10 @@ type Server struct {
 	streams      map[string]*streamLimit // by camera name
 	loginTmpl    *template.Template      // login.html of web; nil if it does not parse
 	loginTmplErr error
+	// tokenFailures limits the log lines of wrong tokens.
+	tokenFailures failureLog
+	// eventStreams counts the open event streams, in all and per caller.
+	eventStreams eventLimit
 }
 
 const (
@@ -243,7 +247,7 @@ func (s *Server) routes() *gin.Engine {
 	s.handle(root, http.MethodPost, "/login", public, s.login)
 	s.handle(root, http.MethodPost, "/logout", public, s.logout)
 	read(root, "/static/*file", public, s.static)
-	read(root, "/healthz", public, s.healthz)
+	read(root, "/healthz", rule{need: accessPublic, identify: true}, s.healthz)
 	s.handle(root, http.MethodGet, "/stream.mjpg", media, s.firstCamera, s.stream)
 	s.handle(root, http.MethodHead, "/stream.mjpg", media, s.firstCamera, s.streamHead)
 	read(root, "/snapshot.jpg", media, s.firstCamera, s.snapshot)

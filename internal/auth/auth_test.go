@@ -24,15 +24,25 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// fastHash hashes at bcrypt's lowest cost, which tests can afford.
+// testHashes caches hashes at MinPasswordCost, the cheapest the auth
+// file accepts, so that each password is hashed once per test binary.
+var testHashes sync.Map // password → hash
+
 func fastHash(t testing.TB, pw string) string {
 	t.Helper()
-	h, err := hashPassword(pw, 4)
+	if h, ok := testHashes.Load(pw); ok {
+		return h.(string)
+	}
+	h, err := hashPassword(pw, MinPasswordCost)
 	if err != nil {
 		t.Fatal(err)
 	}
+	testHashes.Store(pw, h)
 	return h
 }
+
+// client is an untrusted client at addr.
+func client(addr string) Client { return Client{Addr: netip.MustParseAddr(addr)} }
 
 func newTestAuth(t testing.TB, now func() time.Time) (*Authenticator, string) {
 	t.Helper()
@@ -70,7 +80,7 @@ func TestPassword(t *testing.T) {
 		{"carol", "alice-pw", false, 0},
 		{"alice", strings.Repeat("x", 100), false, 0},
 	} {
-		id, err := a.Password(tc.user, tc.pw)
+		id, _, err := a.CheckPassword(client("192.0.2.1"), tc.user, tc.pw)
 		if tc.ok != (err == nil) {
 			t.Errorf("Password(%q, %q) = %v, want ok=%v", tc.user, tc.pw, err, tc.ok)
 			continue
@@ -108,6 +118,10 @@ func TestToken(t *testing.T) {
 
 func TestNewRejectsBadConfig(t *testing.T) {
 	good := fastHash(t, "pw")
+	weak, err := hashPassword("pw", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		cfg  Config
@@ -115,6 +129,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}{
 		{"dup user", Config{Users: []User{{Name: "a", PasswordHash: good, Role: RoleViewer}, {Name: "a", PasswordHash: good, Role: RoleViewer}}}, `user "a": defined twice`},
 		{"plain password", Config{Users: []User{{Name: "a", PasswordHash: "hunter2", Role: RoleViewer}}}, `user "a": password_hash: not a bcrypt hash`},
+		{"weak hash", Config{Users: []User{{Name: "a", PasswordHash: weak, Role: RoleViewer}}}, `user "a": password_hash: bcrypt cost 4 is below 10`},
 		{"bad token hash", Config{Tokens: []Token{{Name: "t", TokenHash: "sha256:abc", Role: RoleViewer}}}, `token "t": token_hash`},
 		{"plain token", Config{Tokens: []Token{{Name: "t", TokenHash: "camrec_abc", Role: RoleViewer}}}, `token "t": token_hash`},
 	} {
@@ -131,10 +146,12 @@ func TestNewRejectsBadConfig(t *testing.T) {
 func TestSessions(t *testing.T) {
 	clk := newClock()
 	a, _ := newTestAuth(t, clk.Now)
-	if _, _, _, err := a.Login("alice", "nope"); !errors.Is(err, ErrBadCredentials) {
+	c := client("192.0.2.1")
+	if _, _, err := a.Login(c, "alice", "nope"); !errors.Is(err, ErrBadCredentials) {
 		t.Fatalf("Login with a wrong password: %v", err)
 	}
-	id, sid, exp, err := a.Login("alice", "alice-pw")
+	lr, _, err := a.Login(c, "alice", "alice-pw")
+	id, sid, exp := lr.Identity, lr.SessionID, lr.Expires
 	if err != nil || id.Via != "session" {
 		t.Fatalf("Login: %+v %v", id, err)
 	}
@@ -155,62 +172,14 @@ func TestSessions(t *testing.T) {
 	if _, ok := a.Sessions.Lookup(sid); ok {
 		t.Fatal("session alive after its expiry")
 	}
-	_, sid2, _, _ := a.Login("bob", "bob-pw")
+	lr2, _, _ := a.Login(c, "bob", "bob-pw")
+	sid2 := lr2.SessionID
 	a.Sessions.End(sid2)
 	if _, ok := a.Sessions.Lookup(sid2); ok {
 		t.Fatal("session alive after End (logout)")
 	}
 	if n := a.Sessions.Len(); n != 0 {
 		t.Fatalf("%d sessions left", n)
-	}
-}
-
-func TestThrottle(t *testing.T) {
-	clk := newClock()
-	th := NewThrottle(clk.Now)
-	a := netip.MustParseAddr("192.0.2.7")
-	b := netip.MustParseAddr("192.0.2.8")
-	for i := 1; i < FreeFailures; i++ {
-		if lock := th.Fail(a); lock != 0 {
-			t.Fatalf("failure %d locked for %v", i, lock)
-		}
-	}
-	if lock := th.Fail(a); lock != LockFor {
-		t.Fatalf("failure %d: locked for %v, want %v", FreeFailures, lock, LockFor)
-	}
-	if w := th.Blocked(a); w != LockFor {
-		t.Fatalf("Blocked = %v", w)
-	}
-	if w := th.Blocked(b); w != 0 {
-		t.Fatalf("another address is blocked for %v", w)
-	}
-	// Each failure after a lock doubles it.
-	want := LockFor
-	for range 8 {
-		clk.Add(th.Blocked(a))
-		want = min(2*want, MaxLock)
-		if lock := th.Fail(a); lock != want {
-			t.Fatalf("locked for %v, want %v", lock, want)
-		}
-	}
-	th.Succeed(a)
-	if w := th.Blocked(a); w != 0 {
-		t.Fatalf("blocked after a success: %v", w)
-	}
-	// Failures long apart are forgotten.
-	for range FreeFailures + 3 {
-		clk.Add(ForgetAfter + time.Second)
-		if lock := th.Fail(b); lock != 0 {
-			t.Fatalf("spread-out failures locked for %v", lock)
-		}
-	}
-	// IPv6 clients are grouped by /64.
-	v6a, v6b := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::ffff")
-	for range FreeFailures {
-		th.Fail(v6a)
-	}
-	if th.Blocked(v6b) == 0 {
-		t.Fatal("a neighbour in the same /64 is not throttled")
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
+	"net/netip"
+	"runtime"
 	"slices"
 	"time"
 
@@ -61,10 +63,22 @@ type Authenticator struct {
 	// (nil without users: then no name is known at all).
 	dummyName string
 	dummyHash []byte
+	// untrustedChecks and trustedChecks bound the bcrypt checks running
+	// at once (a semaphore each): untrusted clients share
+	// max(1, GOMAXPROCS/2), so a storm of guesses leaves the other cores
+	// to everything else; trusted devices have one of their own, so the
+	// storm cannot keep the real user from logging in.
+	untrustedChecks chan struct{}
+	trustedChecks   chan struct{}
 
 	Sessions *Sessions
 	Throttle *Throttle
 }
+
+// MinPasswordCost is the lowest bcrypt cost accepted in the auth file:
+// below it a guess costs an attacker little, and a wrong password answers
+// measurably slower than an unknown user (user enumeration).
+const MinPasswordCost = 10
 
 // Validate checks cfg without building anything: names unique, password
 // hashes bcrypt, token hashes well-formed. Errors name the user or token at
@@ -76,7 +90,7 @@ func (cfg Config) Validate() error {
 			return fmt.Errorf("user %q: defined twice", u.Name)
 		}
 		users[u.Name] = true
-		if err := checkPasswordHash(u.PasswordHash); err != nil {
+		if err := checkPasswordHash(u.PasswordHash, MinPasswordCost); err != nil {
 			return fmt.Errorf("user %q: %w", u.Name, err)
 		}
 	}
@@ -116,6 +130,9 @@ func New(cfg Config) (*Authenticator, error) {
 		verified: vc,
 		Sessions: newSessions(ttl, now),
 		Throttle: NewThrottle(now),
+
+		untrustedChecks: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
+		trustedChecks:   make(chan struct{}, 1),
 	}
 	for _, u := range cfg.Users {
 		a.users[u.Name] = u
@@ -135,29 +152,90 @@ func New(cfg Config) (*Authenticator, error) {
 // Count returns how many users and tokens are configured.
 func (a *Authenticator) Count() (users, tokens int) { return len(a.users), len(a.tokens) }
 
-// Password checks a user name and password. The error is
-// ErrBadCredentials for an unknown user or a wrong password (the two take
-// the same time).
-func (a *Authenticator) Password(name, password string) (*Identity, error) {
-	u, ok := a.users[name]
-	now := a.now()
-	if ok && a.verified.has(name, password, now) {
-		return userIdentity(u, "basic"), nil
+// KnownUser reports whether name is a configured user, so that callers log
+// a name only when it is one (a password typed into the user field is
+// not).
+func (a *Authenticator) KnownUser(name string) bool {
+	_, ok := a.users[name]
+	return ok
+}
+
+// Client is who tries a password: the connection's address and the device
+// cookie it sent ("" when none).
+type Client struct {
+	Addr   netip.Addr
+	Device string
+}
+
+// PasswordResult is what CheckPassword and Login found besides the
+// identity.
+type PasswordResult struct {
+	// Lock is how long the client is locked out after this failure (0
+	// while it has free failures left).
+	Lock time.Duration
+	// Trusted: the try came from a trusted device of the user.
+	Trusted bool
+}
+
+// CheckPassword checks a user name and password from client c under the
+// throttle (see Throttle) and the bound on concurrent bcrypt checks. The
+// error is ErrBadCredentials for an unknown user or a wrong password (the
+// two take the same time), a *ThrottledError (errors.Is ErrThrottled) when
+// the client must wait, or ErrBusy when every password check is taken.
+func (a *Authenticator) CheckPassword(c Client, name, password string) (*Identity, PasswordResult, error) {
+	u, known := a.users[name]
+	user, device := "", ""
+	if known {
+		user = name
+		device = a.device(c.Device, name)
+		if device == "" && a.Throttle.TrustedAddr(c.Addr, name) {
+			device = "addr:" + name + ":" + addrKey(c.Addr).String()
+		}
 	}
+	res := PasswordResult{Trusted: device != ""}
+	att, wait := a.Throttle.Begin(c.Addr, user, device)
+	if att == nil {
+		return nil, res, &ThrottledError{Wait: wait}
+	}
+	now := a.now()
+	if known && a.verified.has(name, password, now) {
+		att.Succeed()
+		return userIdentity(u, "basic"), res, nil
+	}
+	slots := a.untrustedChecks
+	if device != "" {
+		slots = a.trustedChecks
+	}
+	select {
+	case slots <- struct{}{}:
+	default:
+		att.Cancel()
+		return nil, res, ErrBusy
+	}
+	ok := a.verify(u, known, password)
+	<-slots
+	if !ok {
+		res.Lock = att.Fail()
+		return nil, res, ErrBadCredentials
+	}
+	a.verified.add(name, password, now)
+	att.Succeed()
+	return userIdentity(u, "basic"), res, nil
+}
+
+// verify runs bcrypt: the user's hash, or the dummy hash for an unknown
+// name, so that both cost the same.
+func (a *Authenticator) verify(u User, known bool, password string) bool {
 	hash := a.dummyHash
-	if ok {
+	if known {
 		hash = []byte(u.PasswordHash)
 	}
 	if len(password) > maxPasswordBytes {
 		password = password[:0] // bcrypt refuses it; compare an empty one
-		ok = false
+		known = false
 	}
 	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
-	if !ok || err != nil {
-		return nil, ErrBadCredentials
-	}
-	a.verified.add(name, password, now)
-	return userIdentity(u, "basic"), nil
+	return known && err == nil
 }
 
 func userIdentity(u User, via string) *Identity {
@@ -165,7 +243,8 @@ func userIdentity(u User, via string) *Identity {
 }
 
 // Token checks an API token. Every configured token is compared, so the
-// time taken says nothing about which one matched.
+// time taken says nothing about which one matched. Tokens are 256-bit
+// random: a wrong one is never throttled or counted.
 func (a *Authenticator) Token(tok string, via string) (*Identity, error) {
 	sum := sha256.Sum256([]byte(tok))
 	match := -1
@@ -181,17 +260,33 @@ func (a *Authenticator) Token(tok string, via string) (*Identity, error) {
 	return &Identity{Name: t.name, Role: t.role, Cameras: slices.Clip(t.cameras), Via: via}, nil
 }
 
-// Login checks a user's password and opens a session for it; it returns
-// the session id for the cookie and when it expires.
-func (a *Authenticator) Login(name, password string) (id *Identity, sessionID string, expires time.Time, err error) {
-	id, err = a.Password(name, password)
+// LoginResult is a successful login: the session and the device cookie.
+type LoginResult struct {
+	Identity  *Identity
+	SessionID string
+	Expires   time.Time
+	// Device is the device cookie's value to set (the client's own when
+	// it was valid, else a new one).
+	Device string
+}
+
+// Login checks a user's password from client c as CheckPassword does and
+// opens a session for it.
+func (a *Authenticator) Login(c Client, name, password string) (LoginResult, PasswordResult, error) {
+	_, res, err := a.CheckPassword(c, name, password)
 	if err != nil {
-		return nil, "", time.Time{}, err
+		return LoginResult{}, res, err
 	}
 	u := a.users[name]
 	sid, exp, err := a.Sessions.create(userIdentity(u, "session"))
 	if err != nil {
-		return nil, "", time.Time{}, err
+		return LoginResult{}, res, err
 	}
-	return userIdentity(u, "session"), sid, exp, nil
+	dev := c.Device
+	if a.device(dev, name) == "" {
+		if dev, err = newDevice(u); err != nil {
+			return LoginResult{}, res, err
+		}
+	}
+	return LoginResult{Identity: userIdentity(u, "session"), SessionID: sid, Expires: exp, Device: dev}, res, nil
 }

@@ -80,10 +80,14 @@ func parseTokenHash(s string) ([]byte, error) {
 	return d, nil
 }
 
-// checkPasswordHash checks a stored bcrypt hash.
-func checkPasswordHash(s string) error {
-	if _, err := bcrypt.Cost([]byte(s)); err != nil {
+// checkPasswordHash checks a stored bcrypt hash and its cost.
+func checkPasswordHash(s string, minCost int) error {
+	cost, err := bcrypt.Cost([]byte(s))
+	if err != nil {
 		return errors.New("password_hash: not a bcrypt hash (make one with camrec -hash-password)")
+	}
+	if cost < minCost {
+		return fmt.Errorf("password_hash: bcrypt cost %d is below %d: guessing it is cheap and a wrong password answers slower than an unknown user; make a new hash with camrec -hash-password (cost %d)", cost, minCost, PasswordCost)
 	}
 	return nil
 }

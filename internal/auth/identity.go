@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Role is what an identity may do.
@@ -54,9 +55,21 @@ var (
 	// ErrBadCredentials: unknown user, wrong password, unknown token,
 	// expired or unknown session. Deliberately says no more than that.
 	ErrBadCredentials = errors.New("wrong user name, password or token")
-	// ErrThrottled: too many failures from this address; see Throttled.
+	// ErrThrottled: too many failures from this client or for this user;
+	// the error is a *ThrottledError saying how long to wait.
 	ErrThrottled = errors.New("too many failed logins")
+	// ErrBusy: every password check is taken (a storm of guesses); try
+	// again in a second. Not counted as a failure.
+	ErrBusy = errors.New("too many password checks at once")
 )
+
+// ThrottledError is ErrThrottled with how long the client must wait.
+type ThrottledError struct{ Wait time.Duration }
+
+func (e *ThrottledError) Error() string { return ErrThrottled.Error() }
+
+// Is makes errors.Is(err, ErrThrottled) true.
+func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }
 
 // Identity is who a request comes from.
 type Identity struct {

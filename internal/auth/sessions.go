@@ -12,8 +12,13 @@ import (
 // sessionIDBytes is the entropy of a session id (256 bits).
 const sessionIDBytes = 32
 
-// maxSessions bounds the sessions kept; past it the oldest goes.
-const maxSessions = 4096
+// maxSessions bounds the sessions kept; past it the oldest session of
+// the user with the most goes. maxUserSessions bounds one user's: past it
+// that user's oldest goes, so no user's logins can end another's sessions.
+const (
+	maxSessions     = 4096
+	maxUserSessions = 32
+)
 
 // Sessions are the server-side login sessions of the web page. Only the
 // SHA-256 of each id is kept, so the map lookup's timing says nothing
@@ -49,19 +54,50 @@ func (s *Sessions) create(id *Identity) (string, time.Time, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.purgeLocked(now)
+	if s.countLocked(id.Name) >= maxUserSessions {
+		s.evictOldestLocked(id.Name)
+	}
 	if len(s.m) >= maxSessions {
-		var oldest [sha256.Size]byte
-		first := true
-		var t time.Time
-		for k, v := range s.m {
-			if first || v.created.Before(t) {
-				oldest, t, first = k, v.created, false
+		counts := map[string]int{}
+		top := ""
+		for _, v := range s.m {
+			counts[v.id.Name]++
+			if counts[v.id.Name] > counts[top] {
+				top = v.id.Name
 			}
 		}
-		delete(s.m, oldest)
+		s.evictOldestLocked(top)
 	}
 	s.m[sha256.Sum256([]byte(sid))] = session{id: id, created: now, expires: exp}
 	return sid, exp, nil
+}
+
+// countLocked returns how many sessions user has.
+func (s *Sessions) countLocked(user string) int {
+	n := 0
+	for _, v := range s.m {
+		if v.id.Name == user {
+			n++
+		}
+	}
+	return n
+}
+
+// evictOldestLocked ends user's oldest session.
+func (s *Sessions) evictOldestLocked(user string) {
+	var (
+		oldest [sha256.Size]byte
+		t      time.Time
+		found  bool
+	)
+	for k, v := range s.m {
+		if v.id.Name == user && (!found || v.created.Before(t)) {
+			oldest, t, found = k, v.created, true
+		}
+	}
+	if found {
+		delete(s.m, oldest)
+	}
 }
 
 func (s *Sessions) purgeLocked(now time.Time) {

@@ -96,7 +96,23 @@ func (r *Reloader) Reload() error {
 func (r *Reloader) TLSConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
+		CipherSuites:   tls12CipherSuites(),
 		GetCertificate: r.GetCertificate,
+	}
+}
+
+// tls12CipherSuites are the suites offered to TLS 1.2 clients: forward
+// secret and authenticated encryption only (Go's defaults add two
+// CBC-SHA1 suites). TLS 1.3's suites are all of that kind and not
+// configurable.
+func tls12CipherSuites() []uint16 {
+	return []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 	}
 }
 

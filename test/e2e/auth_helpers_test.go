@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,17 +37,11 @@ type secured struct {
 
 // writeAuthFile writes an auth file (mode 0600) and returns its path and
 // the tokens in it; the third token is limited to camera limitedTo.
-// Password hashes use bcrypt's lowest cost: tests can afford it, and the
-// cost is read from the hash.
+// Password hashes use the lowest cost camrec accepts (auth.MinPasswordCost),
+// each made once per test binary.
 func writeAuthFile(t *testing.T, limitedTo string) (path, opTok, viewTok, garageTok string) {
 	t.Helper()
-	hash := func(pw string) string {
-		b, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
+	hash := func(pw string) string { return testHash(t, pw) }
 	tok := func() (string, string) {
 		tk, h, err := auth.NewToken()
 		if err != nil {
@@ -70,6 +65,23 @@ tokens:
 		t.Fatal(err)
 	}
 	return path, opTok, viewTok, garageTok
+}
+
+// testHashes caches the bcrypt hash of each test password.
+var testHashes sync.Map
+
+// testHash returns a bcrypt hash of pw at auth.MinPasswordCost.
+func testHash(t testing.TB, pw string) string {
+	t.Helper()
+	if h, ok := testHashes.Load(pw); ok {
+		return h.(string)
+	}
+	b, err := bcrypt.GenerateFromPassword([]byte(pw), auth.MinPasswordCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testHashes.Store(pw, string(b))
+	return string(b)
 }
 
 // twoCameraConfig writes a config with cam0 and garage on test: sources.

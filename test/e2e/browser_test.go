@@ -14,10 +14,11 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// newBrowser starts a headless Chromium with a fresh profile and returns a
-// tab's context. It fails when CI is set and Chromium is missing, and skips
-// otherwise. JavaScript exceptions on the page fail the test.
-func newBrowser(t *testing.T) context.Context {
+// newBrowser starts a headless Chromium with a fresh profile (and the
+// extra options) and returns a tab's context. It fails when CI is set and
+// Chromium is missing, and skips otherwise. JavaScript exceptions on the
+// page fail the test.
+func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	path := requireTool(t, "chromium")
 	opts := []chromedp.ExecAllocatorOption{
@@ -35,6 +36,7 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 1000),
 	}
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(actx)
 	t.Cleanup(func() {

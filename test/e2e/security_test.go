@@ -149,8 +149,10 @@ func TestAccessMatrix(t *testing.T) {
 		{"GET", "/login", "", [7]int{200, 200, 200, 200, 200, 200, 303}},
 		{"GET", "/static/app.js", "", public},
 		{"GET", "/static/style.css", "", public},
-		{"GET", "/healthz", "", public},
-		{"HEAD", "/healthz", "", public},
+		// Public, but credentials sent are checked (the identity's
+		// cameras are named when one is down).
+		{"GET", "/healthz", "", [7]int{200, 401, 200, 200, 200, 200, 200}},
+		{"HEAD", "/healthz", "", [7]int{200, 401, 200, 200, 200, 200, 200}},
 		// The event stream never ends: refusals only (TestEvents reads it).
 		{"GET", "/api/v1/events", "", [7]int{401, 401, skip, skip, skip, 401, skip}},
 		// Metrics cover every camera: not for a camera-limited token.
@@ -651,7 +653,7 @@ func TestHeadAndHeaders(t *testing.T) {
 		if code != 200 || len(body) != 0 {
 			t.Errorf("HEAD %s: %d with %d bytes", p, code, len(body))
 		}
-		if hdr.Get("X-Content-Type-Options") != "nosniff" || hdr.Get("Referrer-Policy") != "no-referrer" {
+		if hdr.Get("X-Content-Type-Options") != "nosniff" || hdr.Get("Referrer-Policy") != "same-origin" {
 			t.Errorf("HEAD %s: headers %v", p, hdr)
 		}
 	}
