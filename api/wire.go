@@ -82,7 +82,7 @@ type RecordingStatusBody struct {
 	StartedAt        *time.Time `json:"started_at"` // nil when none is active
 	Frames           uint64     `json:"frames"`     // frames written to ffmpeg
 	Bytes            int64      `json:"bytes"`      // size of the file so far
-	Dropped          uint64     `json:"dropped"`    // frames lost to a full queue
+	Dropped          uint64     `json:"dropped"`    // frames lost to a full queue: the active recording's, or the last one's
 	Error            string     `json:"error"`
 	State            string     `json:"state"` // idle, recording, finishing, failed, waiting
 	Segment          int        `json:"segment"`

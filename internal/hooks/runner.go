@@ -31,7 +31,7 @@ type Feed interface {
 type Camera struct {
 	Name             string
 	OnRecordingStart []string      // recording_started
-	OnRecordingEnd   []string      // segment_closed, recording_stopped, recording_failed: each file that ends
+	OnRecordingEnd   []string      // segment_closed, recording_stopped, recording_failed: each file that ends (published once the file is final, remuxed)
 	OnCameraLost     []string      // camera_lost
 	OnCameraFound    []string      // camera_found
 	Timeout          time.Duration // 0: DefaultTimeout

@@ -1,6 +1,7 @@
-// Package procstat reads processes from /proc for the benchmarks and
-// tests that measure or look for camrec's children: CPU time, memory,
-// children and command lines.
+// Package procstat reads processes from /proc: CPU time, memory, children
+// and command lines, for the benchmarks and tests that measure or look for
+// camrec's children, and for the recorder, which tells an ffmpeg still at
+// work from a stuck one by its CPU time.
 package procstat
 
 import (
@@ -23,12 +24,25 @@ func Tree(pid int) time.Duration {
 
 // Of is the utime+stime of pid (clock ticks of 10 ms); 0 when pid is gone.
 func Of(pid int) time.Duration {
-	f := stat(pid)
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	return ticks(string(b))
+}
+
+// ticks reads utime+stime from the text of /proc/pid/stat; 0 when it is
+// not one.
+func ticks(stat string) time.Duration {
+	f := fields(stat)
 	if len(f) < 13 {
 		return 0
 	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
 	return time.Duration(u+s) * 10 * time.Millisecond
 }
 
@@ -38,8 +52,17 @@ func stat(pid int) []string {
 	if err != nil {
 		return nil
 	}
-	s := string(b)
-	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return fields(string(b))
+}
+
+// fields splits the text of /proc/pid/stat after the command name (which
+// may hold spaces and parentheses); nil when there is none.
+func fields(s string) []string {
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(s[i+1:])
 }
 
 func parent(pid int) int {

@@ -17,13 +17,15 @@
 //	files.go            files: open, rotate, replace a dead ffmpeg (backoff), fsync, finish
 //	encoder.go          one ffmpeg writing one file: start, the one stop escalation; the seam tests fake
 //	ffmpeg.go           ffmpeg's arguments, finding ffmpeg, its stderr
-//	remux.go            fragmented MP4 → plain MP4, a crashed MKV's duration
+//	mkvpipe.go          the Matroska stream an encoding ffmpeg reads: each frame once, at its slot's time
+//	remux.go            fragmented MP4 → plain MP4, a crashed MKV's duration; a file's event once it is final
 //	resample.go         capture times to a constant frame rate
 //	prerecord.go        the last seconds kept in memory
 //
 // Everything about time (segment cuts, maximum duration, pre-record,
-// restart backoff, continuous retries, fsync interval, the stop escalation,
-// an encoder slower than the camera, the camera going away) is tested on
+// restart backoff, continuous retries, fsync interval, the stop escalation
+// and its patience with an encoder's backlog, an encoder slower than the
+// camera, the camera going away) is tested on
 // virtual time with a process-less encoder (recorder_virtual*_test.go,
 // encoder_fake_test.go); what ffmpeg makes of the frames is tested with
 // ffmpeg.

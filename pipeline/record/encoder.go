@@ -15,11 +15,14 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/camrec/camrec/internal/procstat"
 )
 
 // encoder is one encoder process writing one file. Frames go into in;
 // after in is closed it finishes the file by itself and exits.
 type encoder struct {
+	out      string // the file it writes
 	in       io.WriteCloser
 	tail     *tailWriter   // its stderr: ready at its first line; the last lines
 	exited   chan struct{} // closed when it has exited
@@ -38,7 +41,7 @@ type encoders interface {
 // ffmpegEncoders runs the ffmpeg at path.
 type ffmpegEncoders struct{ path string }
 
-func (e ffmpegEncoders) start(_ string, args []string) (*encoder, error) {
+func (e ffmpegEncoders) start(path string, args []string) (*encoder, error) {
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("stdin pipe: %w", err)
@@ -63,7 +66,7 @@ func (e ffmpegEncoders) start(_ string, args []string) (*encoder, error) {
 	}
 	pr.Close() // ffmpeg has its copy
 	pid := cmd.Process.Pid
-	enc := &encoder{in: pw, tail: tail, exited: make(chan struct{}), pid: pid, launched: time.Now(),
+	enc := &encoder{out: path, in: pw, tail: tail, exited: make(chan struct{}), pid: pid, launched: time.Now(),
 		signal: func(sig syscall.Signal) { _ = syscall.Kill(-pid, sig) }}
 	go func() {
 		enc.exitErr = cmd.Wait()
@@ -88,17 +91,51 @@ func setPipeSize(f *os.File, size int) error {
 
 // end is the one way an ffmpeg of camrec's is stopped: it closes its stdin
 // (ffmpeg then finishes the file by itself) and waits for the process to
-// exit until deadline; past it, when interrupt is set, it sends SIGINT and
-// waits killGrace more; then SIGKILL. It returns why it had to escalate,
-// "" when ffmpeg ended by itself in time.
-func (e *encoder) end(deadline time.Time, interrupt bool, log *slog.Logger) string {
+// exit until deadline, or, with a patience, until patience after its last
+// sign of work (see work) if that is later: an ffmpeg working through a
+// backlog of frames (slower than the camera) is not interrupted, one that
+// makes no progress is, and at worst maxStopWait after the deadline. Past it, when interrupt is set, it sends SIGINT and waits
+// killGrace more; then SIGKILL. It returns why it had to escalate, ""
+// when ffmpeg ended by itself in time.
+func (e *encoder) end(deadline time.Time, patience time.Duration, interrupt bool, log *slog.Logger) string {
 	e.in.Close()
-	select {
-	case <-e.exited:
-		return ""
-	case <-time.After(time.Until(deadline)):
+	var poll <-chan time.Time
+	if patience > 0 {
+		t := time.NewTicker(progressPoll)
+		defer t.Stop()
+		poll = t.C
+	}
+	// The first poll takes the measure: what ffmpeg did as its input
+	// closed is no sign of later progress; a change from poll to poll is.
+	work, polled := int64(0), false
+	hardDeadline := deadline.Add(maxStopWait)
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	for waiting := true; waiting; {
+		select {
+		case <-e.exited:
+			return ""
+		case now := <-poll:
+			n := e.work()
+			if polled && n != work {
+				d := now.Add(patience)
+				if d.After(hardDeadline) {
+					d = hardDeadline
+				}
+				if d.After(deadline) {
+					deadline = d
+					timer.Reset(time.Until(deadline))
+				}
+			}
+			work, polled = n, true
+		case <-timer.C:
+			waiting = false
+		}
 	}
 	why := fmt.Sprintf("ffmpeg did not finish within %s", stopDeadline)
+	if patience > 0 {
+		why = fmt.Sprintf("ffmpeg did not finish within %s of its last progress", patience)
+	}
 	if interrupt {
 		log.Warn(why + ", sending SIGINT")
 		e.signal(syscall.SIGINT)
@@ -112,4 +149,16 @@ func (e *encoder) end(deadline time.Time, interrupt bool, log *slog.Logger) stri
 	e.signal(syscall.SIGKILL)
 	<-e.exited
 	return why
+}
+
+// work measures what the encoder has done so far: its file's size plus
+// the CPU time its process has used (procstat.Of: /proc/<pid>/stat). Either moves while ffmpeg works through a backlog: a
+// slow machine may encode for seconds before an MP4 fragment (a second of
+// video) is written. A stuck ffmpeg (blocked, deadlocked) moves neither.
+func (e *encoder) work() int64 {
+	var n int64
+	if st, err := os.Stat(e.out); err == nil {
+		n = st.Size()
+	}
+	return n + int64(procstat.Of(e.pid))
 }

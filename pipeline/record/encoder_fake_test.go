@@ -28,6 +28,10 @@ type fakeEncoders struct {
 	// hang makes an encoder never finish by itself once its input is
 	// closed: only a signal ends it; deaf makes it ignore SIGINT too.
 	hang, deaf bool
+	// backlog is how long an encoder goes on working once its input is
+	// closed (frames it still has to encode), writing to its file every
+	// 250 ms, before it finishes the file.
+	backlog time.Duration
 
 	mu        sync.Mutex
 	started   []*fakeEncoder
@@ -44,6 +48,7 @@ type fakeEncoder struct {
 	mu      sync.Mutex
 	bytes   int64
 	died    time.Time // zero unless it died
+	ended   time.Time // when it exited, however
 	signals []string  // the signals it got, and when (since its launch)
 }
 
@@ -64,7 +69,7 @@ func (fe *fakeEncoders) start(path string, _ []string) (*encoder, error) {
 	}
 	pr, pw := io.Pipe()
 	signals := make(chan syscall.Signal, 4)
-	enc := &encoder{in: pw, tail: newTailWriter(), exited: make(chan struct{}), pid: -1, launched: time.Now(),
+	enc := &encoder{out: path, in: pw, tail: newTailWriter(), exited: make(chan struct{}), pid: -1, launched: time.Now(),
 		signal: func(sig syscall.Signal) {
 			select {
 			case signals <- sig:
@@ -105,16 +110,25 @@ func (fe *fakeEncoders) start(path string, _ []string) (*encoder, error) {
 	}()
 	go func() {
 		defer close(enc.exited)
+		defer func() {
+			f.mu.Lock()
+			f.ended = time.Now()
+			f.mu.Unlock()
+		}()
 		defer out.Close()
 		done := copied
 		for {
 			select {
 			case <-done: // input closed: the file is finished
-				if !fe.hang {
-					return
+				if fe.hang {
+					done = nil // it hangs: only a signal ends it
+					continue
 				}
-				done = nil // it hangs: only a signal ends it
-				continue
+				for end := time.Now().Add(fe.backlog); time.Now().Before(end); {
+					time.Sleep(250 * time.Millisecond)
+					_, _ = out.Write([]byte{0})
+				}
+				return
 			case <-life:
 				fmt.Fprintln(enc.tail, "[fake @ 0x1] Error: the encoder died")
 			case sig := <-signals:
@@ -152,6 +166,13 @@ func (fe *fakeEncoders) attempts() []time.Time {
 	fe.mu.Lock()
 	defer fe.mu.Unlock()
 	return append([]time.Time(nil), fe.startedAt...)
+}
+
+// endedAt is when f exited (zero while it runs).
+func (f *fakeEncoder) endedAt() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ended
 }
 
 func (f *fakeEncoder) diedAt() time.Time {

@@ -104,6 +104,20 @@ func framePayload(f *pipeline.Frame) []byte {
 // frameBytes is the memory a frame holds (JPEG and raw image).
 func frameBytes(f *pipeline.Frame) int64 { return int64(len(f.Data) + len(f.Raw)) }
 
+// stamped reports whether the ffmpeg recording in for cfg reads a Matroska
+// stream that gives each frame its slot's time (mkvpipe.go) rather than a
+// constant-rate one where every slot is a frame: when it encodes an MJPEG
+// or YUYV camera into MP4 or MKV. ffmpeg then decodes a frame once however
+// many slots it fills, and the writer may leave repeats out when ffmpeg
+// cannot keep up (session.writeSlot). Copy mode and AVI (which has no
+// timestamps) keep the constant-rate input.
+func stamped(cfg RecorderConfig, in inputSpec) bool {
+	if cfg.Codec == "copy" || cfg.Container == "avi" || in.H264() {
+		return false
+	}
+	return in.PixFmt == "" || in.PixFmt == "yuyv422"
+}
+
 // ffmpegArgs returns the arguments (without argv[0]) of the ffmpeg that reads
 // frames described by in (MJPEG, or raw images such as yuyv422 at WxH) at a
 // constant rate fps from stdin and writes outPath. cfg must have been
@@ -111,13 +125,26 @@ func frameBytes(f *pipeline.Frame) int64 { return int64(len(f.Data) + len(f.Raw)
 // recorder refuses raw input with it before calling).
 //
 // The input rate is exact because camrec resamples the camera's frames to fps
-// itself (see resampler), so every frame on stdin lasts 1/fps.
+// itself (see resampler): slot k is at k/fps. In copy mode and AVI every
+// frame on stdin is a slot, lasting 1/fps; an encoder (see stamped) reads
+// Matroska whose frames carry their slots' times, and keeps them
+// (-fps_mode passthrough): a file whose every slot was written has a
+// constant rate, one whose repeats were left out holds fewer frames at the
+// same times. Its keyframes then come by time (every second in MP4, as the
+// GOP), not by frame count.
 func ffmpegArgs(cfg RecorderConfig, fps float64, in inputSpec, outPath string) []string {
 	rate := strconv.FormatFloat(fps, 'f', -1, 64)
 	inArgs := ffmpeg.KwArgs{"f": "mjpeg", "framerate": rate}
 	if in.Raw() {
 		inArgs = ffmpeg.KwArgs{"f": "rawvideo", "pix_fmt": in.PixFmt,
 			"s": fmt.Sprintf("%dx%d", in.Width, in.Height), "framerate": rate}
+	}
+	stamp := stamped(cfg, in)
+	if stamp {
+		// The header says what the frames are: no probing beyond the first
+		// ones (by default ffmpeg reads ~1.4 s of frames before it opens
+		// its output).
+		inArgs = ffmpeg.KwArgs{"f": "matroska", "probesize": "32", "analyzeduration": "0"}
 	}
 	if in.H264() {
 		// Timestamped FLV (package internal/flv); no probing beyond the first frames.
@@ -152,11 +179,16 @@ func ffmpegArgs(cfg RecorderConfig, fps float64, in inputSpec, outPath string) [
 	if cfg.Codec != "copy" {
 		// A keyframe every 2 s; every second in MP4, where a fragment
 		// ends at each keyframe and is what a crash of ffmpeg loses.
-		gop := 2 * fps
+		gopS := 2.0
 		if cfg.Container == "mp4" {
-			gop = fps
+			gopS = 1
 		}
-		out["g"] = strconv.Itoa(max(1, int(gop+0.5)))
+		out["g"] = strconv.Itoa(max(1, int(gopS*fps+0.5)))
+		if stamp {
+			out["fps_mode"] = "passthrough"
+			out["enc_time_base"] = "1:1000" // the input's milliseconds
+			out["force_key_frames"] = "expr:gte(t,n_forced*" + strconv.FormatFloat(gopS, 'f', -1, 64) + ")"
+		}
 		if isH26x(cfg.Codec) {
 			// Webcam MJPEG decodes to yuvj422p, YUYV is yuyv422; browsers
 			// only play 4:2:0.
@@ -235,8 +267,12 @@ func (t *tailWriter) Write(p []byte) (int, error) {
 
 func (t *tailWriter) addLocked(line string) {
 	line = strings.TrimSpace(line)
-	if line == "" || strings.Contains(line, "deprecated pixel format used") {
-		return // swscaler repeats this for every yuvj frame: noise
+	if line == "" || strings.Contains(line, "deprecated pixel format used") ||
+		strings.Contains(line, "not enough frames to estimate rate") {
+		// swscaler repeats the first for every yuvj frame; the matroska
+		// demuxer says the second of a stamped input, read without
+		// probing (its rate is the frames' times): noise.
+		return
 	}
 	if strings.Contains(line, "Output #0, ") {
 		t.once.Do(func() { close(t.ready) })

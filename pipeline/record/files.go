@@ -32,6 +32,7 @@ func (r *Recorder) openFile(s *session, index int, slot int64, t time.Time, prev
 		return nil, fmt.Errorf("recording %s: %w", id, err)
 	}
 	f.index, f.firstSlot, f.prevID, f.spec = index, slot, prevID, in
+	f.stamped = stamped(r.cfg, in)
 	meta := store.Sidecar{
 		StartedAt:  t,
 		State:      store.RecStateRecording,
@@ -67,7 +68,7 @@ func (r *Recorder) launch(id, path string, fps float64, in inputSpec) (*segFile,
 // discardLater ends the ffmpeg of f, which got no frame, and removes f.
 func (s *session) discardLater(f *segFile) {
 	s.finals.Go(func() {
-		f.end(time.Now().Add(killGrace), false, s.log)
+		f.end(time.Now().Add(killGrace), 0, false, s.log)
 		s.r.cat.Forget(f.id, f.path)
 	})
 }
@@ -104,6 +105,7 @@ func (s *session) setFile(f *segFile) {
 }
 
 func (s *session) finishLater(ctx context.Context, f *segFile, why endReason, errText string) {
+	s.seal(f)
 	f.in.Close()
 	s.finals.Go(func() {
 		s.finishFile(ctx, f, why, time.Now().Add(stopDeadline), errText)
@@ -125,7 +127,7 @@ func (s *session) replace(ctx context.Context, k int64) error {
 	}
 	if old := s.file; old != nil {
 		s.setFile(nil)
-		old.end(time.Now().Add(killGrace), false, s.log) // it died: reap it
+		old.end(time.Now().Add(killGrace), 0, false, s.log) // it died: reap it
 		text := fileFailure(old, "")
 		lastText = text
 		noSpace := isNoSpace(old)
@@ -231,17 +233,26 @@ type endReason int
 
 const (
 	endStop     endReason = iota // SetActive(false), a segment's end
-	endShutdown                  // Run's ctx is done: no remux
+	endShutdown                  // Run's ctx is done
 	endFailed                    // ffmpeg or the writer gave up
 )
 
-// finishFile waits (until deadline, then SIGINT, then SIGKILL) for f's
-// ffmpeg to finish the file after its stdin was closed, then records the
-// outcome in the catalogue and remuxes an MP4 (except at shutdown). errText
-// is a failure already known; the returned text is f's failure, "" if none.
+// finishFile waits (until deadline, or stopDeadline after ffmpeg's last
+// sign of work if later, except at shutdown; then SIGINT, then SIGKILL)
+// for f's ffmpeg to finish the file after its stdin was closed, then
+// records the outcome in the catalogue, remuxes an MP4 and publishes the
+// file's event once it is final (fileEnded). errText is a failure already
+// known; the returned text is f's failure, "" if none.
 func (s *session) finishFile(ctx context.Context, f *segFile, why endReason, deadline time.Time, errText string) string {
 	r := s.r
-	stopErr := f.end(deadline, true, s.log)
+	// A backlog of frames (a slow machine) is worked through: ffmpeg has
+	// stopDeadline after each sign of work (see encoder.end); at shutdown
+	// the deadline holds.
+	patience := stopDeadline
+	if why == endShutdown {
+		patience = 0
+	}
+	stopErr := f.end(deadline, patience, true, s.log)
 	if errText == "" && (why == endFailed || f.exitErr != nil || stopErr != "") {
 		errText = fileFailure(f, stopErr)
 		if isNoSpace(f) {
@@ -268,7 +279,7 @@ func (s *session) finishFile(ctx context.Context, f *segFile, why endReason, dea
 		r.cat.Forget(f.id, f.path)
 		s.log.Warn("recording discarded", "recording_id", f.id, "path", f.path, "error", errText, "stderr", f.tail.Tail(6))
 		if f.final {
-			r.publish(events.Event{Type: events.RecordingFailed, Error: errText})
+			r.fileEnded(ctx, events.Event{Type: events.RecordingFailed, Error: errText})
 		}
 		return errText
 	}
@@ -319,18 +330,22 @@ func (s *session) finishFile(ctx context.Context, f *segFile, why endReason, dea
 	case f.final:
 		e.Type = events.RecordingStopped
 	}
-	r.publish(e)
 	attrs := []any{"recording_id", f.id, "path", f.path, "frames", f.frames,
 		"duration_s", pipeline.RoundTo(meta.DurationS, 3), "bytes", size, "dropped", s.sub.Dropped()}
+	if f.repeats > 0 {
+		// Slots whose frame repeated the one before and was not handed to
+		// ffmpeg (it was behind): the file holds frames - repeats.
+		attrs = append(attrs, "repeats_left_out", f.repeats)
+	}
 	if errText != "" {
 		s.log.Debug("ffmpeg output", "recording_id", f.id, "stderr", f.tail.Tail(0))
 		s.log.Error("recording failed", append(attrs, "error", errText)...)
 	} else {
 		s.log.Info("recording stopped", attrs...)
 	}
-	if why != endShutdown {
-		r.remuxLater(ctx, f.id, f.path)
-	}
+	// The event (hooks, webhook, SSE, MQTT) goes out once the file is
+	// final: after its remux, at shutdown too (see Run).
+	r.fileEnded(ctx, e)
 	return errText
 }
 

@@ -54,10 +54,25 @@ const (
 	// says idle (or failed) and the catalogue entry is final, so that a
 	// client may delete or fetch it right away.
 	stopAnswerGrace = 500 * time.Millisecond
-	// stopDeadline bounds how long a stop waits for ffmpeg to finish the
-	// file after stdin is closed; then SIGINT, then after killGrace SIGKILL.
+	// stopDeadline bounds how long a stop waits for ffmpeg to take frames
+	// and to finish the file after stdin is closed, from the stop or from
+	// ffmpeg's last progress (a backlog is worked through; at shutdown,
+	// from the stop only); then SIGINT, then after killGrace SIGKILL.
 	stopDeadline = 8 * time.Second
 	killGrace    = 2 * time.Second
+	// progressPoll: how often a stopping ffmpeg is looked at for progress
+	// (see encoder.end); maxStopWait bounds the patience it earns: an
+	// ffmpeg that looks busy forever is interrupted that long after the
+	// deadline it started with.
+	progressPoll = 500 * time.Millisecond
+	maxStopWait  = 3 * time.Minute
+	// shutdownRemuxGrace: at shutdown the last files are remuxed, so that
+	// their hooks get them final, for this long at most; a remux that
+	// takes longer (a large file on a slow card) is cut, the file stays as
+	// recorded (it plays) and is remuxed at the next start. With the stop
+	// (at most stopDeadline + killGrace) and the hooks' grace
+	// (hooks.ShutdownGrace, 5 s) it fits systemd's TimeoutStopSec=20s.
+	shutdownRemuxGrace = 4 * time.Second
 	// stallGrace: when the camera delivers nothing, slots older than this
 	// are filled with the last frame, so the file keeps growing, until
 	// RecorderConfig.StallTimeout ends the file (see session.pause).
@@ -75,6 +90,11 @@ const (
 	pipeSize = 1 << 20
 	// dropLogEvery limits "too slow" warnings to one per interval.
 	dropLogEvery = 5 * time.Second
+	// behindFor: a writer whose queue dropped a frame within this long,
+	// and holds frames, is behind the camera: ffmpeg is slower than the
+	// camera, and repeats of a frame are left out of a stamped input
+	// (session.behind, session.writeSlot).
+	behindFor = queueSeconds * time.Second
 	// Restarts of a dead ffmpeg: the first after a healthy run is immediate
 	// (the recording goes on in a new file within the time ffmpeg takes to
 	// start, ~0.1 s), the next ones wait restartBackoff, doubling up to
@@ -111,7 +131,12 @@ type Recorder struct {
 	reqs chan setRequest
 	done chan struct{} // closed when Run returns
 	ran  atomic.Bool
-	post sync.WaitGroup // remuxes of finished recordings; Run waits for them
+	post sync.WaitGroup // remuxes of finished recordings and their events; Run waits for them
+
+	// pubPrev is closed once the event of the file that ended last is
+	// published: fileEnded publishes in the order files ended.
+	pubMu   sync.Mutex
+	pubPrev <-chan struct{}
 
 	pruneMu  sync.Mutex // one retention pass at a time
 	restarts atomic.Uint64

@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"math"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,40 +20,82 @@ import (
 	"github.com/camrec/camrec/pipeline/store"
 )
 
-// rtH264Camera runs real ffmpeg writing testsrc2 640x480 at 30 fps as
-// H.264 (x264, a keyframe every 30 frames, at the source's pace) into a
-// pipe: source that publishes to hub, until the test ends. zerolatency:
-// like a camera, x264 then sends each frame as it is made (no B-frames,
-// no lookahead that would hold the first frames back and send them in a
-// burst).
-func rtH264Camera(t *testing.T, ff string, hub *pipeline.Hub) {
+// rtH264Camera is an H.264 camera publishing to hub until the test ends:
+// testsrc2 640x480 at 30 fps, made by real ffmpeg (x264, a keyframe every
+// 30 frames, zerolatency: no B-frames, so that frames go out in the order
+// they are shown, as a camera's) ahead of time, split into access units by
+// a pipe: source, then published at 30 fps, each stamped with its
+// capture time: t0 + n/30, as a camera's driver stamps its buffers. The
+// timestamps are the camera's, not the moment a busy machine got round to
+// the frame: a real-time encoder (ffmpeg -re) starved of CPU falls behind
+// and catches up in bursts, and frames stamped on arrival then came 0.76
+// to 2.4 s per 30 frames apart (TestRecorderH264Segments failed under
+// stress-ng that way). The first frame is published before it returns
+// (the camera streams). It returns latest, the capture time of the last
+// frame published.
+func rtH264Camera(t *testing.T, ff string, hub *pipeline.Hub) (latest func() time.Time) {
 	t.Helper()
-	cmd := exec.Command(ff, "-hide_banner", "-nostdin", "-v", "error", "-re",
-		"-f", "lavfi", "-i", "testsrc2=size=640x480:rate=30", "-t", "60",
-		"-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "30", "-f", "h264", "-")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	const fps, secs = 30, 20 // 20 s, published in a loop (each loop starts at a keyframe)
+	cmd := exec.Command(ff, "-hide_banner", "-nostdin", "-v", "error",
+		"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=640x480:rate=%d", fps), "-t", strconv.Itoa(secs),
+		"-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", strconv.Itoa(fps), "-f", "h264", "-")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	stream, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("encode the camera's stream: %v: %s", err, stderr.Bytes())
 	}
-	src := pipeline.NewReaderSource("ffmpeg", out, pipeline.SourceOptions{FPS: 30})
+	var sink rtCollect
+	if err := pipeline.NewReaderSource("ffmpeg", bytes.NewReader(stream), pipeline.SourceOptions{FPS: fps}).Run(context.Background(), &sink); !errors.Is(err, io.EOF) {
+		t.Fatalf("split the camera's stream: %v", err)
+	}
+	if n := len(sink.frames); n != fps*secs || !sink.frames[0].Key {
+		t.Fatalf("the camera's stream: %d access units, want %d starting with a keyframe", n, fps*secs)
+	}
+	var last atomic.Int64
+	t0 := time.Now()
+	publish := func(n int) {
+		f := *sink.frames[n%len(sink.frames)]
+		f.Seq, f.Time = uint64(n), t0.Add(time.Duration(n)*time.Second/fps)
+		hub.Publish(&f)
+		last.Store(f.Time.UnixNano())
+	}
+	publish(0)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = src.Run(ctx, rtHubSink{hub}) })
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		cancel()
-		wg.Wait()
-		if stderr.Len() > 0 && t.Failed() {
-			t.Logf("camera ffmpeg: %s", stderr.String())
+	wg.Go(func() {
+		for n := 1; ; n++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Until(t0.Add(time.Duration(n) * time.Second / fps))):
+			}
+			publish(n)
 		}
 	})
-	rtWaitFor(t, 15*time.Second, "the H.264 camera's first frame", func() bool { return hub.Latest() != nil })
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+	return func() time.Time { return time.Unix(0, last.Load()) }
+}
+
+// rtCollect is a pipeline.Sink that keeps the frames.
+type rtCollect struct{ frames []*pipeline.Frame }
+
+func (c *rtCollect) Negotiated(pipeline.Format) {}
+func (c *rtCollect) Frame(f *pipeline.Frame)    { c.frames = append(c.frames, f) }
+func (c *rtCollect) Invalid()                   {}
+
+// rtCameraCurrent waits until the camera has published its frames up to
+// now (a busy machine runs its goroutine late): a stop then finds every
+// frame captured before it in the recorder's queue.
+func rtCameraCurrent(t *testing.T, latest func() time.Time) {
+	t.Helper()
+	asked := time.Now()
+	rtWaitFor(t, 10*time.Second, "the camera to publish its frames up to now", func() bool {
+		return !latest().Before(asked.Add(-time.Second / 30))
+	})
 }
 
 // rtH264Probe is what ffprobe says of an H.264 recording.
@@ -115,12 +161,13 @@ func TestRecorderH264CopyMP4(t *testing.T) {
 	t.Parallel()
 	ff, probe := rtNeedFFmpeg(t)
 	r, cat, src, _ := rtRecorder(t, RecorderConfig{Container: "mp4", Codec: "copy", Format: "h264", PreRecord: time.Second}, 30)
-	camStart := time.Now()
-	rtH264Camera(t, ff, src.hub)
+	latest := rtH264Camera(t, ff, src.hub)
+	camStart := time.Now() // its first frame: 2.5 s of frames before the request
 	ctx := rtCtx(t)
 	rtRecordFor(2500*time.Millisecond - time.Since(camStart))
 	st, span := rtStartSpan(t, ctx, r)
 	rtRecordFor(3 * time.Second)
+	rtCameraCurrent(t, latest)
 	if _, err := span.stop(t, ctx, r); err != nil {
 		t.Fatal(err)
 	}
@@ -146,10 +193,8 @@ func TestRecorderH264CopyMP4(t *testing.T) {
 	if math.Abs(p.DurationS-rec.DurationS) > 0.01 {
 		t.Errorf("file: %d frames, %.3f s; sidecar %.3f s", p.Frames, p.DurationS, rec.DurationS)
 	}
-	// The count matches the rate loosely: on a busy machine "ffmpeg -re"
-	// falls behind and catches up in bursts, and those frames are stamped
-	// as they arrive.
-	if want := p.DurationS * 30; math.Abs(float64(p.Frames)-want) > 3+want/10 {
+	// One frame per 1/30 s of capture time: the camera's rate.
+	if want := p.DurationS * 30; math.Abs(float64(p.Frames)-want) > 1 {
 		t.Errorf("%d frames in %.3f s, want %.0f at 30 fps", p.Frames, p.DurationS, want)
 	}
 	// The pre-record starts at the last keyframe at least 1 s before the
@@ -170,9 +215,10 @@ func TestRecorderH264Segments(t *testing.T) {
 	t.Parallel()
 	ff, probe := rtNeedFFmpeg(t)
 	r, cat, src, _ := rtRecorder(t, RecorderConfig{Container: "mkv", Codec: "copy", Format: "h264", Segment: time.Second}, 30)
-	rtH264Camera(t, ff, src.hub)
+	latest := rtH264Camera(t, ff, src.hub)
 	ctx := rtCtx(t)
 	st := rtRecordFrames(t, ctx, r, 100)
+	rtCameraCurrent(t, latest)
 	if _, err := rtStop(t, ctx, r); err != nil {
 		t.Fatal(err)
 	}
@@ -189,9 +235,8 @@ func TestRecorderH264Segments(t *testing.T) {
 		if rec.State != store.RecStateComplete || !p.KeyFirst || p.Codec != "h264" {
 			t.Errorf("segment %d: state %s, %+v: want complete h264 starting with a keyframe", i, rec.State, p)
 		}
-		// Keyframes come every 30 frames; their capture times jitter on a
-		// busy machine.
-		if i < len(chain)-1 && (p.Frames != 30 || math.Abs(p.DurationS-1) > 0.15) {
+		// Keyframes come every 30 frames, one a second of capture time.
+		if i < len(chain)-1 && (p.Frames != 30 || math.Abs(p.DurationS-1) > 0.01) {
 			t.Errorf("segment %d: %d frames, %.3f s; want 30 frames, 1 s", i, p.Frames, p.DurationS)
 		}
 		if msg := rtDecodes(t, ff, path); msg != "" {

@@ -17,7 +17,10 @@ type RecordingStatus struct {
 	StartedAt *time.Time // nil when none is active
 	Frames    uint64     // frames written to ffmpeg
 	Bytes     int64      // size of the file so far
-	Dropped   uint64     // frames lost to a full queue
+	// Dropped counts the frames the recording lost to a full queue (the
+	// recorder was too slow: the file keeps its length with fewer
+	// frames): the active recording's, else the last one's.
+	Dropped uint64
 	// Error is why the last recording failed (with ffmpeg's last stderr
 	// lines), or why recording is impossible (ffmpeg missing); "" otherwise.
 	// While recording, it is why the previous file ended badly (ffmpeg died
@@ -61,10 +64,13 @@ const (
 // is cheap and safe from any goroutine.
 func (r *Recorder) Status() RecordingStatus {
 	r.mu.Lock()
-	s, lastErr, waiting, finishing := r.cur, r.lastErr, r.waiting, len(r.finishing) > 0
+	s, lastErr, waiting, finishing, newest := r.cur, r.lastErr, r.waiting, len(r.finishing) > 0, r.newest
 	r.mu.Unlock()
 	st := RecordingStatus{Restarts: r.restarts.Load(), RetentionDeleted: r.Counters().deleted(), State: RecorderIdle}
 	if s == nil {
+		if newest != nil {
+			st.Dropped = newest.sub.Dropped()
+		}
 		if lastErr == "" && r.cfg.FFmpegErr != nil {
 			lastErr = r.cfg.FFmpegErr.Error()
 		}

@@ -2,13 +2,19 @@ package record
 
 import (
 	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/camrec/camrec/internal/events"
 	"github.com/camrec/camrec/internal/testutil"
 
 	"github.com/camrec/camrec/pipeline"
@@ -185,55 +191,127 @@ func TestRecorderStartStopIsIdempotent(t *testing.T) {
 // rtSubscribers is how many subscribers the recorder's hub has.
 func rtSubscribers(r *Recorder) int { return r.src.FrameHub().Subscribers() }
 
+// TestRecorderShutdownFinishesTheFile: Run returning (camrec stops) while
+// recording leaves the file finished and in its final form (remuxed to a
+// plain MP4), and the file's event, published before Run returns so that
+// the hooks of the last file run, carries it final (its size).
 func TestRecorderShutdownFinishesTheFile(t *testing.T) {
 	_, probe := rtNeedFFmpeg(t)
-	r, cat, src, stopRun := rtRecorder(t, RecorderConfig{}, 30)
+	bus := events.NewBus(16)
+	_, _, sub := bus.Subscribe(0, 16)
+	defer sub.Close()
+	r, cat, src, stopRun := rtRecorder(t, RecorderConfig{Events: bus}, 30)
 	rtPublish(t, src.hub, rtFrames(t), 30)
 	ctx := rtCtx(t)
 
 	st, span := rtStartSpan(t, ctx, r)
 	rtRecordFor(2 * time.Second)
 	span.stopping = time.Now()
-	stopRun() // returns once the file is finished
+	stopRun() // returns once the file is finished, remuxed and announced
 	span.stopped = time.Now()
 	least, most := span.bounds()
-	p := rtProbeFile(t, probe, filepath.Join(cat.Dir(), "cam0", st.ID))
+	path := filepath.Join(cat.Dir(), "cam0", st.ID)
+	p := rtProbeFile(t, probe, path)
 	if slack := 1.0 / 30; p.Codec != "h264" || p.DurationS < least-slack || p.DurationS > most+slack {
 		t.Errorf("file after shutdown %+v, want h264 lasting %.3f..%.3fs", p, least, most)
 	}
-	if rec, err := cat.Get(st.ID); err != nil || rec.State != store.RecStateComplete {
+	rec, err := cat.Get(st.ID)
+	if err != nil || rec.State != store.RecStateComplete {
 		t.Errorf("catalogue entry %+v, %v; want complete", rec, err)
 	}
 	if rtSubscribers(r) != 0 {
 		t.Error("still subscribed after Run returned")
 	}
-	// No remux at shutdown: the fragmented file is what stays.
-	path := filepath.Join(cat.Dir(), "cam0", st.ID)
-	if boxes := rtTopBoxes(t, path); !slices.Contains(boxes, "moof") {
-		t.Errorf("boxes %v, want the fragmented recording", boxes)
+	if boxes := rtTopBoxes(t, path); !rtPlainMP4(boxes) {
+		t.Errorf("boxes %v, want the remuxed, plain MP4", boxes)
+	}
+	if s, err := store.ReadSidecar(store.SidecarPath(path)); err != nil || s.Fragmented {
+		t.Errorf("sidecar %+v, %v; want the remux recorded", s, err)
 	}
 	if tmp, _ := filepath.Glob(filepath.Join(cat.Dir(), "cam0", ".*.remux.tmp")); len(tmp) != 0 {
 		t.Errorf("remux temp left: %v", tmp)
 	}
-
-	// The next run finds it and remuxes it.
-	log := testutil.Logger(t)
-	cat2 := store.NewCatalog(cat.Dir(), probe, log)
-	if err := cat2.Scan(ctx); err != nil {
+	fi, err := os.Stat(path)
+	if err != nil {
 		t.Fatal(err)
 	}
-	r2 := NewRecorder(r.cfg, src, cat2, log)
-	rtRun(t, r2)
-	rtWaitFor(t, 10*time.Second, "the next run to remux the file", func() bool {
-		return rtPlainMP4(rtTopBoxes(t, path))
-	})
-	if p2 := rtProbeFile(t, probe, path); math.Abs(p2.DurationS-p.DurationS) > 0.05 || p2.Packets != p.Packets {
-		t.Errorf("remuxed %+v, was %+v", p2, p)
+	var stopped []events.Event
+	for len(sub.Events()) > 0 {
+		if e := <-sub.Events(); e.Type == events.RecordingStopped {
+			stopped = append(stopped, e)
+		}
+	}
+	if len(stopped) != 1 || stopped[0].RecordingID != st.ID || stopped[0].Path != path || stopped[0].Bytes != fi.Size() {
+		t.Errorf("recording_stopped events %+v before Run returned; want one of %s with its final size %d", stopped, st.ID, fi.Size())
 	}
 	// SetActive after Run returned does not hang.
 	if _, err := r.SetActive(ctx, true); err == nil {
 		t.Error("SetActive after Run returned: want an error")
 	}
+}
+
+// TestRecorderShutdownCutsALongRemux: a remux still running at shutdown
+// gets shutdownRemuxGrace, then is cancelled: Run returns, the file stays
+// as recorded (listed, awaiting its remux at the next start) and no remux
+// temp is left. The remux here reads a FIFO that nobody writes: it would
+// never end.
+func TestRecorderShutdownCutsALongRemux(t *testing.T) {
+	ff, probe := rtNeedFFmpeg(t)
+	dir := t.TempDir()
+	logBuf := &testutil.SyncBuffer{}
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(logBuf, t.Output()), nil))
+	cat := store.NewCatalog(dir, probe, log)
+	id, path, err := cat.Reserve("cam0", "mp4", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ended := time.Now()
+	if err := cat.Put("cam0", id, path, store.Sidecar{StartedAt: ended.Add(-time.Second), EndedAt: &ended,
+		State: store.RecStateComplete, Codec: "h264", Container: "mp4", FPS: 30, DurationS: 1, Fragmented: true}, 1); err != nil {
+		t.Fatal(err)
+	}
+	r := NewRecorder(RecorderConfig{Camera: "cam0", Dir: dir, FFmpeg: ff}, &rtSource{hub: pipeline.NewHub(), fps: 30}, cat, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- r.Run(ctx) }() // its start-up remuxes what awaits it: the FIFO
+	rtWaitFor(t, 20*time.Second, "the remux to read the file", func() bool { return rtFFmpegReading(path) })
+	cancel()
+	select {
+	case err := <-ran:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(shutdownRemuxGrace + 20*time.Second):
+		t.Fatal("Run did not return: the remux held the shutdown")
+	}
+	if !strings.Contains(logBuf.String(), "remux still running at shutdown: cancelling it") ||
+		!strings.Contains(logBuf.String(), "remux cut short by the shutdown") {
+		t.Errorf("the log does not say the remux was cut:\n%s", logBuf.String())
+	}
+	if got := cat.AwaitingRemux("cam0"); got[id] != path {
+		t.Errorf("awaiting remux: %v; want %s, for the next start", got, id)
+	}
+	if _, err := os.Lstat(store.RemuxTemp(path)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("remux temp: %v, want none", err)
+	}
+}
+
+// rtFFmpegReading reports whether some ffmpeg has path among its arguments.
+func rtFFmpegReading(path string) bool {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err == nil && strings.Contains(string(b), "ffmpeg") && strings.Contains(string(b), path) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestRecorderFlushesToDiskAtTheInterval: the file ffmpeg is writing is

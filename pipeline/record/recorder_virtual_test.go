@@ -9,6 +9,8 @@ package record
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -29,6 +31,7 @@ type vtEnv struct {
 	r   *Recorder
 	cat *store.Catalog
 	enc *fakeEncoders
+	log *testutil.SyncBuffer // what the recorder logged
 }
 
 // vtStart runs a recorder of cfg (camera cam0, MKV by copy unless cfg says
@@ -67,7 +70,8 @@ func vtRun(t *testing.T, cfg RecorderConfig, enc *fakeEncoders, src FrameSource)
 	if cfg.Container == "" {
 		cfg.Container, cfg.Codec = "mkv", "copy"
 	}
-	log := testutil.Logger(t)
+	logBuf := &testutil.SyncBuffer{}
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(logBuf, t.Output()), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cat := store.NewCatalog(dir, "", log)
 	r := NewRecorder(cfg, src, cat, log)
 	r.enc = enc
@@ -83,7 +87,7 @@ func vtRun(t *testing.T, cfg RecorderConfig, enc *fakeEncoders, src FrameSource)
 		cancel()
 		<-done
 	})
-	return &vtEnv{r: r, cat: cat, enc: enc}
+	return &vtEnv{r: r, cat: cat, enc: enc, log: logBuf}
 }
 
 // set asks for the recording to be active or not and fails the test on an

@@ -12,23 +12,78 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/camrec/camrec/internal/events"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/store"
 	ffmpeg "github.com/u2takey/ffmpeg-go"
 )
 
-// remuxLater turns a finished fragmented MP4 into a plain one in the
-// background (see ffmpegArgs for why). The recording stays listed and
-// playable meanwhile, and may be deleted (the remux is then thrown away).
+// remuxLater turns a finished fragmented MP4 (or an MKV cut short) into
+// its final form in the background (see ffmpegArgs for why). The recording
+// stays listed and playable meanwhile, and may be deleted (the remux is
+// then thrown away). It returns at once; Run waits for r.post.
 func (r *Recorder) remuxLater(ctx context.Context, id, path string) {
-	// The catalogue refuses what needs no remux (a complete MKV or AVI).
-	if r.cfg.FFmpeg == "" || !r.cat.BeginRemux(id) {
-		return
+	if r.beginRemux(id) {
+		r.post.Go(func() { r.remux(ctx, id, path) })
 	}
+}
+
+// beginRemux reports whether recording id needs a remux and marks it busy
+// for it. The catalogue refuses what needs no remux (a complete MKV or
+// AVI).
+func (r *Recorder) beginRemux(id string) bool {
+	return r.cfg.FFmpeg != "" && r.cat.BeginRemux(id)
+}
+
+// remux runs the remux that beginRemux began and hands its outcome to the
+// catalogue.
+func (r *Recorder) remux(ctx context.Context, id, path string) {
+	t0 := time.Now()
+	tmp := store.RemuxTemp(path)
+	err := remuxRecording(ctx, r.cfg.FFmpeg, path, tmp)
+	if err != nil && ctx.Err() != nil {
+		// Shutdown, past shutdownRemuxGrace: the next start remuxes it.
+		err = fmt.Errorf("%w: %w", errRemuxShutdown, err)
+	}
+	r.remuxEnded(id, path, t0, err)
+}
+
+// errRemuxShutdown: camrec stopped before the remux was done.
+var errRemuxShutdown = errors.New("camrec is stopping")
+
+// fileEnded publishes e, the event of a file that ended (segment_closed,
+// recording_stopped, recording_failed), once the file is in its final
+// form: after its remux, which it starts. So a hook, the webhook and the
+// event's listeners see the file that stays on disk and that the API
+// serves (a hook that moves it away does not race the remux); when the
+// remux fails, the file as it was recorded, which plays too. The events
+// of one recorder go out in the order their files ended, whatever their
+// remuxes take. It returns at once; Run waits for r.post.
+func (r *Recorder) fileEnded(ctx context.Context, e events.Event) {
+	remux := e.RecordingID != "" && r.beginRemux(e.RecordingID)
+	r.pubMu.Lock()
+	prev := r.pubPrev
+	done := make(chan struct{})
+	r.pubPrev = done
+	r.pubMu.Unlock()
 	r.post.Go(func() {
-		t0 := time.Now()
-		tmp := store.RemuxTemp(path)
-		r.remuxEnded(id, path, t0, remuxRecording(ctx, r.cfg.FFmpeg, path, tmp))
+		defer close(done)
+		if remux {
+			r.remux(ctx, e.RecordingID, e.Path)
+		}
+		if prev != nil {
+			<-prev
+		}
+		if e.RecordingID != "" {
+			if rec, err := r.cat.Get(e.RecordingID); err == nil {
+				e.Bytes = rec.Bytes // its final size
+			} else {
+				// Deleted meanwhile (by the user or retention): the
+				// recording ended, but there is no file to hand on.
+				e.Path, e.Bytes = "", 0
+			}
+		}
+		r.publish(e)
 	})
 }
 
@@ -37,6 +92,9 @@ func (r *Recorder) remuxLater(ctx context.Context, id, path string) {
 func (r *Recorder) remuxEnded(id, path string, t0 time.Time, remuxErr error) {
 	err := r.cat.EndRemux(id, store.RemuxTemp(path), remuxErr)
 	switch {
+	case errors.Is(err, errRemuxShutdown):
+		r.log.Info("remux cut short by the shutdown: the file stays as recorded (it plays) and is remuxed at the next start",
+			"recording_id", id, "path", path)
 	case errors.Is(err, store.ErrRemuxDiscarded):
 		// A delete (the user's or retention's) won: nothing is left to keep.
 		attrs := []any{"recording_id", id, "path", path}

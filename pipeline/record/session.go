@@ -35,6 +35,7 @@ type session struct {
 	spec inputSpec // what the first file's ffmpeg is started for
 
 	frames     atomic.Uint64 // slots written to ffmpeg, all files
+	fedAt      atomic.Int64  // unix nanos of the last write ffmpeg took, 0 before
 	firstNanos atomic.Int64  // capture time of the first frame, 0 before
 	latency    atomic.Int64  // request → first slot written to ffmpeg, ns
 	syncedAt   atomic.Int64  // unix nanos of the last flush to disk, 0 before
@@ -60,6 +61,7 @@ type session struct {
 
 	dropsLogged   uint64 // used by Run only
 	dropsLoggedAt time.Time
+	hinted        bool // the slow-machine hint was logged; Run only
 }
 
 // writer is the state of a session that only its writer goroutine
@@ -81,6 +83,13 @@ type writer struct {
 	lastRecv     time.Time // when the writer last took a frame
 	restartsSeen uint64    // the camera's restart count as last seen
 	badFrames    bool      // a raw frame of the wrong size was logged
+
+	// Stamped input (writeSlot): the buffer of each frame's Matroska
+	// cluster; the subscription's drop count as behind last saw it, and
+	// when it last grew.
+	mkvBuf    []byte
+	dropsSeen uint64
+	droppedAt time.Time
 
 	// H.264 input (writeH264): frames go to ffmpeg unresampled.
 	needKey  bool      // skip frames until a keyframe (start, a lost frame, a new file)
@@ -104,6 +113,13 @@ type segFile struct {
 	width, height int
 	frames        int64 // slots written; by the writer only
 	final         bool  // the session's last file (set by run before finishing it)
+	// A stamped file (see stamped) gets a frame when it changes; shown
+	// is the last frame written into it, at slot shownSlot; repeats
+	// counts the slots that repeated it without being written.
+	stamped   bool
+	shown     *pipeline.Frame
+	shownSlot int64
+	repeats   int64
 
 	*encoder // the process writing it
 }
@@ -332,6 +348,12 @@ func (s *session) run(ctx context.Context) {
 		syncWG.Go(func() { s.syncLoop(syncStop) })
 	}
 	err := s.writeLoop(ctx)
+	s.mu.Lock()
+	last := s.file
+	s.mu.Unlock()
+	if last != nil {
+		s.seal(last) // before wrote: awaitStop unblocks it if ffmpeg takes nothing
+	}
 	// The writer takes no more frames: leave the hub now, not once ffmpeg
 	// has finished the file (which may take seconds after a stop).
 	s.sub.Close()
@@ -359,7 +381,10 @@ func (s *session) run(ctx context.Context) {
 		f.final = true
 		deadline, why := time.Now().Add(stopDeadline), endStop
 		if s.stopping() {
-			deadline, why = s.stopAt.Add(stopDeadline), s.why
+			deadline, why = s.lastProgress().Add(stopDeadline), s.why
+			if why == endShutdown {
+				deadline = s.stopAt.Add(stopDeadline)
+			}
 		}
 		if text := s.finishFile(ctx, f, why, deadline, s.errText); text != "" && s.errText == "" {
 			s.errText = text
@@ -389,23 +414,51 @@ func (s *session) requestStop(why endReason) {
 	close(s.stopCh)
 }
 
-// awaitStop waits for the writer, asked to stop, to end everything. If
-// ffmpeg does not take its input, its stdin is closed after stopDeadline
-// (finishFile then escalates to SIGINT and SIGKILL).
+// awaitStop waits for the writer, asked to stop, to end everything. The
+// writer first hands ffmpeg the frames captured before the stop, which
+// takes as long as ffmpeg's backlog: an ffmpeg slower than the camera
+// works through the frames queued for it. So the wait has no fixed
+// length: while ffmpeg takes frames it goes on; when ffmpeg has taken
+// none for stopDeadline, its stdin is closed (finishFile then escalates
+// to SIGINT and SIGKILL, likewise stopDeadline after ffmpeg's last
+// output). At shutdown it is stopDeadline from the stop, whatever the
+// backlog (systemd's stop timeout is 20 s).
 func (s *session) awaitStop() {
 	t := time.NewTimer(stopDeadline)
 	defer t.Stop()
-	select {
-	case <-s.wrote:
-		// ffmpeg has its input's end: finishFile waits for it to finish
-		// the file (then SIGINT, SIGKILL).
-	case <-t.C:
-		s.log.Warn("ffmpeg does not take frames, closing its input")
+	for {
+		select {
+		case <-s.wrote:
+			// ffmpeg has its input's end: finishFile waits for it to finish
+			// the file (then SIGINT, SIGKILL).
+			<-s.done
+			return
+		case <-t.C:
+		}
+		if idle := time.Since(s.lastProgress()); idle < stopDeadline && s.why != endShutdown {
+			t.Reset(stopDeadline - idle)
+			continue
+		}
+		s.log.Warn("ffmpeg does not take frames, closing its input", "idle_s", stopDeadline.Seconds())
 		s.mu.Lock()
 		if s.file != nil {
 			s.file.in.Close() // unblocks a writer stuck in Write
 		}
 		s.mu.Unlock()
+		<-s.done
+		return
 	}
-	<-s.done
 }
+
+// lastProgress is when ffmpeg last took a frame of this session, or the
+// stop if later.
+func (s *session) lastProgress() time.Time {
+	t := s.stopAt
+	if n := s.fedAt.Load(); n != 0 && time.Unix(0, n).After(t) {
+		t = time.Unix(0, n)
+	}
+	return t
+}
+
+// fed notes that ffmpeg took a write (writer only).
+func (s *session) fed() { s.fedAt.Store(time.Now().UnixNano()) }

@@ -17,22 +17,33 @@ import (
 
 // Run serves SetActive until ctx is done. A recording still active then is
 // finished properly (stdin closed, ffmpeg waited for; at worst SIGINT then
-// SIGKILL after ~10 s), and so are stopped recordings still finishing,
-// before Run returns nil; a remux in progress is cancelled. Every goroutine
-// and process the recorder started has ended when Run returns. Run may be
-// called only once.
+// SIGKILL after ~10 s), and so are stopped recordings still finishing;
+// their files are remuxed (for shutdownRemuxGrace at most, then the remux
+// is cancelled and the file stays as recorded) and their events published
+// before Run returns nil. Every goroutine and process the recorder started
+// has ended when Run returns. Run may be called only once.
 func (r *Recorder) Run(ctx context.Context) error {
 	if !r.ran.CompareAndSwap(false, true) {
 		return errors.New("recorder: Run called twice")
 	}
 	defer close(r.done)
 	// Remuxes outlive the request that stopped their recording but not Run:
-	// at shutdown they are cancelled (the fragmented original stays).
+	// at shutdown they get shutdownRemuxGrace, then they are cancelled (the
+	// fragmented original stays, and is remuxed at the next start).
 	bgCtx, cancelBg := context.WithCancel(context.Background())
 	var bg sync.WaitGroup
 	defer func() {
+		posted := make(chan struct{})
+		go func() { r.post.Wait(); close(posted) }() // Run waits for it below
+		grace := time.NewTimer(shutdownRemuxGrace)
+		select {
+		case <-posted:
+		case <-grace.C:
+			r.log.Warn("remux still running at shutdown: cancelling it", "grace_s", shutdownRemuxGrace.Seconds())
+		}
+		grace.Stop()
 		cancelBg()
-		r.post.Wait()
+		<-posted
 		bg.Wait()
 	}()
 	// Stopped recordings whose ffmpeg is finishing the file: Run waits for

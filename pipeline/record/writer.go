@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"image/jpeg"
+	"math"
 	"time"
 
 	"github.com/camrec/camrec/pipeline"
@@ -254,7 +255,16 @@ func (s *session) write(ctx context.Context, rn run) error {
 					return err
 				}
 			}
-			_, err := s.file.in.Write(payload)
+			if s.file.frames == 0 {
+				s.file.startAt = s.slotTime(k)
+				s.file.width, s.file.height = in.Width, in.Height
+				if !in.Raw() {
+					if cfg, err := jpeg.DecodeConfig(bytes.NewReader(rn.f.Data)); err == nil {
+						s.file.width, s.file.height = cfg.Width, cfg.Height
+					}
+				}
+			}
+			err := s.writeSlot(s.file, k, rn.f, payload)
 			if err == nil {
 				break
 			}
@@ -266,15 +276,6 @@ func (s *session) write(ctx context.Context, rn run) error {
 				return err
 			}
 		}
-		if s.file.frames == 0 {
-			s.file.startAt = s.slotTime(k)
-			s.file.width, s.file.height = in.Width, in.Height
-			if !in.Raw() {
-				if cfg, err := jpeg.DecodeConfig(bytes.NewReader(rn.f.Data)); err == nil {
-					s.file.width, s.file.height = cfg.Width, cfg.Height
-				}
-			}
-		}
 		s.file.frames++
 		if s.frames.Add(1) == 1 {
 			s.latency.Store(int64(time.Since(s.requested)))
@@ -283,13 +284,105 @@ func (s *session) write(ctx context.Context, rn run) error {
 	return nil
 }
 
+// writeSlot hands slot k, which shows frame fr (payload), to f's ffmpeg.
+// A constant-rate input gets every slot. A stamped one (see stamped) gets
+// a frame when it changes, with its slot's time; a slot that repeats the
+// frame before it is written too while the writer keeps up with the camera
+// (the file then has a constant rate, one frame per slot), and left out
+// when it is behind (see behind): ffmpeg is slower than the camera, newer
+// frames wait (the queue overflows, see logDrops), and a frame ffmpeg
+// need not decode again is time it spends on the next new one. The file
+// keeps its length with fewer frames (a frame is shown until the next).
+func (s *session) writeSlot(f *segFile, k int64, fr *pipeline.Frame, payload []byte) error {
+	if !f.stamped {
+		if _, err := f.in.Write(payload); err != nil {
+			return err
+		}
+		s.fed()
+		return nil
+	}
+	if f.frames > 0 && fr == f.shown && s.behind() {
+		f.repeats++
+		return nil
+	}
+	buf := s.mkvBuf[:0]
+	if f.frames == 0 {
+		buf = appendMKVHeader(buf, f.spec, f.width, f.height, s.fps)
+	}
+	buf = appendMKVFrame(buf, s.slotMillis(k-f.firstSlot), payload)
+	s.mkvBuf = buf
+	if _, err := f.in.Write(buf); err != nil {
+		return err
+	}
+	s.fed()
+	f.shown, f.shownSlot = fr, k
+	return nil
+}
+
+// behind reports whether the writer is behind the camera: its queue
+// overflowed (dropped a frame) within the last behindFor, and newer
+// frames wait in it. ffmpeg is then slower than the camera. A camera that
+// stalls leaves the queue empty (its slots are filled with repeats, as
+// before); a hiccup of ffmpeg that the pipe and the queue absorb drops
+// nothing and leaves nothing out.
+func (s *session) behind() bool {
+	if d := s.sub.Dropped(); d != s.dropsSeen {
+		s.dropsSeen, s.droppedAt = d, time.Now()
+	}
+	return len(s.queue) > 0 && !s.droppedAt.IsZero() && time.Since(s.droppedAt) < behindFor
+}
+
+// seal ends the stamped file f before its input is closed: when its last
+// slot was a repeat left out, the last frame is written again at that
+// slot, so that the file lasts every slot it holds (a frame lasts until
+// the next one; ffmpeg gives the last one a frame's length). Writer only.
+func (s *session) seal(f *segFile) {
+	last := f.firstSlot + f.frames - 1
+	if !f.stamped || f.frames == 0 || f.shown == nil || f.shownSlot >= last {
+		return
+	}
+	s.mkvBuf = appendMKVFrame(s.mkvBuf[:0], s.slotMillis(last-f.firstSlot), framePayload(f.shown))
+	if _, err := f.in.Write(s.mkvBuf); err == nil {
+		s.fed()
+		f.shownSlot = last
+	}
+}
+
+// slotMillis is the time of a file's slot j, in the milliseconds of the
+// stamped input.
+func (s *session) slotMillis(j int64) int64 {
+	return int64(math.Round(float64(j) * 1000 / s.fps))
+}
+
 // logDrops reports frames lost to the full queue, at most once per
-// dropLogEvery, never per frame. Called by Run (so it works even while the
-// writer is stuck in a write).
+// dropLogEvery, never per frame; the first time in a recording it says
+// what to change. Called by Run (so it works even while the writer is
+// stuck in a write).
 func (s *session) logDrops(now time.Time) {
 	d := s.sub.Dropped()
 	if d > s.dropsLogged && now.Sub(s.dropsLoggedAt) >= dropLogEvery {
 		s.log.Warn("recorder is too slow, discarding frames", "dropped", d-s.dropsLogged, "dropped_total", d)
 		s.dropsLogged, s.dropsLoggedAt = d, now
+		if !s.hinted {
+			s.hinted = true
+			s.slowHint()
+		}
 	}
+}
+
+// slowHint tells the user, once a recording, why frames are dropped and
+// what would keep them all.
+func (s *session) slowHint() {
+	cfg := s.r.cfg
+	f := s.r.src.Format()
+	size := fmt.Sprintf("%dx%d", f.Width, f.Height)
+	if cfg.Codec == "copy" {
+		s.log.Warn("the recording cannot keep up with the camera (a slow disk, or a busy machine): the file keeps its length with fewer frames; see recording.dropped",
+			"codec", cfg.Codec, "container", cfg.Container, "size", size, "fps", s.fps)
+		return
+	}
+	s.log.Warn("ffmpeg encodes slower than the camera delivers: the file keeps its length with fewer frames (recording.dropped counts them); "+
+		"to keep every frame, record without encoding (codec copy with container mkv: -codec copy -container mkv), "+
+		"or ask the camera for a smaller size or a lower fps (-size, -fps)",
+		"codec", cfg.Codec, "preset", cfg.Preset, "size", size, "fps", s.fps)
 }

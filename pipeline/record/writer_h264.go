@@ -95,6 +95,7 @@ func (s *session) acceptH264(ctx context.Context, f *pipeline.Frame) error {
 		s.flvBuf = buf
 		_, err := s.file.in.Write(buf)
 		if err == nil {
+			s.fed()
 			break
 		}
 		if s.stopping() {

@@ -72,6 +72,8 @@ type Catalog struct {
 
 	mu      sync.Mutex
 	entries map[string]*entry
+	// dirSeen is, per camera, what reconcileLocked last saw of its folder.
+	dirSeen map[string]dirCheck
 
 	// changed is signalled (without blocking) when a file is finished or
 	// remuxed, for the uploader (Changes).
@@ -89,9 +91,12 @@ func NewCatalog(dir string, ffprobe string, log *slog.Logger) *Catalog {
 func (c *Catalog) Dir() string { return c.dir }
 
 // List returns the recordings of camera ("" = all cameras), newest first.
+// A finished recording whose file was moved or deleted outside camrec is
+// no longer listed (see reconcileLocked).
 func (c *Catalog) List(camera string) []Recording {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.reconcileLocked(camera)
 	out := make([]Recording, 0, len(c.entries))
 	for _, e := range c.entries {
 		if camera == "" || e.camera == camera {
@@ -108,10 +113,12 @@ func (c *Catalog) List(camera string) []Recording {
 }
 
 // Get returns the recording with the given ID. Any ID that is not one of
-// the catalogue's, including malformed ones, is ErrNotFound.
+// the catalogue's, including malformed ones, is ErrNotFound, and so is a
+// finished recording whose file was moved or deleted outside camrec.
 func (c *Catalog) Get(id string) (Recording, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.reconcileIDLocked(id)
 	e, err := c.lookupLocked(id)
 	if err != nil {
 		return Recording{}, err
@@ -139,6 +146,13 @@ func (c *Catalog) Delete(id string) error {
 	}
 	c.log.Info("recording deleted", "camera", e.camera, "recording_id", id)
 	return nil
+}
+
+// reconcileIDLocked is reconcileLocked for the camera of recording id.
+func (c *Catalog) reconcileIDLocked(id string) {
+	if cam, _, _, ok := parseID(id); ok {
+		c.reconcileLocked(cam)
+	}
 }
 
 func (c *Catalog) lookupLocked(id string) (*entry, error) {

@@ -55,8 +55,9 @@ func linksOf(cat *Catalog) map[string][2]string {
 // TestCatalogDeleteUnlinksNeighbours: deleting a segment of a recording,
 // through Delete or by retention, clears its neighbours' links to it, in the
 // catalogue and in their sidecars, so that neither points at a 404. The gap
-// is not bridged: the segments left are not contiguous. A file removed by
-// hand loses its links at the next Scan.
+// is not bridged: the segments left are not contiguous. A file moved away
+// (a hook) or removed by hand leaves the catalogue, with its links, when the
+// catalogue is next asked, or at the next Scan.
 func TestCatalogDeleteUnlinksNeighbours(t *testing.T) {
 	tests := []struct {
 		name string
@@ -97,6 +98,15 @@ func TestCatalogDeleteUnlinksNeighbours(t *testing.T) {
 				t.Fatalf("retention deleted %+v, want only %s", pruned, ids[0])
 			}
 			return 0
+		}},
+		{"moved away by a hook, no rescan", func(t *testing.T, cat *Catalog, ids []string) int {
+			// on_recording_end: mv "$CAMREC_FILE" elsewhere. The sidecar
+			// stays behind; the catalogue notices when next asked.
+			path := filepath.Join(cat.Dir(), "cam0", ids[1])
+			if err := os.Rename(path, filepath.Join(t.TempDir(), ids[1])); err != nil {
+				t.Fatal(err)
+			}
+			return 1
 		}},
 		{"removed by hand", func(t *testing.T, cat *Catalog, ids []string) int {
 			path := filepath.Join(cat.Dir(), "cam0", ids[1])

@@ -49,6 +49,7 @@ func (e *entry) readyForUpload() bool {
 // PendingUploads lists camera's recordings ready for upload, oldest first.
 func (c *Catalog) PendingUploads(camera string) []Pending {
 	c.mu.Lock()
+	c.reconcileLocked(camera)
 	var ready []*entry
 	for _, e := range c.entries {
 		if e.camera == camera && e.readyForUpload() {
@@ -74,6 +75,7 @@ func (c *Catalog) PendingUploads(camera string) []Pending {
 func (c *Catalog) NotUploaded(camera string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.reconcileLocked(camera)
 	n := 0
 	for _, e := range c.entries {
 		if e.camera == camera && e.meta.State != RecStateRecording && e.meta.UploadedAt == nil && !e.meta.RemoteOnly {
@@ -108,6 +110,7 @@ func (c *Catalog) MarkUploaded(id string, size int64, at time.Time, url string) 
 func (c *Catalog) UploadedBefore(camera string, t time.Time) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.reconcileLocked(camera)
 	var out []string
 	for _, e := range c.entries {
 		if e.camera == camera && e.meta.UploadedAt != nil && !e.meta.RemoteOnly && e.meta.UploadedAt.Before(t) && !e.busy {

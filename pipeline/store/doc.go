@@ -12,6 +12,7 @@
 //	catalog.go       Catalog: List, Get, Delete; IDs and camera names
 //	catalog_files.go opening a recording to serve it (no links, inside the dir)
 //	catalog_scan.go  rebuilding from disk at start-up, interrupted recordings
+//	catalog_gone.go  noticing files moved or deleted behind camrec's back (a hook's mv)
 //	catalog_write.go the write side: Reserve, Put, Link, Forget, and the remux bookkeeping
 //	catalog_upload.go the upload queue (pending = finished, final, no uploaded_at),
 //	                 marking uploads, dropping the local copy (remote-only)

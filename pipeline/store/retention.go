@@ -81,6 +81,7 @@ func (c *Catalog) Prune(camera string, p Retention, now time.Time) ([]Pruned, er
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.reconcileLocked(camera) // a file moved away takes no room
 	var all, cands []*entry
 	for _, e := range c.entries {
 		if e.camera != camera {
