@@ -3,6 +3,7 @@ package auth
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"net/netip"
 	"runtime"
@@ -70,6 +71,9 @@ type Authenticator struct {
 	// storm cannot keep the real user from logging in.
 	untrustedChecks chan struct{}
 	trustedChecks   chan struct{}
+	// flights are the password checks under way, by the keyed hash of
+	// name and password, which identical tries wait for.
+	flights flights
 
 	Sessions *Sessions
 	Throttle *Throttle
@@ -182,6 +186,12 @@ type PasswordResult struct {
 // error is ErrBadCredentials for an unknown user or a wrong password (the
 // two take the same time), a *ThrottledError (errors.Is ErrThrottled) when
 // the client must wait, or ErrBusy when every password check is taken.
+//
+// Tries of the same name and password while one of them is being checked
+// wait for that check instead of making their own (a browser or Home
+// Assistant opening several connections at once with the same Basic
+// credentials; a storm repeating one guess): they learn only the verdict
+// the first one gets, which is counted once.
 func (a *Authenticator) CheckPassword(c Client, name, password string) (*Identity, PasswordResult, error) {
 	u, known := a.users[name]
 	user, device := "", ""
@@ -193,14 +203,43 @@ func (a *Authenticator) CheckPassword(c Client, name, password string) (*Identit
 		}
 	}
 	res := PasswordResult{Trusted: device != ""}
+	mac := a.verified.mac(name, password)
+	for {
+		f, lead := a.flights.joinOrLead(string(mac))
+		if !lead {
+			<-f.done
+			switch f.verdict {
+			case flightAccepted:
+				return userIdentity(u, "basic"), res, nil
+			case flightRefused:
+				return nil, res, ErrBadCredentials
+			}
+			continue // the first try was not checked (throttled, busy): try on our own
+		}
+		id, err := a.checkPassword(c, u, known, user, device, password, mac, &res)
+		v := flightUnchecked
+		switch {
+		case err == nil:
+			v = flightAccepted
+		case errors.Is(err, ErrBadCredentials):
+			v = flightRefused
+		}
+		a.flights.end(string(mac), f, v)
+		return id, res, err
+	}
+}
+
+// checkPassword is CheckPassword's own check of a try: the throttle, the
+// verified cache, a bcrypt slot and bcrypt.
+func (a *Authenticator) checkPassword(c Client, u User, known bool, user, device, password string, mac []byte, res *PasswordResult) (*Identity, error) {
 	att, wait := a.Throttle.Begin(c.Addr, user, device)
 	if att == nil {
-		return nil, res, &ThrottledError{Wait: wait}
+		return nil, &ThrottledError{Wait: wait}
 	}
 	now := a.now()
-	if known && a.verified.has(name, password, now) {
+	if known && a.verified.hasMAC(user, mac, now) {
 		att.Succeed()
-		return userIdentity(u, "basic"), res, nil
+		return userIdentity(u, "basic"), nil
 	}
 	slots := a.untrustedChecks
 	if device != "" {
@@ -210,17 +249,17 @@ func (a *Authenticator) CheckPassword(c Client, name, password string) (*Identit
 	case slots <- struct{}{}:
 	default:
 		att.Cancel()
-		return nil, res, ErrBusy
+		return nil, ErrBusy
 	}
 	ok := a.verify(u, known, password)
 	<-slots
 	if !ok {
 		res.Lock = att.Fail()
-		return nil, res, ErrBadCredentials
+		return nil, ErrBadCredentials
 	}
-	a.verified.add(name, password, now)
+	a.verified.addMAC(user, mac, now)
 	att.Succeed()
-	return userIdentity(u, "basic"), res, nil
+	return userIdentity(u, "basic"), nil
 }
 
 // verify runs bcrypt: the user's hash, or the dummy hash for an unknown

@@ -127,21 +127,79 @@ func (c *verifiedCache) mac(user, password string) []byte {
 	return h.Sum(nil)
 }
 
-// has reports whether user's password was verified as this one recently.
-func (c *verifiedCache) has(user, password string, now time.Time) bool {
-	m := c.mac(user, password)
+// hasMAC reports whether user's password was verified recently as the
+// one whose mac (c.mac) is m.
+func (c *verifiedCache) hasMAC(user string, m []byte, now time.Time) bool {
 	c.mu.Lock()
 	v, ok := c.m[user]
 	c.mu.Unlock()
 	return ok && now.Before(v.expires) && subtle.ConstantTimeCompare(v.mac, m) == 1
 }
 
-func (c *verifiedCache) add(user, password string, now time.Time) {
-	m := c.mac(user, password)
+// addMAC remembers the password of user whose mac is m as verified.
+func (c *verifiedCache) addMAC(user string, m []byte, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= maxVerified {
 		clear(c.m)
 	}
 	c.m[user] = verified{mac: m, expires: now.Add(c.ttl)}
+}
+
+// flights are the password checks under way (see CheckPassword).
+type flights struct {
+	mu sync.Mutex
+	m  map[string]*flight
+}
+
+// flight is one password check under way; done is closed when its verdict
+// is known.
+type flight struct {
+	done    chan struct{}
+	verdict flightVerdict
+	waiters int // tries waiting for it (under flights.mu)
+}
+
+type flightVerdict int
+
+const (
+	flightUnchecked flightVerdict = iota // throttled or busy: not checked
+	flightAccepted
+	flightRefused
+)
+
+// joinOrLead returns the flight under way for key, or makes one that the
+// caller leads (lead true) and must end.
+func (fs *flights) joinOrLead(key string) (f *flight, lead bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if f := fs.m[key]; f != nil {
+		f.waiters++
+		return f, false
+	}
+	if fs.m == nil {
+		fs.m = map[string]*flight{}
+	}
+	f = &flight{done: make(chan struct{})}
+	fs.m[key] = f
+	return f, true
+}
+
+// waiting returns how many tries wait for the flight of key.
+func (fs *flights) waiting(key string) int {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if f := fs.m[key]; f != nil {
+		return f.waiters
+	}
+	return 0
+}
+
+// end gives the flight its verdict and lets its waiters go.
+func (fs *flights) end(key string, f *flight, v flightVerdict) {
+	fs.mu.Lock()
+	delete(fs.m, key)
+	fs.mu.Unlock()
+	f.verdict = v
+	close(f.done)
 }

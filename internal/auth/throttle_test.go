@@ -409,3 +409,78 @@ func TestSessionsPerUserCap(t *testing.T) {
 		t.Fatalf("%d sessions, want %d of bob's and alice's", n, maxUserSessions)
 	}
 }
+
+// TestIdenticalTriesShareOneCheck: a client opening many connections at
+// once with the same right password (a browser, Home Assistant) gets in on
+// all of them, with one bcrypt check; the same wrong guess sent 300 times
+// at once is counted once.
+func TestIdenticalTriesShareOneCheck(t *testing.T) {
+	a, _ := newTestAuth(t, nil)
+	c := client("192.0.2.40")
+	var (
+		mu  sync.Mutex
+		o   outcome
+		wg  sync.WaitGroup
+		go_ = make(chan struct{})
+	)
+	for range 10 {
+		wg.Go(func() {
+			<-go_
+			_, _, err := a.CheckPassword(c, "alice", "alice-pw")
+			mu.Lock()
+			o.add(err)
+			mu.Unlock()
+		})
+	}
+	close(go_)
+	wg.Wait()
+	if o.ok != 10 {
+		t.Fatalf("10 connections at once with alice's password: %+v, want all accepted", o)
+	}
+	// 300 copies of one guess while a check of it is under way all wait
+	// for that check's verdict; none is checked (nor counted) itself.
+	guesser := client("192.0.2.41")
+	key := string(a.verified.mac("alice", "the-same-guess"))
+	f, lead := a.flights.joinOrLead(key)
+	if !lead {
+		t.Fatal("a check of the guess is already under way")
+	}
+	done := make(chan outcome)
+	go func() { done <- concurrentlySame(a, guesser, "alice", "the-same-guess", 300) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for a.flights.waiting(key) < 300 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 300 copies wait for the check under way", a.flights.waiting(key))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	a.flights.end(key, f, flightRefused)
+	if o := <-done; o.bad != 300 {
+		t.Fatalf("300 copies of one guess: %+v, want all refused with the first's verdict", o)
+	}
+	if w := a.Throttle.Locked(guesser.Addr, "alice"); w != 0 || a.Throttle.Tracked() != 0 {
+		t.Fatalf("the copies were counted: locked %v, %d addresses tracked", w, a.Throttle.Tracked())
+	}
+}
+
+// concurrentlySame tries the same password n times at once.
+func concurrentlySame(a *Authenticator, c Client, user, pw string, n int) outcome {
+	var (
+		mu  sync.Mutex
+		o   outcome
+		wg  sync.WaitGroup
+		go_ = make(chan struct{})
+	)
+	for range n {
+		wg.Go(func() {
+			<-go_
+			_, _, err := a.CheckPassword(c, user, pw)
+			mu.Lock()
+			o.add(err)
+			mu.Unlock()
+		})
+	}
+	close(go_)
+	wg.Wait()
+	return o
+}

@@ -337,3 +337,26 @@ func TestUnauthenticatedConnectionsAreBounded(t *testing.T) {
 		t.Errorf("a client at another address meanwhile: %d", code)
 	}
 }
+
+// TestConcurrentLoginsWithOnePassword: a client opening 20 connections at
+// once with the same right password (Home Assistant's cameras after a
+// restart, a browser's parallel requests) is let in on all of them: the
+// tries share one bcrypt check instead of being refused as too many.
+func TestConcurrentLoginsWithOnePassword(t *testing.T) {
+	d := startSecured(t)
+	client := fromAddr("127.0.0.110")
+	var sc statusCount
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range 20 {
+		wg.Go(func() {
+			<-start
+			sc.add(basicGet(d.Daemon, client, "/api/v1/me", viewerUser, viewerPass))
+		})
+	}
+	close(start)
+	wg.Wait()
+	if sc.codes[200] != 20 {
+		t.Errorf("20 connections at once with bob's right password: %v, %d unanswered; want 20 × 200", sc.codes, sc.err)
+	}
+}
