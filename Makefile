@@ -6,10 +6,10 @@ GO    ?= go
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS  ?= -device test:
 
-.PHONY: run build test test-stress vet deps test-deps bench bench-cpu bench-auth bench-integrations bench-upload bench-restream bench-peers bench-churn mediamtx test-vm clean
+.PHONY: run build test test-stress vet deps test-deps bench bench-cpu bench-auth bench-attack bench-integrations bench-upload bench-restream bench-peers bench-churn mediamtx test-vm clean
 
 # The version and commit stamped into the binary (camrec -version), and a
-# binary without symbol tables (-s -w: 29 MB -> see the README).
+# binary without symbol tables (-s -w: 35 MB -> see the README).
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.buildVersion=$(VERSION)
 
@@ -108,6 +108,16 @@ bench-churn: build
 # The same with and without auth (every client logs in with HTTP Basic), in one run.
 bench-auth: build
 	$(GO) run ./test/bench/previewcpu -camrec ./camrec -clients 10 -duration 20s -compare-auth
+
+# camrec under attacks that need no credentials: a storm of wrong
+# passwords (300 guessers, from one address and from a new address per
+# guess) while previews, tokens, sessions and verified Basic logins are
+# measured; then 3,000 slow-body connections from one address (RSS, and a
+# legitimate client's latency). BASELINE=path/to/other/camrec measures
+# another build after it in the same run. About 3 minutes per binary.
+bench-attack: build
+	$(GO) run ./test/bench/authattack -camrec ./camrec -attack storm $(if $(BASELINE),-baseline $(BASELINE))
+	$(GO) run ./test/bench/authattack -camrec ./camrec -attack slow $(if $(BASELINE),-baseline $(BASELINE))
 
 # The same plain and with MQTT (a local mosquitto) and /metrics scraped every 5 s, A B A B in one run.
 bench-integrations: build
