@@ -74,13 +74,7 @@ func TestBrowserPageOverPlainHTTPOnTheLAN(t *testing.T) {
 			// Record, then Stop, with the page's buttons.
 			const card = `[data-camera="cam0"]`
 			poll[bool](t, ctx, "Record to be enabled", `document.querySelector('`+card+` .record-toggle')?.disabled === false`, 30*time.Second)
-			// Clicked from the page's script: the card is redrawn as the
-			// status comes in, which can replace the node under a CDP click.
-			clickJS := func(what, sel string) {
-				t.Helper()
-				do(t, ctx, what, chromedp.Evaluate[chromedp.Void](`document.querySelector(`+jsString(sel)+`).click()`))
-			}
-			clickJS("click Record", card+" .record-toggle")
+			clickJS(t, ctx, "click Record", card+" .record-toggle")
 			var st recordingState
 			waitFor(t, 30*time.Second, "the API to say cam0 is recording", func() bool {
 				st = cam0Recording(t, d)
@@ -88,7 +82,7 @@ func TestBrowserPageOverPlainHTTPOnTheLAN(t *testing.T) {
 			})
 			poll[bool](t, ctx, "the button to offer Stop",
 				`(() => { const b = document.querySelector('`+card+` .record-toggle'); return b.classList.contains('on') && !b.disabled && b.textContent.includes('Stop'); })()`, 30*time.Second)
-			clickJS("click Stop", card+" .record-toggle")
+			clickJS(t, ctx, "click Stop", card+" .record-toggle")
 			item := fmt.Sprintf(`#recordings li[data-id=%q]`, st.ID)
 			poll[bool](t, ctx, "the recording in the list, complete", `document.querySelector('`+item+`')?.dataset.state === 'complete'`, 30*time.Second)
 
@@ -124,7 +118,7 @@ func TestBrowserPageOverPlainHTTPOnTheLAN(t *testing.T) {
 			// Delete it with the page's button.
 			poll[bool](t, ctx, "the recording in the list again", `document.querySelector('`+item+`')?.dataset.state === 'complete'`, 30*time.Second)
 			do(t, ctx, "accept confirm dialogs", chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`))
-			clickJS("click Delete", item+" .delete")
+			clickJS(t, ctx, "click Delete", item+" .delete")
 			poll[bool](t, ctx, "the recording to leave the list", `document.querySelector('`+item+`') === null`, 30*time.Second)
 			if code, _, _ := d.request(t, "GET", "/api/v1/recordings/"+st.ID, "", basicCred(operatorUser, operatorPass)); code != 404 {
 				t.Errorf("the deleted recording: GET answered %d, want 404", code)
