@@ -46,12 +46,40 @@ func Standalone(b []byte) []byte {
 var standardDHT = buildDHT()
 
 func buildDHT() []byte {
-	type table struct {
+	tables := StandardHuffmanTables()
+	n := 2
+	for _, t := range tables {
+		n += 1 + 16 + len(t.Values)
+	}
+	b := []byte{0xFF, markerDHT, byte(n >> 8), byte(n)}
+	for _, t := range tables {
+		b = append(b, t.Class<<4|t.ID)
+		b = append(b, t.Counts[:]...)
+		b = append(b, t.Values...)
+	}
+	return b
+}
+
+// HuffmanTable is one Huffman table as a DHT segment holds it (ITU T.81
+// B.2.4.2): its class (0 DC, 1 AC), its slot, the number of codes of each
+// length 1 to 16, and the symbols in code order.
+type HuffmanTable struct {
+	Class, ID byte
+	Counts    [16]byte
+	Values    []byte
+}
+
+// StandardHuffmanTables returns the four tables of ITU T.81 Annex K.3
+// (K.3.3.1, K.3.3.2): luminance DC and AC in slot 0, chrominance DC and AC
+// in slot 1. UVC cameras' MJPEG ("AVI1") assumes them without sending
+// them. Each call returns a fresh copy.
+func StandardHuffmanTables() []HuffmanTable {
+	type entry struct {
 		class  byte // (Tc<<4)|Th
 		counts [16]byte
 		values []byte
 	}
-	tables := []table{
+	tables := []entry{
 		{0x00, [16]byte{0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0},
 			[]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}},
 		{0x10, [16]byte{0, 2, 1, 3, 3, 2, 4, 3, 5, 5, 4, 4, 0, 0, 1, 125}, []byte{
@@ -103,15 +131,9 @@ func buildDHT() []byte {
 			0xf9, 0xfa,
 		}},
 	}
-	n := 2
-	for _, t := range tables {
-		n += 1 + 16 + len(t.values)
+	out := make([]HuffmanTable, len(tables))
+	for i, t := range tables {
+		out[i] = HuffmanTable{Class: t.class >> 4, ID: t.class & 15, Counts: t.counts, Values: t.values}
 	}
-	b := []byte{0xFF, markerDHT, byte(n >> 8), byte(n)}
-	for _, t := range tables {
-		b = append(b, t.class)
-		b = append(b, t.counts[:]...)
-		b = append(b, t.values...)
-	}
-	return b
+	return out
 }
