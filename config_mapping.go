@@ -115,6 +115,7 @@ func hooksConfig(cfg *config.Config, getenv func(string) string, log *slog.Logge
 			Name:             c.Name,
 			OnRecordingStart: c.Hooks.OnRecordingStart, OnRecordingEnd: c.Hooks.OnRecordingEnd,
 			OnCameraLost: c.Hooks.OnCameraLost, OnCameraFound: c.Hooks.OnCameraFound,
+			OnMotionStart: c.Hooks.OnMotionStart, OnMotionEnd: c.Hooks.OnMotionEnd,
 			Timeout: time.Duration(c.Hooks.HookTimeout),
 		})
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/camrec/camrec/internal/sdnotify"
 	"github.com/camrec/camrec/internal/upload"
 	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/pipeline/detect"
 	"github.com/camrec/camrec/pipeline/record"
 	"github.com/camrec/camrec/pipeline/restream"
 	"github.com/camrec/camrec/pipeline/store"
@@ -105,6 +106,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		rec *record.Recorder
 		enc *restream.Encoder    // nil without a restream, or for an H.264 camera
 		rs  *restream.Restreamer // nil without a restream
+		det *detect.Stage
 	}
 	bus := events.NewBus(eventBacklog)
 	// The runner subscribes now, before the cameras publish.
@@ -148,9 +150,13 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			return fmt.Errorf("camera %s: %w", c.Name, err)
 		}
 		rec := record.NewRecorder(rcfg, recSrc, catalog, log)
-		units = append(units, unit{cam, rec, enc, rs})
-		apiCam := api.Camera{View: cam, Recorder: rec, Controls: controls}
-		metricCam := metrics.Camera{Camera: cam, Recorder: rec, Uploads: uploader}
+		det, err := detect.New(detect.Config{Camera: c.Name, Motion: c.Motion, Events: bus}, cam, log)
+		if err != nil {
+			return fmt.Errorf("%w: camera %s: %w", errConfig, c.Name, err)
+		}
+		units = append(units, unit{cam, rec, enc, rs, det})
+		apiCam := api.Camera{View: cam, Recorder: rec, Controls: controls, Motion: det}
+		metricCam := metrics.Camera{Camera: cam, Recorder: rec, Uploads: uploader, Motion: det}
 		if rs != nil { // the interfaces stay nil without a restream
 			apiCam.Restream, metricCam.Restream = rs, rs
 		}
@@ -192,6 +198,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		if u.rs != nil {
 			g.Go(func() error { return u.rs.Run(ctx) })
 		}
+		g.Go(func() error { return u.det.Run(ctx) })
 	}
 	// Hooks and MQTT stop once the recorders have: the events of their
 	// last files still run hooks and reach the broker.

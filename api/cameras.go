@@ -29,6 +29,11 @@ func (s *Server) statusOf(cam Camera) CameraBody {
 	if cam.Restream != nil {
 		b.Restream = restreamStatusBody(cam.Restream.Status())
 	}
+	if cam.Motion != nil {
+		if m := cam.Motion.Status(); m.Enabled {
+			b.Motion = motionStatusBody(m)
+		}
+	}
 	return b
 }
 

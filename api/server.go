@@ -16,6 +16,7 @@ import (
 	"github.com/camrec/camrec/internal/auth"
 	"github.com/camrec/camrec/internal/upload"
 	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/pipeline/detect"
 	"github.com/camrec/camrec/pipeline/record"
 	"github.com/camrec/camrec/pipeline/restream"
 	"github.com/camrec/camrec/pipeline/store"
@@ -63,6 +64,12 @@ type Camera struct {
 	Recorder Recorder     // nil: recording is not available for this camera
 	Controls ControlPanel // nil: the camera has no controls (test:, file:, pipe:)
 	Restream Restream     // nil: the camera is not restreamed
+	Motion   MotionView   // nil: no motion detection
+}
+
+// MotionView is a camera's motion detection (*detect.Stage).
+type MotionView interface {
+	Status() detect.Status
 }
 
 // Restream is a camera's publication to a media server

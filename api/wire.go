@@ -11,6 +11,7 @@ import (
 	"github.com/camrec/camrec/internal/events"
 	"github.com/camrec/camrec/internal/upload"
 	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/pipeline/detect"
 	"github.com/camrec/camrec/pipeline/record"
 	"github.com/camrec/camrec/pipeline/restream"
 	"github.com/camrec/camrec/pipeline/store"
@@ -50,6 +51,24 @@ type CameraBody struct {
 	// Restream is the camera's publication to a media server; absent when
 	// it has none.
 	Restream *RestreamStatusBody `json:"restream,omitempty"`
+	// Motion is the camera's motion detection; absent when it is off
+	// (motion.enabled false).
+	Motion *MotionStatusBody `json:"motion,omitempty"`
+}
+
+// MotionStatusBody is a camera's motion detection, "motion" in CameraBody.
+type MotionStatusBody struct {
+	Armed  bool    `json:"armed"`  // detection runs now (the schedule, if any, says so)
+	Active bool    `json:"active"` // an event is open: motion now or within event_gap
+	Score  float64 `json:"score"`  // the last analysed frame's changed area, percent of the unmasked picture
+	Events uint64  `json:"events"` // events since camrec started
+	// LastEventAt is when the last event started; null before the first.
+	LastEventAt    *time.Time `json:"last_event_at"`
+	FramesAnalysed uint64     `json:"frames_analysed"`
+	// FramesSkipped counts frames the detector did not keep up with.
+	FramesSkipped uint64 `json:"frames_skipped"`
+	// Error says why frames cannot be analysed ("" when they can).
+	Error string `json:"error"`
 }
 
 // RestreamStatusBody is a camera's restream, "restream" in CameraBody.
@@ -177,6 +196,16 @@ func recordingBody(r store.Recording) RecordingBody {
 		State: r.State, Error: r.Error, PrevID: r.PrevID, NextID: r.NextID,
 		FileURL: fileURL(r.ID), UploadedAt: r.UploadedAt, RemoteURL: r.RemoteURL, Local: !r.RemoteOnly,
 	}
+}
+
+func motionStatusBody(m detect.Status) *MotionStatusBody {
+	b := &MotionStatusBody{Armed: m.Armed, Active: m.Active, Score: pipeline.RoundTo(m.Score, 2), Events: m.Events,
+		FramesAnalysed: m.FramesAnalysed, FramesSkipped: m.FramesSkipped, Error: m.Error}
+	if !m.LastEvent.IsZero() {
+		t := m.LastEvent.UTC()
+		b.LastEventAt = &t
+	}
+	return b
 }
 
 func restreamStatusBody(r restream.Status) *RestreamStatusBody {

@@ -10,6 +10,7 @@ import (
 	"github.com/camrec/camrec/internal/events"
 	"github.com/camrec/camrec/internal/upload"
 	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/pipeline/detect"
 	"github.com/camrec/camrec/pipeline/record"
 	"github.com/camrec/camrec/pipeline/restream"
 	"github.com/camrec/camrec/pipeline/store"
@@ -42,6 +43,15 @@ func TestWireShape(t *testing.T) {
 			b.Restream = restreamStatusBody(restream.Status{State: restream.StateRunning, Mode: restream.ModeAlways, URL: "rtsp://h/x"})
 			return b
 		}(), "clients clients_refused device error format fps_measured fps_target frames frames_corrupt frames_encoded frames_invalid has_controls height name preview_frames_dropped recording restarts restream state width"},
+		{"camera with motion detection", func() CameraBody {
+			b := cameraBody(pipeline.CameraStatus{Name: "cam0"}, 0, rec)
+			b.Motion = motionStatusBody(detect.Status{Enabled: true, Armed: true, Active: true, Score: 1, Events: 1, LastEvent: now})
+			return b
+		}(), "clients clients_refused device error format fps_measured fps_target frames frames_corrupt frames_encoded frames_invalid has_controls height motion name preview_frames_dropped recording restarts state width"},
+		{"motion status", motionStatusBody(detect.Status{Enabled: true}),
+			"active armed error events frames_analysed frames_skipped last_event_at score"},
+		{"motion event", events.Event{ID: 1, Type: events.MotionEnded, Time: now, Camera: "cam0", DurationS: 1, Score: 2.5, Zones: []string{"door"}}.Body(),
+			"camera duration_s id score time type zones"},
 		{"restream status", restreamStatusBody(restream.Status{State: restream.StateIdle}),
 			"error frames mode restarts since state url"},
 		{"upload status", uploadStatusBody(upload.Status{State: upload.StateIdle}),

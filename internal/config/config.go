@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/camrec/camrec/internal/auth"
+	"github.com/camrec/camrec/internal/motion"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/record"
 )
@@ -86,6 +87,8 @@ type Camera struct {
 	Hooks Hooks `yaml:",inline"`
 	// Restream publishes the camera to a media server (restream.go).
 	Restream Restream `yaml:",inline"`
+	// Motion is the camera's motion detection (motion.go).
+	Motion motion.Config `yaml:"motion"`
 	// Upload is the camera's own upload section; after Load, the one in
 	// force (its own or the global one), nil when it does not upload.
 	Upload *Upload `yaml:"upload"`
@@ -157,6 +160,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	applyCapture := captureFlags(fs)
 	applyRecording := recordingFlags(fs)
 	applyRestream := restreamFlags(fs)
+	applyMotion := motionFlags(fs)
 	var tool Tool
 	applySecurity := securityFlags(fs, &tool)
 	listDevices := fs.Bool("list-devices", false, "list video devices with their formats, sizes and rates, then exit")
@@ -259,6 +263,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 		applyCapture(&c.Capture, set)
 		applyRecording(&c.Recording, set)
 		applyRestream(&c.Restream, i == 0, set)
+		applyMotion(&c.Motion, set)
 		c.Hooks.applyDefaults(cfg.Notify.HookTimeout)
 	}
 	if err := cfg.Validate(); err != nil {
@@ -400,6 +405,9 @@ func (c *Camera) validate() error {
 		return err
 	}
 	if err := c.Restream.validate(); err != nil {
+		return err
+	}
+	if err := validateMotion(c.Motion); err != nil {
 		return err
 	}
 	return c.Hooks.validate()

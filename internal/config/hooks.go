@@ -31,6 +31,9 @@ type Hooks struct {
 	// OnCameraLost runs on camera_lost, OnCameraFound on camera_found.
 	OnCameraLost  Command `yaml:"on_camera_lost"`
 	OnCameraFound Command `yaml:"on_camera_found"`
+	// OnMotionStart runs on motion_started, OnMotionEnd on motion_ended.
+	OnMotionStart Command `yaml:"on_motion_start"`
+	OnMotionEnd   Command `yaml:"on_motion_end"`
 	// HookTimeout is how long one of them may run before its process
 	// group is killed; 0 takes the global hook_timeout.
 	HookTimeout Duration `yaml:"hook_timeout"`
@@ -87,6 +90,7 @@ func (h *Hooks) Commands() map[string]Command {
 	for key, c := range map[string]Command{
 		"on_recording_start": h.OnRecordingStart, "on_recording_end": h.OnRecordingEnd,
 		"on_camera_lost": h.OnCameraLost, "on_camera_found": h.OnCameraFound,
+		"on_motion_start": h.OnMotionStart, "on_motion_end": h.OnMotionEnd,
 	} {
 		if len(c) > 0 {
 			m[key] = c
@@ -96,7 +100,7 @@ func (h *Hooks) Commands() map[string]Command {
 }
 
 func (h *Hooks) validate() error {
-	for _, key := range []string{"on_recording_start", "on_recording_end", "on_camera_lost", "on_camera_found"} {
+	for _, key := range []string{"on_recording_start", "on_recording_end", "on_camera_lost", "on_camera_found", "on_motion_start", "on_motion_end"} {
 		if c, ok := h.Commands()[key]; ok {
 			if err := c.validate(); err != nil {
 				return fmt.Errorf("%s: %w", key, err)

@@ -32,13 +32,15 @@ const (
 	RestreamStarted   Type = "restream_started"   // the media server took the camera's stream
 	RestreamStopped   Type = "restream_stopped"   // the restream ended: nobody asks for it (on_demand), or shutdown
 	RestreamFailed    Type = "restream_failed"    // the restream broke or could not start; it is retried after a backoff
+	MotionStarted     Type = "motion_started"     // motion detection started an event; Time is its first frame's capture time
+	MotionEnded       Type = "motion_ended"       // the event ended event_gap after its last motion; Time is that last motion's
 )
 
 // Types returns every type camrec publishes.
 func Types() []Type {
 	return []Type{RecordingStarted, RecordingStopped, RecordingFailed, SegmentClosed, CameraState,
 		CameraLost, CameraFound, RetentionDeleted, RecordingDeleted, DiskLow, RecordingUploaded, UploadFailed,
-		RestreamStarted, RestreamStopped, RestreamFailed}
+		RestreamStarted, RestreamStopped, RestreamFailed, MotionStarted, MotionEnded}
 }
 
 // Event is one thing that happened; fields that do not apply stay zero.
@@ -54,6 +56,10 @@ type Event struct {
 	State       string // a camera's new state
 	Error       string
 	Rule        string // the retention rule
+	// Score is a motion event's highest changed area so far, in percent
+	// of the unmasked picture; Zones the zones that moved.
+	Score float64
+	Zones []string
 }
 
 // Bus fans events out to subscribers and keeps the last ones for those that

@@ -115,6 +115,10 @@ func (r *Runner) env(hook string, e events.Event) []string {
 	add("CAMREC_STATE", e.State)
 	add("CAMREC_ERROR", e.Error)
 	add("CAMREC_RULE", e.Rule)
+	if e.Score > 0 {
+		add("CAMREC_SCORE", strconv.FormatFloat(e.Score, 'f', -1, 64))
+	}
+	add("CAMREC_ZONES", strings.Join(e.Zones, ","))
 	return env
 }
 

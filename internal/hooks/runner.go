@@ -34,6 +34,8 @@ type Camera struct {
 	OnRecordingEnd   []string      // segment_closed, recording_stopped, recording_failed: each file that ends (published once the file is final, remuxed)
 	OnCameraLost     []string      // camera_lost
 	OnCameraFound    []string      // camera_found
+	OnMotionStart    []string      // motion_started
+	OnMotionEnd      []string      // motion_ended
 	Timeout          time.Duration // 0: DefaultTimeout
 }
 
@@ -113,6 +115,10 @@ func (c *camHooks) hook(t events.Type) (string, []string) {
 		return "on_camera_lost", c.OnCameraLost
 	case events.CameraFound:
 		return "on_camera_found", c.OnCameraFound
+	case events.MotionStarted:
+		return "on_motion_start", c.OnMotionStart
+	case events.MotionEnded:
+		return "on_motion_end", c.OnMotionEnd
 	}
 	return "", nil
 }
@@ -126,7 +132,8 @@ func New(cfg Config, feed Feed) *Runner {
 		r.getenv = func(string) string { return "" }
 	}
 	for _, c := range cfg.Cameras {
-		if c.OnRecordingStart == nil && c.OnRecordingEnd == nil && c.OnCameraLost == nil && c.OnCameraFound == nil {
+		if c.OnRecordingStart == nil && c.OnRecordingEnd == nil && c.OnCameraLost == nil && c.OnCameraFound == nil &&
+			c.OnMotionStart == nil && c.OnMotionEnd == nil {
 			continue
 		}
 		if c.Timeout <= 0 {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/camrec/camrec/internal/upload"
 	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/pipeline/detect"
 	"github.com/camrec/camrec/pipeline/record"
 	"github.com/camrec/camrec/pipeline/restream"
 )
@@ -39,13 +40,19 @@ type RestreamView interface {
 	Status() restream.Status
 }
 
-// Camera is one camera to report: its recorder, uploads and restream may
-// be nil.
+// MotionView is what the collector reads of a camera's motion detection.
+type MotionView interface {
+	Status() detect.Status
+}
+
+// Camera is one camera to report: its recorder, uploads, restream and
+// motion detection may be nil.
 type Camera struct {
 	Camera   CameraView
 	Recorder RecorderView
 	Uploads  UploadView
 	Restream RestreamView
+	Motion   MotionView
 }
 
 // Collector reads the cameras' and recorders' status at each scrape.
@@ -59,6 +66,7 @@ type Collector struct {
 	dirFree, dirSize                                                       *prometheus.Desc
 	uploads, uploadBytes, uploadPending                                    *prometheus.Desc
 	restreamUp, restreamRestarts, restreamFrames                           *prometheus.Desc
+	motionActive, motionEvents, motionFrames, motionSkipped, motionSeconds *prometheus.Desc
 }
 
 // NewCollector returns a collector of cams, and of the free space in
@@ -92,6 +100,11 @@ func NewCollector(cams []Camera, recordDir string, diskFree func(string) (int64,
 		restreamUp:       d("restream_up", "1 while the media server takes the camera's restream, else 0 (idle, connecting, retrying).", cam...),
 		restreamRestarts: d("restream_restarts_total", "Failed tries of the restream (the server gone, refusing, or the stream broken).", cam...),
 		restreamFrames:   d("restream_frames_total", "Frames handed to the media server.", cam...),
+		motionActive:     d("motion_active", "1 while a motion event is open (motion now or within event_gap).", cam...),
+		motionEvents:     d("motion_events_total", "Motion events started.", cam...),
+		motionFrames:     d("motion_frames_analysed_total", "Frames the motion detector analysed.", cam...),
+		motionSkipped:    d("motion_frames_skipped_total", "Frames the motion detector did not keep up with.", cam...),
+		motionSeconds:    d("motion_analysis_seconds_total", "Time the motion detector spent decoding and analysing frames.", cam...),
 	}
 }
 
@@ -100,7 +113,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.frames, c.invalid, c.corrupt, c.restarts, c.fps, c.state, c.clients,
 		c.clientDrops, c.recActive, c.recBytes, c.recFiles, c.ffmpegRestarts, c.startLatency, c.retention,
 		c.dirFree, c.dirSize, c.uploads, c.uploadBytes, c.uploadPending,
-		c.restreamUp, c.restreamRestarts, c.restreamFrames} {
+		c.restreamUp, c.restreamRestarts, c.restreamFrames,
+		c.motionActive, c.motionEvents, c.motionFrames, c.motionSkipped, c.motionSeconds} {
 		ch <- d
 	}
 }
@@ -140,6 +154,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(c.restreamUp, boolValue(r.State == restream.StateRunning), name)
 			counter(c.restreamRestarts, r.Restarts, name)
 			counter(c.restreamFrames, r.Frames, name)
+		}
+		if cam.Motion != nil {
+			if m := cam.Motion.Status(); m.Enabled {
+				gauge(c.motionActive, boolValue(m.Active), name)
+				counter(c.motionEvents, m.Events, name)
+				counter(c.motionFrames, m.FramesAnalysed, name)
+				counter(c.motionSkipped, m.FramesSkipped, name)
+				ch <- prometheus.MustNewConstMetric(c.motionSeconds, prometheus.CounterValue, pipeline.RoundTo(m.AnalysisSeconds, 6), name)
+			}
 		}
 		if cam.Recorder == nil {
 			continue

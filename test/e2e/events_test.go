@@ -24,6 +24,10 @@ type sseEvent struct {
 		FileURL     string  `json:"file_url"`
 		DurationS   float64 `json:"duration_s"`
 		Bytes       int64   `json:"bytes"`
+		// Motion events.
+		Time  time.Time `json:"time"`
+		Score float64   `json:"score"`
+		Zones []string  `json:"zones"`
 	}
 	// contractErr says how the event's data breaks api/openapi.json's
 	// Event schema (nil when it does not); nextEvent fails the test on it.
