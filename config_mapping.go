@@ -6,14 +6,18 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/camrec/camrec/api"
 	"github.com/camrec/camrec/internal/config"
 	"github.com/camrec/camrec/internal/events"
 	"github.com/camrec/camrec/internal/hooks"
 	"github.com/camrec/camrec/internal/mqtt"
 	"github.com/camrec/camrec/internal/upload"
 	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/pipeline/detect"
+	"github.com/camrec/camrec/pipeline/eventlog"
 	"github.com/camrec/camrec/pipeline/record"
 	"github.com/camrec/camrec/pipeline/restream"
 	"github.com/camrec/camrec/pipeline/store"
@@ -47,6 +51,7 @@ func recorderConfig(c config.Camera, recordDir, ffmpegPath string, ffmpegErr err
 		MaxDuration:       time.Duration(r.MaxDuration),
 		Segment:           time.Duration(r.Segment),
 		Continuous:        r.Continuous,
+		OnMotion:          r.RecordMode == config.ModeEvents,
 		FsyncInterval:     time.Duration(r.FsyncInterval),
 		StallTimeout:      time.Duration(c.StallTimeout),
 		Retention: store.Retention{
@@ -162,4 +167,42 @@ func restreamParts(c config.Camera, cam *pipeline.Camera, rcfg *record.RecorderC
 	rs, err = restream.New(restream.Config{Camera: c.Name, URL: c.Restream.URL, Mode: c.Restream.Mode,
 		FFmpeg: ffmpegPath, Events: bus}, pub, log)
 	return enc, rs, recSrc, err
+}
+
+// motionStores opens the events catalogue and the motion state file in
+// <record_dir>/.events when a camera detects motion, and returns how long
+// each such camera's events are kept (its keep; 0: the catalogue's
+// default). A record dir that cannot hold them leaves detection running
+// without a catalogue (events still go to SSE, MQTT and hooks) and the
+// page's changes unsaved; the error is logged.
+func motionStores(cfg *config.Config, log *slog.Logger) (*eventlog.Log, *detect.StateFile, map[string]time.Duration) {
+	keep := map[string]time.Duration{}
+	for _, c := range cfg.Cameras {
+		if c.Motion.Enabled {
+			keep[c.Name] = time.Duration(c.Recording.Keep)
+		}
+	}
+	if len(keep) == 0 {
+		return nil, nil, nil
+	}
+	dir := filepath.Join(cfg.RecordDir, ".events")
+	evlog, err := eventlog.Open(dir, log)
+	if err != nil {
+		log.Error("motion events will not be kept", "error", err.Error())
+		evlog = nil
+	}
+	state, err := detect.OpenState(filepath.Join(dir, "motion.json"), log)
+	if err != nil {
+		log.Error("motion: arming and masks changed on the page will not be kept", "error", err.Error())
+		state = nil
+	}
+	return evlog, state, keep
+}
+
+// motionEventsOf is the API's view of evlog: a nil interface without one.
+func motionEventsOf(evlog *eventlog.Log) api.MotionEvents {
+	if evlog == nil {
+		return nil
+	}
+	return evlog
 }

@@ -119,6 +119,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if uploader.Any() {
 		uploads = uploader
 	}
+	evlog, motionState, evKeep := motionStores(cfg, log)
 	units := make([]unit, 0, len(cfg.Cameras))
 	apiCams := make([]api.Camera, 0, len(cfg.Cameras))
 	metricCams := make([]metrics.Camera, 0, len(cfg.Cameras))
@@ -150,7 +151,14 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			return fmt.Errorf("camera %s: %w", c.Name, err)
 		}
 		rec := record.NewRecorder(rcfg, recSrc, catalog, log)
-		det, err := detect.New(detect.Config{Camera: c.Name, Motion: c.Motion, Events: bus}, cam, log)
+		dcfg := detect.Config{Camera: c.Name, Motion: c.Motion, Events: bus, State: motionState}
+		if evlog != nil { // the interface stays nil without a catalogue
+			dcfg.Catalog = evlog
+		}
+		if c.Recording.RecordMode == config.ModeEvents {
+			dcfg.Record = rec
+		}
+		det, err := detect.New(dcfg, cam, log)
 		if err != nil {
 			return fmt.Errorf("%w: camera %s: %w", errConfig, c.Name, err)
 		}
@@ -180,10 +188,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	srv := api.New(api.Config{
 		Cameras: apiCams, Catalog: catalog, Log: log, Version: version(),
 		Auth: sec.auth, HostCheck: cfg.Security.HostCheck(), AllowedHosts: cfg.Security.AllowedHosts,
-		MaxClients: cfg.Security.MaxClients,
-		Events:     bus,
-		Uploads:    uploads,
-		Metrics:    metrics.Handler(metrics.NewRegistry(metrics.NewCollector(metricCams, cfg.RecordDir, store.DiskFree), version())),
+		MaxClients:   cfg.Security.MaxClients,
+		Events:       bus,
+		Uploads:      uploads,
+		MotionEvents: motionEventsOf(evlog),
+		Metrics:      metrics.Handler(metrics.NewRegistry(metrics.NewCollector(metricCams, cfg.RecordDir, store.DiskFree), version())),
 	})
 
 	g, ctx := errgroup.WithContext(ctx)
@@ -213,6 +222,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		g.Go(func() error { return reloadOnHUP(ctx, sec.tls, log) })
 	}
 	g.Go(func() error { return diskWatch(cfg, bus).Run(ctx, log) })
+	if evlog != nil {
+		g.Go(func() error { return evlog.RunRetention(ctx, evKeep) })
+	}
 	if cfg.MQTT.Enabled() {
 		bridge := mqtt.New(mqttConfig(cfg.MQTT, cfg.RecordDir), mqttCams, bus, log)
 		g.Go(func() error { return bridge.Run(notifyCtx) })

@@ -16,20 +16,23 @@ import (
 // be application/json: a browser can send text/plain or a form across
 // sites without asking first, but not JSON. Errors wrap errBadRequest or
 // errMediaType, or are *http.MaxBytesError for a body that is too large.
-func decodeStrict(c *gin.Context, v any) error {
+func decodeStrict(c *gin.Context, v any) error { return decodeStrictN(c, v, maxBodyBytes) }
+
+// decodeStrictN is decodeStrict with a body of at most limit bytes.
+func decodeStrictN(c *gin.Context, v any, limit int64) error {
 	// An empty body without a type is reported as an empty body below.
 	if c.Request.Header.Get("Content-Type") != "" || c.Request.ContentLength != 0 {
 		if err := requireType(c.Request, "application/json"); err != nil {
 			return err
 		}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes))
+	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var tooLarge *http.MaxBytesError
 		switch {
 		case errors.As(err, &tooLarge):
-			return fmt.Errorf("request body larger than %d bytes: %w", maxBodyBytes, err)
+			return fmt.Errorf("request body larger than %d bytes: %w", limit, err)
 		case errors.Is(err, io.EOF):
 			return fmt.Errorf("%w: empty request body, want a JSON object", errBadRequest)
 		default:
@@ -39,7 +42,7 @@ func decodeStrict(c *gin.Context, v any) error {
 	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return fmt.Errorf("request body larger than %d bytes: %w", maxBodyBytes, err)
+			return fmt.Errorf("request body larger than %d bytes: %w", limit, err)
 		}
 		return fmt.Errorf("%w: unexpected data after the JSON object", errBadRequest)
 	}

@@ -21,8 +21,10 @@ import (
 	"time"
 
 	"github.com/camrec/camrec/internal/mjpeg"
+	"github.com/camrec/camrec/internal/motion"
 	"github.com/camrec/camrec/internal/testutil"
 	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/pipeline/detect"
 	"github.com/camrec/camrec/pipeline/record"
 	"github.com/camrec/camrec/pipeline/store"
 )
@@ -284,6 +286,7 @@ type camSpec struct {
 	w, h       int
 	missing    bool // its recorder reports ffmpeg missing
 	noRecorder bool
+	motion     bool // it has motion detection (a real detect.Stage, not run)
 }
 
 type envConfig struct {
@@ -292,6 +295,8 @@ type envConfig struct {
 	// throughWriter serves without ConnContext, as over TLS: stream parts
 	// go through the ResponseWriter instead of straight to the socket.
 	throughWriter bool
+	// motionEvents is the events catalogue (nil: none).
+	motionEvents MotionEvents
 }
 
 type env struct {
@@ -301,6 +306,7 @@ type env struct {
 	cams    map[string]*pipeline.Camera
 	recs    map[string]*fakeRecorder
 	catalog *fakeCatalog
+	motion  map[string]*detect.Stage
 }
 
 func defaultCams() []camSpec {
@@ -321,6 +327,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 		cams:    map[string]*pipeline.Camera{},
 		recs:    map[string]*fakeRecorder{},
 		catalog: newFakeCatalog(t),
+		motion:  map[string]*detect.Stage{},
 	}
 	small := encodeJPEG(t, 320, 240, false)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -339,6 +346,17 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 			e.recs[spec.name] = rec
 			ac.Recorder = rec
 		}
+		if spec.motion {
+			st, err := detect.OpenState(filepath.Join(t.TempDir(), "motion.json"), log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			det, err := detect.New(detect.Config{Camera: spec.name, Motion: motion.Config{Enabled: true}, State: st}, cam, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.motion[spec.name], ac.Motion = det, det
+		}
 		apiCams = append(apiCams, ac)
 		if spec.run {
 			wg.Go(func() {
@@ -348,7 +366,8 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 			})
 		}
 	}
-	srv := New(Config{Cameras: apiCams, Catalog: e.catalog, Log: log, Version: "test", StreamWriteTimeout: cfg.writeTimeout})
+	srv := New(Config{Cameras: apiCams, Catalog: e.catalog, Log: log, Version: "test", StreamWriteTimeout: cfg.writeTimeout,
+		MotionEvents: cfg.motionEvents})
 	hs := httptest.NewUnstartedServer(srv.Handler())
 	if !cfg.throughWriter {
 		hs.Config.ConnContext = ConnContext // as Serve does

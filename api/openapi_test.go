@@ -186,7 +186,7 @@ func TestContractRejectsWrongAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	status := `{"active":false,"id":"","started_at":null,"frames":0,"bytes":0,"dropped":0,"error":"","state":"idle",` +
-		`"segment":0,"restarts":0,"retention_deleted":0,"start_latency_ms":0,"synced_at":null}`
+		`"segment":0,"restarts":0,"retention_deleted":0,"start_latency_ms":0,"synced_at":null,"trigger":""}`
 	camera := `{"name":"cam0","device":"test:","state":"streaming","error":"","format":"MJPEG","width":1280,"height":720,` +
 		`"fps_target":30,"fps_measured":29.9,"frames":10,"frames_invalid":0,"frames_corrupt":0,"frames_encoded":0,"restarts":0,` +
 		`"clients":0,"preview_frames_dropped":0,"clients_refused":0,"has_controls":false,"recording":` + status + `}`

@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/camrec/camrec/internal/auth"
+	"github.com/camrec/camrec/internal/motion"
 	"github.com/camrec/camrec/internal/upload"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/detect"
@@ -70,6 +71,11 @@ type Camera struct {
 // MotionView is a camera's motion detection (*detect.Stage).
 type MotionView interface {
 	Status() detect.Status
+	// SetArmed sets the user's arming override (nil: follow the schedule).
+	SetArmed(armed *bool) error
+	// SetAreas replaces the masks and zones (nil: keep that kind); the
+	// error wraps pipeline.ErrInvalid for bad polygons or names.
+	SetAreas(masks []motion.Polygon, zones []motion.Zone) error
 }
 
 // Restream is a camera's publication to a media server
@@ -109,6 +115,9 @@ type Config struct {
 	Metrics http.Handler
 	// Events feeds GET /api/v1/events; nil means no events.
 	Events EventFeed
+	// MotionEvents is the catalogue of motion events; nil means none
+	// (GET /api/v1/motion-events answers an empty list).
+	MotionEvents MotionEvents
 	// Uploads shows the cameras' upload status and plays recordings whose
 	// local copy was deleted after their upload; nil means no uploads.
 	Uploads Uploads
@@ -138,6 +147,7 @@ type Server struct {
 	engine       *gin.Engine
 	metrics      http.Handler
 	events       EventFeed
+	motionEvents MotionEvents
 	uploads      Uploads
 	csp          string // the pages' Content-Security-Policy
 
@@ -202,6 +212,10 @@ func New(cfg Config) *Server {
 		s.web = web.FS()
 	}
 	s.metrics, s.events, s.uploads = cfg.Metrics, cfg.Events, cfg.Uploads
+	s.motionEvents = cfg.MotionEvents
+	if s.motionEvents == nil {
+		s.motionEvents = noMotionEvents{}
+	}
 	var origins []string
 	if s.uploads != nil {
 		origins = s.uploads.Origins()
@@ -279,8 +293,16 @@ func (s *Server) routes() *gin.Engine {
 	s.handle(cam, http.MethodPut, "/recording", operator, s.setRecording)
 	s.handle(cam, http.MethodPost, "/recording", operator, s.setRecording)
 	s.handle(cam, http.MethodPost, "/restream/demand", operator, s.restreamDemand)
+	read(cam, "/motion", viewer, s.getMotion)
+	s.handle(cam, http.MethodPut, "/motion", operator, s.setMotion)
 	read(cam, "/controls", viewer, s.listControls)
 	s.handle(cam, http.MethodPut, "/controls", operator, s.setControl)
+
+	read(v1, "/motion-events", viewer, s.listMotionEvents)
+	ev := v1.Group("/motion-events/:id")
+	read(ev, "", viewer, s.getMotionEvent)
+	s.handle(ev, http.MethodDelete, "", operator, s.deleteMotionEvent)
+	read(ev, "/snapshot.jpg", media, s.motionEventSnapshot)
 
 	read(v1, "/recordings", viewer, s.listRecordings)
 	rec := v1.Group("/recordings/:id", s.checkRecordingID)

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/camrec/camrec/internal/events"
+	"github.com/camrec/camrec/internal/motion"
 	"github.com/camrec/camrec/internal/upload"
 	"github.com/camrec/camrec/pipeline"
-	"github.com/camrec/camrec/pipeline/detect"
 	"github.com/camrec/camrec/pipeline/record"
 	"github.com/camrec/camrec/pipeline/restream"
 	"github.com/camrec/camrec/pipeline/store"
@@ -58,10 +58,17 @@ type CameraBody struct {
 
 // MotionStatusBody is a camera's motion detection, "motion" in CameraBody.
 type MotionStatusBody struct {
-	Armed  bool    `json:"armed"`  // detection runs now (the schedule, if any, says so)
-	Active bool    `json:"active"` // an event is open: motion now or within event_gap
-	Score  float64 `json:"score"`  // the last analysed frame's changed area, percent of the unmasked picture
-	Events uint64  `json:"events"` // events since camrec started
+	Armed bool `json:"armed"` // detection runs now
+	// ArmedBy says what decides: "always" (no schedule, no override),
+	// "schedule", or "user" (Override, until OverrideUntil: the schedule's
+	// next change; null: until changed).
+	ArmedBy       string     `json:"armed_by"`
+	Override      *bool      `json:"override"`
+	OverrideUntil *time.Time `json:"override_until"`
+	Active        bool       `json:"active"`       // an event is open: motion now or within event_gap
+	ActiveZones   []string   `json:"active_zones"` // the open event's zones
+	Score         float64    `json:"score"`        // the last analysed frame's changed area, percent of the unmasked picture
+	Events        uint64     `json:"events"`       // events since camrec started
 	// LastEventAt is when the last event started; null before the first.
 	LastEventAt    *time.Time `json:"last_event_at"`
 	FramesAnalysed uint64     `json:"frames_analysed"`
@@ -69,6 +76,12 @@ type MotionStatusBody struct {
 	FramesSkipped uint64 `json:"frames_skipped"`
 	// Error says why frames cannot be analysed ("" when they can).
 	Error string `json:"error"`
+	// LastEventID is the last event's ID (GET /api/v1/motion-events/{id});
+	// null before the first.
+	LastEventID *string `json:"last_event_id"`
+	// Masks and Zones in use (the config's, or those saved from the page).
+	Masks []motion.Polygon `json:"masks"`
+	Zones []motion.Zone    `json:"zones"`
 }
 
 // RestreamStatusBody is a camera's restream, "restream" in CameraBody.
@@ -108,7 +121,10 @@ type RecordingStatusBody struct {
 	Restarts         uint64     `json:"restarts"`
 	RetentionDeleted uint64     `json:"retention_deleted"`
 	StartLatencyMS   float64    `json:"start_latency_ms"`
-	SyncedAt         *time.Time `json:"synced_at"`
+	// Trigger is why the active recording runs: manual, motion
+	// (record_mode events) or continuous; "" when none is active.
+	Trigger  string     `json:"trigger"`
+	SyncedAt *time.Time `json:"synced_at"`
 }
 
 // RecordingBody is a recording as GET /api/v1/recordings lists it, with
@@ -185,7 +201,7 @@ func recordingStatusBody(r record.RecordingStatus) RecordingStatusBody {
 	return RecordingStatusBody{
 		Active: r.Active, ID: r.ID, StartedAt: r.StartedAt, Frames: r.Frames, Bytes: r.Bytes,
 		Dropped: r.Dropped, Error: r.Error, State: r.State, Segment: r.Segment, Restarts: r.Restarts,
-		RetentionDeleted: r.RetentionDeleted, StartLatencyMS: r.StartLatencyMS, SyncedAt: r.SyncedAt,
+		RetentionDeleted: r.RetentionDeleted, StartLatencyMS: r.StartLatencyMS, SyncedAt: r.SyncedAt, Trigger: r.Trigger,
 	}
 }
 
@@ -196,16 +212,6 @@ func recordingBody(r store.Recording) RecordingBody {
 		State: r.State, Error: r.Error, PrevID: r.PrevID, NextID: r.NextID,
 		FileURL: fileURL(r.ID), UploadedAt: r.UploadedAt, RemoteURL: r.RemoteURL, Local: !r.RemoteOnly,
 	}
-}
-
-func motionStatusBody(m detect.Status) *MotionStatusBody {
-	b := &MotionStatusBody{Armed: m.Armed, Active: m.Active, Score: pipeline.RoundTo(m.Score, 2), Events: m.Events,
-		FramesAnalysed: m.FramesAnalysed, FramesSkipped: m.FramesSkipped, Error: m.Error}
-	if !m.LastEvent.IsZero() {
-		t := m.LastEvent.UTC()
-		b.LastEventAt = &t
-	}
-	return b
 }
 
 func restreamStatusBody(r restream.Status) *RestreamStatusBody {

@@ -11,6 +11,7 @@ import (
 	"github.com/camrec/camrec/internal/upload"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/detect"
+	"github.com/camrec/camrec/pipeline/eventlog"
 	"github.com/camrec/camrec/pipeline/record"
 	"github.com/camrec/camrec/pipeline/restream"
 	"github.com/camrec/camrec/pipeline/store"
@@ -49,15 +50,19 @@ func TestWireShape(t *testing.T) {
 			return b
 		}(), "clients clients_refused device error format fps_measured fps_target frames frames_corrupt frames_encoded frames_invalid has_controls height motion name preview_frames_dropped recording restarts state width"},
 		{"motion status", motionStatusBody(detect.Status{Enabled: true}),
-			"active armed error events frames_analysed frames_skipped last_event_at score"},
-		{"motion event", events.Event{ID: 1, Type: events.MotionEnded, Time: now, Camera: "cam0", DurationS: 1, Score: 2.5, Zones: []string{"door"}}.Body(),
-			"camera duration_s id score time type zones"},
+			"active active_zones armed armed_by error events frames_analysed frames_skipped last_event_at last_event_id masks override override_until score zones"},
+		{"motion event", events.Event{ID: 1, Type: events.MotionEnded, Time: now, Camera: "cam0", DurationS: 1, Score: 2.5, Zones: []string{"door"},
+			EventID: "cam0-20260101T120000.000Z", SnapshotURL: "/api/v1/motion-events/cam0-20260101T120000.000Z/snapshot.jpg"}.Body(),
+			"camera duration_s event_id id score snapshot_url time type zones"},
+		{"catalogued motion event", motionEventBody(eventlog.Event{ID: "cam0-20260101T120000.000Z", Camera: "cam0", Start: now, End: now,
+			Peak: 1, Zones: []string{"door"}, Snapshot: true}, []store.Recording{{ID: "r", Camera: "cam0", StartedAt: now.Add(-time.Second), EndedAt: &now}}),
+			"active camera duration_s end id peak_score recordings snapshot_url start zones"},
 		{"restream status", restreamStatusBody(restream.Status{State: restream.StateIdle}),
 			"error frames mode restarts since state url"},
 		{"upload status", uploadStatusBody(upload.Status{State: upload.StateIdle}),
 			"bytes failures last_error pending state uploaded"},
 		{"recording status", rec,
-			"active bytes dropped error frames id restarts retention_deleted segment start_latency_ms started_at state synced_at"},
+			"active bytes dropped error frames id restarts retention_deleted segment start_latency_ms started_at state synced_at trigger"},
 		{"recording", recordingBody(store.Recording{ID: "cam0-20260101-120000.mp4", Camera: "cam0", StartedAt: now, EndedAt: &now,
 			DurationS: 1, Bytes: 1, Container: "mp4", VideoCodec: "h264", Width: 1, Height: 1, State: store.RecStateFailed,
 			Error: "e", PrevID: "p", NextID: "n", UploadedAt: &now, RemoteURL: "http://s3/b/k", RemoteOnly: true}),

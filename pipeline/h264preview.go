@@ -73,7 +73,7 @@ func newH264Preview(cfg CameraConfig, hub *Hub, encoded *atomic.Uint64, log *slo
 
 // wanted reports whether previews are wanted now.
 func (p *h264Preview) wanted(now time.Time) bool {
-	return p.hub.Clients() > 0 || now.UnixNano() < p.snapUntil.Load()
+	return p.hub.Subscribers() > 0 || now.UnixNano() < p.snapUntil.Load()
 }
 
 // offer hands f to the decoder if previews are wanted; it never blocks.

@@ -53,3 +53,42 @@ func TestMotionSection(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordMode: record_mode events needs motion detection; continuous:
+// true is record_mode continuous; contradictions and unknown modes are
+// refused naming the key.
+func TestRecordMode(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		args       []string
+		mode       string
+		continuous bool
+		err        string
+	}{
+		{"default", "", nil, ModeManual, false, ""},
+		{"continuous: true", "continuous: true\n", nil, ModeContinuous, true, ""},
+		{"record_mode continuous", "record_mode: continuous\n", nil, ModeContinuous, true, ""},
+		{"events", "record_mode: events\n    motion: {enabled: true}\n", nil, ModeEvents, false, ""},
+		{"events by flags", "", []string{"-motion", "-record-mode", "events"}, ModeEvents, false, ""},
+		{"events without motion", "record_mode: events\n", nil, "", false, "camera a: record_mode events: needs motion detection"},
+		{"unknown", "record_mode: sometimes\n", nil, "", false, `record_mode "sometimes"`},
+		{"contradiction", "record_mode: manual\n    continuous: true\n", nil, "", false, "record_mode manual: contradicts continuous: true"},
+	} {
+		yaml := "cameras:\n  - name: a\n    " + tc.yaml
+		args := append([]string{"-config", writeFile(t, "c.yaml", yaml, 0o600)}, tc.args...)
+		cfg, err := Load(args, noEnv, io.Discard)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: got %v, want %q", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if r := cfg.Cameras[0].Recording; r.RecordMode != tc.mode || r.Continuous != tc.continuous {
+			t.Errorf("%s: record_mode %q continuous %v, want %q %v", tc.name, r.RecordMode, r.Continuous, tc.mode, tc.continuous)
+		}
+	}
+}

@@ -28,6 +28,12 @@ type Recording struct {
 	Segment Duration `yaml:"segment"`
 	// Continuous records all the time, in segments.
 	Continuous bool `yaml:"continuous"`
+	// RecordMode is when the camera records by itself: "manual" (only
+	// when asked), "continuous" (all the time; continuous: true says the
+	// same) or "events" (when motion detection finds motion: pre_record
+	// before it, motion.post_roll after it). Requests to record work in
+	// every mode.
+	RecordMode string `yaml:"record_mode"`
 	// Keep, MaxDisk and MinFree are the retention rules.
 	Keep    Duration `yaml:"keep"`
 	MaxDisk Size     `yaml:"max_disk"`
@@ -152,6 +158,7 @@ func recordingFlags(fs *flag.FlagSet) func(r *Recording, set map[string]bool) {
 	maxDur := fs.Duration("max-duration", 0, "stop a recording by itself after this long (0 = never)")
 	segment := fs.Duration("segment", 0, "split recordings into files of this length, with no gap (0 = one file; -continuous: 10m)")
 	continuous := fs.Bool("continuous", false, "record all the time, in segments")
+	mode := fs.String("record-mode", "", "when to record by itself: manual, continuous (= -continuous) or events (on motion; needs -motion)")
 	keep := fs.Duration("keep", 0, "delete recordings older than this (e.g. 720h; 0 = keep)")
 	var maxDisk Size
 	fs.Var(&maxDisk, "max-disk", "delete the oldest recordings of a camera beyond this `size` (e.g. 50G)")
@@ -187,9 +194,33 @@ func recordingFlags(fs *flag.FlagSet) func(r *Recording, set map[string]bool) {
 		if set["continuous"] {
 			r.Continuous = *continuous
 		}
+		if set["record-mode"] {
+			r.RecordMode = *mode
+		}
+		r.resolveMode()
 		if r.Continuous && r.Segment == 0 {
 			r.Segment = Duration(DefaultContinuousSegment)
 		}
+	}
+}
+
+// Recording modes (Recording.RecordMode).
+const (
+	ModeManual     = "manual"
+	ModeContinuous = "continuous"
+	ModeEvents     = "events"
+)
+
+// resolveMode fills RecordMode from Continuous when unset, and Continuous
+// from RecordMode "continuous"; a contradiction is left for validate.
+func (r *Recording) resolveMode() {
+	switch {
+	case r.RecordMode == "" && r.Continuous:
+		r.RecordMode = ModeContinuous
+	case r.RecordMode == "":
+		r.RecordMode = ModeManual
+	case r.RecordMode == ModeContinuous:
+		r.Continuous = true
 	}
 }
 
@@ -220,6 +251,17 @@ func (r *Recording) validate(cam *Camera) error {
 	case r.FsyncInterval < 0:
 		return fmt.Errorf("fsync_interval %v: must not be negative", time.Duration(r.FsyncInterval))
 	}
-	_ = cam
+	switch r.RecordMode {
+	case ModeManual, ModeContinuous, "":
+	case ModeEvents:
+		if !cam.Motion.Enabled {
+			return errors.New("record_mode events: needs motion detection (motion: enabled: true, or -motion)")
+		}
+	default:
+		return fmt.Errorf("record_mode %q: want manual, continuous or events", r.RecordMode)
+	}
+	if r.Continuous && r.RecordMode != ModeContinuous && r.RecordMode != "" {
+		return fmt.Errorf("record_mode %s: contradicts continuous: true (remove one)", r.RecordMode)
+	}
 	return nil
 }

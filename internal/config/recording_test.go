@@ -23,7 +23,7 @@ func TestRecordingSettings(t *testing.T) {
 		check func(t *testing.T, r []Recording)
 	}{
 		{"defaults", func(*testing.T) []string { return nil }, func(t *testing.T, r []Recording) {
-			want := Recording{PreRecordMaxBytes: 64 << 20, FsyncInterval: Duration(2 * time.Second)}
+			want := Recording{PreRecordMaxBytes: 64 << 20, FsyncInterval: Duration(2 * time.Second), RecordMode: ModeManual}
 			if r[0] != want {
 				t.Errorf("got %+v, want %+v", r[0], want)
 			}
@@ -34,7 +34,7 @@ func TestRecordingSettings(t *testing.T) {
 		}, func(t *testing.T, r []Recording) {
 			want := Recording{PreRecord: Duration(3 * time.Second), PreRecordMaxBytes: 16 << 20, Segment: Duration(5 * time.Minute),
 				Keep: Duration(720 * time.Hour), MaxDisk: 3 << 29, MinFree: MinFree{Percent: 10},
-				FsyncInterval: Duration(500 * time.Millisecond), MaxDuration: Duration(time.Hour)}
+				FsyncInterval: Duration(500 * time.Millisecond), MaxDuration: Duration(time.Hour), RecordMode: ModeManual}
 			if r[0] != want {
 				t.Errorf("got %+v, want %+v", r[0], want)
 			}
@@ -64,9 +64,9 @@ func TestRecordingSettings(t *testing.T) {
 		}, func(t *testing.T, r []Recording) {
 			front := Recording{PreRecord: Duration(5 * time.Second), PreRecordMaxBytes: 32 << 20, Continuous: true,
 				Segment: Duration(15 * time.Minute), Keep: Duration(48 * time.Hour), MaxDisk: 100 << 30,
-				MinFree: MinFree{Percent: 5}, FsyncInterval: Duration(time.Second)}
+				MinFree: MinFree{Percent: 5}, FsyncInterval: Duration(time.Second), RecordMode: ModeContinuous}
 			back := Recording{MaxDuration: Duration(30 * time.Minute), PreRecordMaxBytes: 64 << 20,
-				Keep: Duration(48 * time.Hour), FsyncInterval: Duration(2 * time.Second)}
+				Keep: Duration(48 * time.Hour), FsyncInterval: Duration(2 * time.Second), RecordMode: ModeManual}
 			if r[0] != front || r[1] != back {
 				t.Errorf("got\n%+v\n%+v\nwant\n%+v\n%+v", r[0], r[1], front, back)
 			}

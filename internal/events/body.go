@@ -20,16 +20,19 @@ type Body struct {
 	Bytes       int64     `json:"bytes,omitempty"`
 	State       string    `json:"state,omitempty"` // a camera's new state
 	Error       string    `json:"error,omitempty"`
-	Rule        string    `json:"rule,omitempty"`  // the retention rule that deleted the recording
-	Score       float64   `json:"score,omitempty"` // a motion event's peak changed area, percent of the picture
-	Zones       []string  `json:"zones,omitempty"` // the zones a motion event moved in
+	Rule        string    `json:"rule,omitempty"`         // the retention rule that deleted the recording
+	Score       float64   `json:"score,omitempty"`        // a motion event's peak changed area, percent of the picture
+	Zones       []string  `json:"zones,omitempty"`        // the zones a motion event moved in
+	EventID     string    `json:"event_id,omitempty"`     // a motion event's ID (GET /api/v1/motion-events/{id})
+	SnapshotURL string    `json:"snapshot_url,omitempty"` // a motion event's snapshot JPEG
 }
 
 // Body returns e's outside shape. The file's path on disk (Path) is not in
 // it: only hooks, which run on the same host, are given that.
 func (e Event) Body() Body {
 	b := Body{ID: e.ID, Type: string(e.Type), Time: e.Time, Camera: e.Camera, RecordingID: e.RecordingID,
-		DurationS: e.DurationS, Bytes: e.Bytes, State: e.State, Error: e.Error, Rule: e.Rule, Score: e.Score, Zones: e.Zones}
+		DurationS: e.DurationS, Bytes: e.Bytes, State: e.State, Error: e.Error, Rule: e.Rule, Score: e.Score, Zones: e.Zones,
+		EventID: e.EventID, SnapshotURL: e.SnapshotURL}
 	if e.RecordingID != "" && e.Type != RetentionDeleted && e.Type != RecordingDeleted {
 		b.FileURL = FileURL(e.RecordingID)
 	}

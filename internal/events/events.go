@@ -60,6 +60,10 @@ type Event struct {
 	// of the unmasked picture; Zones the zones that moved.
 	Score float64
 	Zones []string
+	// EventID is a motion event's ID in the events catalogue,
+	// SnapshotURL the API path of its snapshot ("" before it has one).
+	EventID     string
+	SnapshotURL string
 }
 
 // Bus fans events out to subscribers and keeps the last ones for those that

@@ -122,19 +122,19 @@ func (p *preRing) fill(ctx context.Context, sub *pipeline.Subscriber) {
 	}
 }
 
-// preRecordFrames returns the pre-record frames for a recording requested
-// now, given that sub was subscribed just before: it waits (briefly) until
+// preRecordFrames returns the frames captured from from on, for a
+// recording requested now, given that sub was subscribed just before: it waits (briefly) until
 // the ring has taken every frame published before sub existed, so that no
 // frame falls between the ring and sub. Frames in sub up to the returned
 // cut time are duplicates to skip.
-func (p *preRing) preRecordFrames(hub *pipeline.Hub, requested time.Time) (frames []*pipeline.Frame, cut time.Time) {
+func (p *preRing) preRecordFrames(hub *pipeline.Hub, from time.Time) (frames []*pipeline.Frame, cut time.Time) {
 	if latest := hub.Latest(); latest != nil {
 		deadline := time.Now().Add(200 * time.Millisecond)
 		for p.lastTime().Before(latest.Time) && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond) // the ring's goroutine is a few frames behind at most
 		}
 	}
-	frames = p.since(requested.Add(-p.keep))
+	frames = p.since(from)
 	if len(frames) > 0 {
 		cut = frames[len(frames)-1].Time
 	}

@@ -60,6 +60,12 @@ const (
 	// from the stop only); then SIGINT, then after killGrace SIGKILL.
 	stopDeadline = 8 * time.Second
 	killGrace    = 2 * time.Second
+	// motionLatency: in the recording mode "events", the pre-record ring
+	// holds this much more than pre_record, so that a recording started
+	// by motion begins pre_record before the motion's first frame although
+	// detection (min_frames at the detection rate) and the request take
+	// some time.
+	motionLatency = 3 * time.Second
 	// progressPoll: how often a stopping ffmpeg is looked at for progress
 	// (see encoder.end); maxStopWait bounds the patience it earns: an
 	// ffmpeg that looks busy forever is interrupted that long after the
@@ -153,13 +159,18 @@ type Recorder struct {
 	finishing []*session // stopped, their ffmpeg finishing the files
 	newest    *session   // the last session started: lastErr is its outcome
 	lastErr   string
-	waiting   bool // continuous: a retry is scheduled
+	waiting   bool   // continuous: a retry is scheduled
+	trigger   string // why the active recording runs (RecordingStatus.Trigger)
 }
 
 type setRequest struct {
 	active bool
+	motion bool          // from motion detection (SetMotion), not a user
 	at     time.Time     // when the caller asked: the start's deadline counts from it
 	reply  chan setReply // buffered: Run never blocks on a caller that left
+	// motionAt: the capture time of the motion that asks to record; the
+	// pre-record counts back from it.
+	motionAt time.Time
 }
 
 type setReply struct {
@@ -192,7 +203,10 @@ func NewRecorder(cfg RecorderConfig, src FrameSource, cat *store.Catalog, log *s
 		reqs:   make(chan setRequest),
 		done:   make(chan struct{}),
 	}
-	if cfg.PreRecord > 0 {
+	switch {
+	case cfg.OnMotion:
+		r.ring = newPreRing(cfg.PreRecord+motionLatency, cfg.PreRecordMaxBytes, r.log)
+	case cfg.PreRecord > 0:
 		r.ring = newPreRing(cfg.PreRecord, cfg.PreRecordMaxBytes, r.log)
 	}
 	return r
@@ -286,11 +300,29 @@ func (r *Recorder) prune() int {
 // is reported in RecordingStatus.Error, not as an error. Whatever the
 // owner loop is doing, SetActive returns within answerTimeout (the error
 // then wraps ErrUnavailable).
+//
+// A stop also ends a recording that motion started (recording mode
+// "events"); the next motion starts a new one.
 func (r *Recorder) SetActive(ctx context.Context, active bool) (RecordingStatus, error) {
-	if active && r.cfg.FFmpegErr != nil {
+	return r.set(ctx, setRequest{active: active})
+}
+
+// SetMotion is motion detection's SetActive (recording mode "events"):
+// true starts a recording unless one runs, its pre-record counting back
+// from at (the capture time of the motion's first frame, if within
+// motionLatency of now); false ends one that motion started unless a
+// user's request keeps it. Status says which started the recording
+// (Trigger).
+func (r *Recorder) SetMotion(ctx context.Context, active bool, at time.Time) error {
+	_, err := r.set(ctx, setRequest{active: active, motion: true, motionAt: at})
+	return err
+}
+
+func (r *Recorder) set(ctx context.Context, req setRequest) (RecordingStatus, error) {
+	if req.active && r.cfg.FFmpegErr != nil {
 		return r.Status(), fmt.Errorf("camera %q: start recording: %w", r.cfg.Camera, r.cfg.FFmpegErr)
 	}
-	req := setRequest{active: active, at: time.Now(), reply: make(chan setReply, 1)}
+	req.at, req.reply = time.Now(), make(chan setReply, 1)
 	bound := time.NewTimer(answerTimeout)
 	defer bound.Stop()
 	select {

@@ -62,6 +62,9 @@ type RecorderConfig struct {
 	// Segment splits a recording into files of that length (at least 1 s),
 	// with no gap or overlap. 0 = one file (except with Continuous).
 	Segment time.Duration
+	// OnMotion: motion detection starts recordings (SetMotion; the
+	// recording mode "events"); they begin PreRecord before the motion.
+	OnMotion bool
 	// Continuous records all the time, in segments (default 10 min), from
 	// Run's start; SetActive(false) pauses it, SetActive(true) resumes.
 	Continuous bool

@@ -42,6 +42,10 @@ type RecordingStatus struct {
 	// StartLatencyMS is the delay from the request to the first frame
 	// written to ffmpeg (0 before it).
 	StartLatencyMS float64
+	// Trigger is why the active recording runs: TriggerManual (a user's
+	// request), TriggerMotion (motion, recording mode "events") or
+	// TriggerContinuous; "" when none is active.
+	Trigger string
 	// SyncedAt is when the file being written was last flushed to the disk
 	// (every fsync_interval); nil before the first flush.
 	SyncedAt *time.Time
@@ -58,13 +62,20 @@ const (
 	RecorderFinishing = "finishing"
 )
 
+// Triggers of a recording (RecordingStatus.Trigger).
+const (
+	TriggerManual     = "manual"
+	TriggerMotion     = "motion"
+	TriggerContinuous = "continuous"
+)
+
 // Status reports the active recording; else finishing while a stopped
 // recording's ffmpeg finishes its file, waiting while continuous recording
 // waits to retry, or failed (with why) when the last recording failed. It
 // is cheap and safe from any goroutine.
 func (r *Recorder) Status() RecordingStatus {
 	r.mu.Lock()
-	s, lastErr, waiting, finishing, newest := r.cur, r.lastErr, r.waiting, len(r.finishing) > 0, r.newest
+	s, lastErr, waiting, finishing, newest, trigger := r.cur, r.lastErr, r.waiting, len(r.finishing) > 0, r.newest, r.trigger
 	r.mu.Unlock()
 	st := RecordingStatus{Restarts: r.restarts.Load(), RetentionDeleted: r.Counters().deleted(), State: RecorderIdle}
 	if s == nil {
@@ -86,7 +97,7 @@ func (r *Recorder) Status() RecordingStatus {
 		return st
 	}
 	started := s.startedAt()
-	st.Active, st.State, st.StartedAt = true, RecorderRecording, &started
+	st.Active, st.State, st.StartedAt, st.Trigger = true, RecorderRecording, &started, trigger
 	st.Frames = s.frames.Load()
 	st.Dropped = s.sub.Dropped()
 	if l := s.latency.Load(); l > 0 {

@@ -156,7 +156,7 @@ func (s *session) ranFor() time.Duration { return s.endedAt.Sub(s.requested) }
 // With needFrames, a camera that delivers nothing (see cameraAbsent) and no
 // pre-record frames make it fail, wrapping ErrUnavailable, before any file
 // or ffmpeg is made. Called by Run.
-func (r *Recorder) start(ctx context.Context, deadline time.Time, needFrames bool) error {
+func (r *Recorder) start(ctx context.Context, deadline time.Time, needFrames bool, motionAt time.Time) error {
 	if r.cur != nil {
 		return nil
 	}
@@ -201,7 +201,14 @@ func (r *Recorder) start(ctx context.Context, deadline time.Time, needFrames boo
 	// must not be missed.
 	s.sub = r.src.FrameHub().Subscribe(r.queueDepth(fps, spec, queueSeconds))
 	if r.ring != nil {
-		s.pre, s.cut = r.ring.preRecordFrames(r.src.FrameHub(), requested)
+		// The pre-record ends at the request, or, for a recording started
+		// by motion, at the motion's first frame (the ring holds
+		// motionLatency more for that).
+		from := requested
+		if !motionAt.IsZero() && motionAt.Before(requested) && requested.Sub(motionAt) <= motionLatency {
+			from = motionAt
+		}
+		s.pre, s.cut = r.ring.preRecordFrames(r.src.FrameHub(), from.Add(-r.cfg.PreRecord))
 	}
 	if needFrames && len(s.pre) == 0 {
 		if why := r.cameraAbsent(requested); why != "" {

@@ -104,23 +104,50 @@ func (r *Recorder) Run(ctx context.Context) error {
 type loop struct {
 	r         *Recorder
 	want      bool        // the user (or continuous mode) wants a recording
+	motion    bool        // motion detection wants one (recording mode "events")
 	next      *time.Timer // continuous: the next try; nil when none is scheduled
 	retryWait pipeline.Backoff
 }
 
-// request serves a SetActive. ctx is the recordings' context.
+// request serves a SetActive or a SetMotion. ctx is the recordings'
+// context. A recording runs while the user (or continuous mode) or motion
+// wants one; a user's stop ends it whoever started it.
 func (l *loop) request(ctx context.Context, req setRequest) setReply {
 	r := l.r
 	var rep setReply
-	l.want = req.active
-	l.unschedule()
-	if req.active {
+	if req.motion {
+		l.motion = req.active
+	} else {
+		l.want = req.active
+		l.motion = l.motion && req.active
+		l.unschedule()
+	}
+	switch {
+	case l.want || l.motion:
 		// Continuous recording waits for the camera's frames; a recording
 		// on request needs a camera that delivers.
-		rep.err = r.start(ctx, req.at.Add(startTimeout), !r.cfg.Continuous)
-	} else if s := r.cur; s != nil {
-		rep.drained = r.finish(s, endStop)
+		if r.cur == nil || l.want {
+			var motionAt time.Time
+			if req.motion {
+				motionAt = req.motionAt
+			}
+			rep.err = r.start(ctx, req.at.Add(startTimeout), !r.cfg.Continuous, motionAt)
+		}
+	case r.cur != nil:
+		rep.drained = r.finish(r.cur, endStop)
 	}
+	r.mu.Lock()
+	switch {
+	case r.cur == nil:
+		r.trigger = ""
+	case r.cfg.Continuous && l.want:
+		r.trigger = TriggerContinuous
+	case l.want:
+		r.trigger = TriggerManual
+	case l.motion:
+		r.trigger = TriggerMotion
+	}
+	r.mu.Unlock()
 	rep.status = r.Status()
 	return rep
 }
@@ -129,6 +156,7 @@ func (l *loop) request(ctx context.Context, req setRequest) setReply {
 // reached, or failed): continuous recording tries again later.
 func (l *loop) ended(s *session) {
 	l.r.ended(s)
+	l.motion = false
 	if l.want && l.r.cfg.Continuous {
 		if s.ranFor() > 2*maxBackoff {
 			l.retryWait.Reset()
@@ -149,8 +177,11 @@ func (l *loop) retry(ctx context.Context) {
 // says why and a retry is scheduled (unless retrying cannot help).
 func (l *loop) startContinuous(ctx context.Context) {
 	r := l.r
-	err := r.start(ctx, time.Now().Add(startTimeout), false)
+	err := r.start(ctx, time.Now().Add(startTimeout), false, time.Time{})
 	if err == nil {
+		r.mu.Lock()
+		r.trigger = TriggerContinuous
+		r.mu.Unlock()
 		return
 	}
 	r.log.Error("continuous recording: start failed", "error", err.Error())
@@ -200,6 +231,7 @@ func (r *Recorder) retryable() bool {
 func (r *Recorder) ended(s *session) {
 	r.mu.Lock()
 	r.cur = nil
+	r.trigger = ""
 	if s == r.newest {
 		r.lastErr = s.errText
 	}
@@ -217,6 +249,7 @@ func (r *Recorder) finish(s *session, why endReason) <-chan struct{} {
 	s.requestStop(why)
 	r.mu.Lock()
 	r.cur = nil
+	r.trigger = ""
 	r.finishing = append(r.finishing, s)
 	r.mu.Unlock()
 	drained := make(chan struct{})

@@ -25,9 +25,11 @@ type sseEvent struct {
 		DurationS   float64 `json:"duration_s"`
 		Bytes       int64   `json:"bytes"`
 		// Motion events.
-		Time  time.Time `json:"time"`
-		Score float64   `json:"score"`
-		Zones []string  `json:"zones"`
+		Time        time.Time `json:"time"`
+		Score       float64   `json:"score"`
+		Zones       []string  `json:"zones"`
+		EventID     string    `json:"event_id"`
+		SnapshotURL string    `json:"snapshot_url"`
 	}
 	// contractErr says how the event's data breaks api/openapi.json's
 	// Event schema (nil when it does not); nextEvent fails the test on it.
