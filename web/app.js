@@ -1,6 +1,8 @@
 // camrec page: one card per camera (live preview, record toggle, snapshot,
-// camera controls) and the list of recordings, kept up to date by the
-// server's events (/api/v1/events). Plain DOM, no dependencies, no build step.
+// camera controls, motion detection's state, arming and its mask and zone
+// editor), the motion events and the list of recordings, kept up to date by
+// the server's events (/api/v1/events). Plain DOM, no dependencies, no build
+// step.
 "use strict";
 
 (() => {
@@ -248,6 +250,7 @@
       card.snapshot.href = `/api/v1/cameras/${enc(cam.name)}/snapshot.jpg?t=${Date.now()}`;
     });
     card.toggle.addEventListener("click", () => toggleRecording(card));
+    setupMotion(card);
     card.controls.el.addEventListener("toggle", () => {
       if (card.controls.el.open) loadControls(card);
     });
@@ -335,6 +338,8 @@
     c.has = !!cam.has_controls;
     showControls(card);
     if (reread && c.has && c.available !== false) loadControls(card);
+
+    updateMotion(card, cam.motion, cam);
   }
 
   function showControls(card) {
@@ -551,6 +556,7 @@
     if (cams.length === 0 && !$("#cameras .empty")) {
       camerasEl.insertAdjacentHTML("afterbegin", '<p class="empty">No camera configured.</p>');
     }
+    motionCamerasChanged();
     pollFigures();
   }
 
@@ -581,6 +587,711 @@
     if (document.hidden) closeEvents();
     else openEvents();
   });
+
+  // ---- motion ----
+  // A camera with motion detection has a "motion" object in its status:
+  // whether it is armed and by what (always, the schedule, a user's
+  // override), whether an event is open and in which zones, the last
+  // score, the masks and zones. Operators arm and disarm it
+  // (PUT …/motion {"armed": true|false}) or hand it back to its schedule
+  // ({"armed": null}). motion_started and motion_ended say at once what
+  // the status, read again then, confirms.
+
+  function motionURL(name) {
+    return `/api/v1/cameras/${enc(name)}/motion`;
+  }
+
+  // armedSentence says whether detection is armed and what decided it: a
+  // user's override holds until the schedule's next change (override_until).
+  function armedSentence(m) {
+    const state = m.armed ? "Armed" : "Disarmed";
+    switch (m.armed_by) {
+      case "schedule": return `${state} by schedule`;
+      case "user": return `${state} by you${m.override_until ? ` until ${fmtTime(m.override_until)}` : ""}`;
+      default: return state;
+    }
+  }
+
+  function hasOverride(m) {
+    return m.override !== null && m.override !== undefined;
+  }
+
+  function setupMotion(card) {
+    const el = card.el;
+    const mo = {
+      status: null, // the status's motion object; null: no detection
+      badge: $(".motion-badge", el),
+      row: $(".motion-row", el),
+      state: $(".motion-state", el),
+      score: $(".motion-score", el),
+      arm: $(".motion-arm", el),
+      follow: $(".motion-follow", el),
+      error: $(".motion-error", el),
+      actionError: "",
+      busy: false,
+    };
+    card.motion = mo;
+    mo.arm.addEventListener("click", () => setArmed(card, !(mo.status && mo.status.armed)));
+    mo.follow.addEventListener("click", () => setArmed(card, null));
+    setupEditor(card);
+  }
+
+  // updateMotion takes the motion object of a camera's status (undefined
+  // when the camera has no detection).
+  function updateMotion(card, m, cam) {
+    card.motion.status = m || null;
+    const ed = card.motion.editor;
+    if (cam.width > 0 && cam.height > 0 && (cam.width !== ed.w || cam.height !== ed.h)) {
+      ed.w = cam.width;
+      ed.h = cam.height;
+      ed.svg.setAttribute("viewBox", `0 0 ${ed.w} ${ed.h}`);
+    }
+    if (m) syncAreas(card, m);
+    renderMotion(card);
+  }
+
+  function renderMotion(card) {
+    const mo = card.motion;
+    const m = mo.status;
+    mo.badge.hidden = !m;
+    mo.row.hidden = !m;
+    mo.editor.el.hidden = !m;
+    if (!m) {
+      delete card.el.dataset.motion;
+      mo.error.hidden = true;
+      renderAreas(card);
+      return;
+    }
+    const zones = m.active_zones || [];
+    const state = m.active ? "active" : m.armed ? "armed" : "disarmed";
+    card.el.dataset.motion = state;
+    const badge = m.active ? "Motion" : m.armed ? "Armed" : "Disarmed";
+    if (mo.badge.textContent !== badge) mo.badge.textContent = badge;
+    mo.badge.className = `badge motion-badge motion-${state}`;
+    const armed = armedSentence(m);
+    const lower = armed[0].toLowerCase() + armed.slice(1);
+    let text = m.active ? `Motion${zones.length ? ` in ${zones.join(", ")}` : ""}` : `Motion detection: ${lower}`;
+    if (m.active && m.armed_by && m.armed_by !== "always") text += ` · ${lower}`;
+    // Only a change is written: the state is a live region.
+    if (mo.state.textContent !== text) mo.state.textContent = text;
+    mo.state.title = m.error || "";
+    const score = m.armed && typeof m.score === "number" ? `score ${m.score.toFixed(1)} %` : "";
+    if (mo.score.textContent !== score) mo.score.textContent = score;
+    mo.score.title = "The last analysed frame's changed area, in percent of the picture outside the masks";
+
+    const op = canOperate();
+    mo.arm.hidden = !op;
+    mo.arm.textContent = m.armed ? "Disarm" : "Arm";
+    mo.arm.disabled = mo.busy;
+    mo.follow.hidden = !op || !hasOverride(m);
+    mo.follow.disabled = mo.busy;
+    mo.follow.title = "Let the schedule decide again (always armed without one)";
+    const err = mo.actionError || (m.error ? `Motion detection: ${m.error}` : "");
+    mo.error.textContent = err;
+    mo.error.hidden = !err;
+    renderAreas(card);
+  }
+
+  async function setArmed(card, armed) {
+    const mo = card.motion;
+    if (mo.busy) return;
+    mo.busy = true;
+    mo.actionError = "";
+    renderMotion(card);
+    try {
+      const m = await api("PUT", motionURL(card.name), { armed });
+      if (m && typeof m === "object" && mo.status) mo.status = { ...mo.status, ...m };
+    } catch (e) {
+      mo.actionError = e.message;
+    } finally {
+      mo.busy = false;
+    }
+    renderMotion(card);
+    refreshCameras();
+  }
+
+  // motionEvent shows an event's start or end on its camera at once; the
+  // status read next confirms it, and the event list gets the event.
+  function motionEvent(type, data) {
+    let ev = {};
+    try { ev = JSON.parse(data) || {}; } catch { /* not JSON */ }
+    const card = cards.get(ev.camera);
+    if (card && card.motion.status) {
+      const started = type === "motion_started";
+      card.motion.status = { ...card.motion.status, active: started, active_zones: started ? ev.zones || [] : null };
+      if (started && typeof ev.score === "number") card.motion.status.score = ev.score;
+      renderMotion(card);
+    }
+    refreshCameras();
+    refreshEvents();
+  }
+
+  // ---- the mask and zone editor ----
+  // Over the live preview, an SVG whose viewBox is the camera's picture in
+  // pixels, letterboxed as the <img> is (object-fit: contain and the SVG's
+  // default preserveAspectRatio agree), so a point of the SVG is a point
+  // of the picture. Areas are kept in normalised coordinates ([0, 1] from
+  // the left and top edges) to 4 decimals, as the API takes them. Nothing
+  // changes on the server until Save: PUT …/motion {"masks", "zones"},
+  // applied by camrec at once.
+
+  const SVGNS = "http://www.w3.org/2000/svg";
+  const ZONE_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+  const CLOSE_DISTANCE = 0.03; // of the picture's longer side: a click this near the first corner closes
+  let editorSeq = 0; // for unique ids
+
+  const round4 = (v) => Math.round(v * 10000) / 10000;
+  const clamp01 = (v) => Math.min(1, Math.max(0, v));
+  const pct = (v) => `${Math.round(v * 100)} %`;
+
+  function setupEditor(card) {
+    const el = $(".motion-editor", card.el);
+    const ed = {
+      el,
+      svg: $("svg.areas", card.el),
+      help: $(".editor-help", el),
+      list: $(".areas-list", el),
+      empty: $(".areas-empty", el),
+      draw: $(".editor-draw", el),
+      actions: $(".editor-actions", el),
+      status: $(".editor-status", el),
+      kindMask: $(".kind-mask", el),
+      kindZone: $(".kind-zone", el),
+      name: $(".zone-name", el),
+      start: $(".draw-start", el),
+      undo: $(".draw-undo", el),
+      close: $(".draw-close", el),
+      cancel: $(".draw-cancel", el),
+      save: $(".areas-save", el),
+      revert: $(".areas-revert", el),
+      areas: [], // {kind: "mask"|"zone", name, threshold, points: [[x, y], …]}
+      server: "", // the areas as camrec has them (a PUT body, as JSON)
+      draft: [], // the corners of the polygon being drawn
+      cursor: [0.5, 0.5], // the keyboard's cursor
+      focused: false,
+      saving: false,
+      w: 1600, // the picture's size: the SVG's viewBox
+      h: 900,
+    };
+    card.motion.editor = ed;
+    const n = ++editorSeq;
+    ed.kindMask.name = ed.kindZone.name = `area-kind-${n}`;
+    ed.help.id = `editor-help-${n}`;
+    ed.svg.setAttribute("aria-describedby", ed.help.id);
+    ed.svg.setAttribute("aria-label", `Masks and zones over the preview of ${card.name}`);
+
+    el.addEventListener("toggle", () => {
+      if (!el.open) ed.draft = [];
+      renderAreas(card);
+    });
+    const kindChanged = () => {
+      ed.name.disabled = !ed.kindZone.checked;
+      if (ed.kindZone.checked) ed.name.focus();
+    };
+    ed.kindMask.addEventListener("change", kindChanged);
+    ed.kindZone.addEventListener("change", kindChanged);
+    ed.start.addEventListener("click", () => {
+      ed.svg.focus();
+      ed.svg.scrollIntoView({ block: "nearest" });
+    });
+    ed.undo.addEventListener("click", () => undoCorner(card));
+    ed.close.addEventListener("click", () => closeDraft(card));
+    ed.cancel.addEventListener("click", () => cancelDraft(card));
+    ed.save.addEventListener("click", () => saveAreas(card));
+    ed.revert.addEventListener("click", () => {
+      ed.areas = areasOf(JSON.parse(ed.server || "{}"));
+      ed.draft = [];
+      say(card, "Back to the saved masks and zones.");
+      renderAreas(card);
+    });
+
+    ed.svg.addEventListener("click", (e) => {
+      if (!editing(card)) return;
+      const p = toPicture(ed, e.clientX, e.clientY);
+      if (!p) return;
+      ed.cursor = p;
+      addCorner(card, p);
+    });
+    ed.svg.addEventListener("focus", () => { ed.focused = true; renderAreas(card); });
+    ed.svg.addEventListener("blur", () => { ed.focused = false; renderAreas(card); });
+    ed.svg.addEventListener("keydown", (e) => {
+      if (!editing(card) || e.altKey || e.ctrlKey || e.metaKey) return;
+      const step = e.shiftKey ? 0.05 : 0.01;
+      let [x, y] = ed.cursor;
+      switch (e.key) {
+        case "ArrowLeft": x -= step; break;
+        case "ArrowRight": x += step; break;
+        case "ArrowUp": y -= step; break;
+        case "ArrowDown": y += step; break;
+        case "Enter":
+        case " ":
+          e.preventDefault();
+          addCorner(card, ed.cursor);
+          return;
+        case "Backspace":
+        case "Delete":
+          e.preventDefault();
+          undoCorner(card);
+          return;
+        case "Escape":
+          if (!ed.draft.length) return;
+          e.preventDefault();
+          cancelDraft(card);
+          return;
+        default:
+          return;
+      }
+      e.preventDefault();
+      ed.cursor = [round4(clamp01(x)), round4(clamp01(y))];
+      say(card, `Cursor at ${pct(ed.cursor[0])} from the left, ${pct(ed.cursor[1])} from the top.`);
+      renderAreas(card);
+    });
+  }
+
+  // editing: the panel is open to an operator.
+  function editing(card) {
+    return canOperate() && card.motion.editor.el.open && !!card.motion.status;
+  }
+
+  function say(card, text) {
+    card.motion.editor.status.textContent = text;
+  }
+
+  // areasOf turns the API's masks and zones into the editor's areas.
+  function areasOf(m) {
+    const pts = (p) => (p || []).map(([x, y]) => [x, y]);
+    const out = [];
+    for (const p of m.masks || []) out.push({ kind: "mask", name: "", points: pts(p) });
+    for (const z of m.zones || []) out.push({ kind: "zone", name: z.name, threshold: z.threshold, points: pts(z.polygon) });
+    return out;
+  }
+
+  // areasBody is the PUT body of the editor's areas.
+  function areasBody(areas) {
+    const pts = (p) => p.map(([x, y]) => [round4(x), round4(y)]);
+    return {
+      masks: areas.filter((a) => a.kind === "mask").map((a) => pts(a.points)),
+      zones: areas.filter((a) => a.kind === "zone").map((a) => {
+        const z = { name: a.name, polygon: pts(a.points) };
+        if (a.threshold) z.threshold = a.threshold;
+        return z;
+      }),
+    };
+  }
+
+  function dirty(ed) {
+    return JSON.stringify(areasBody(ed.areas)) !== ed.server;
+  }
+
+  // syncAreas takes camrec's masks and zones; unsaved edits are kept.
+  function syncAreas(card, m) {
+    const ed = card.motion.editor;
+    const server = JSON.stringify(areasBody(areasOf(m)));
+    if (server === ed.server) return;
+    const wasDirty = ed.server !== "" && dirty(ed);
+    ed.server = server;
+    if (!wasDirty) ed.areas = areasOf(m);
+  }
+
+  // toPicture is the normalised point of the picture under a click.
+  function toPicture(ed, clientX, clientY) {
+    const ctm = ed.svg.getScreenCTM();
+    if (!ctm) return null;
+    const p = new DOMPoint(clientX, clientY).matrixTransform(ctm.inverse());
+    return [round4(clamp01(p.x / ed.w)), round4(clamp01(p.y / ed.h))];
+  }
+
+  function nearFirst(ed, p) {
+    if (ed.draft.length < 3) return false;
+    const [fx, fy] = ed.draft[0];
+    const long = Math.max(ed.w, ed.h);
+    return Math.hypot((p[0] - fx) * ed.w, (p[1] - fy) * ed.h) <= CLOSE_DISTANCE * long;
+  }
+
+  function addCorner(card, p) {
+    const ed = card.motion.editor;
+    if (nearFirst(ed, p)) {
+      closeDraft(card);
+      return;
+    }
+    ed.draft.push([p[0], p[1]]);
+    const n = ed.draft.length;
+    say(card, `Corner ${n} at ${pct(p[0])} from the left, ${pct(p[1])} from the top.` +
+      (n < 3 ? ` ${3 - n} more to make a polygon.` : " Close the polygon at the first corner or with Close polygon."));
+    renderAreas(card);
+  }
+
+  function undoCorner(card) {
+    const ed = card.motion.editor;
+    if (!ed.draft.length) return;
+    ed.draft.pop();
+    say(card, `Corner removed: ${ed.draft.length} left.`);
+    renderAreas(card);
+  }
+
+  function cancelDraft(card) {
+    const ed = card.motion.editor;
+    ed.draft = [];
+    say(card, "Polygon cancelled.");
+    renderAreas(card);
+  }
+
+  function closeDraft(card) {
+    const ed = card.motion.editor;
+    if (ed.draft.length < 3) {
+      say(card, "A polygon needs at least 3 corners.");
+      return;
+    }
+    const zone = ed.kindZone.checked;
+    const name = ed.name.value.trim();
+    if (zone) {
+      let problem = "";
+      if (!ZONE_NAME_RE.test(name)) {
+        problem = "Name the zone first: 1 to 32 characters a-z, 0-9, _ or -, starting with a letter or digit.";
+      } else if (ed.areas.some((a) => a.kind === "zone" && a.name === name)) {
+        problem = `There is a zone named ${name} already.`;
+      }
+      if (problem) {
+        say(card, problem);
+        ed.name.setAttribute("aria-invalid", "true");
+        ed.name.focus();
+        return;
+      }
+      ed.name.removeAttribute("aria-invalid");
+      ed.name.value = "";
+    }
+    ed.areas.push({ kind: zone ? "zone" : "mask", name: zone ? name : "", points: ed.draft });
+    ed.draft = [];
+    say(card, `${zone ? `Zone ${name}` : "Mask"} added. Save to apply it.`);
+    renderAreas(card);
+  }
+
+  async function saveAreas(card) {
+    const ed = card.motion.editor;
+    if (ed.saving) return;
+    ed.saving = true;
+    renderAreas(card);
+    try {
+      const m = await api("PUT", motionURL(card.name), areasBody(ed.areas));
+      if (m && typeof m === "object") {
+        ed.server = JSON.stringify(areasBody(areasOf(m)));
+        ed.areas = areasOf(m);
+        if (card.motion.status) card.motion.status = { ...card.motion.status, ...m };
+      } else {
+        ed.server = JSON.stringify(areasBody(ed.areas));
+      }
+      say(card, "Saved: camrec uses them now.");
+    } catch (e) {
+      say(card, `Not saved: ${e.message}`);
+    } finally {
+      ed.saving = false;
+    }
+    renderMotion(card);
+  }
+
+  function svgEl(name, attrs) {
+    const e = document.createElementNS(SVGNS, name);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    return e;
+  }
+
+  // renderAreas draws the areas, the polygon being drawn and the cursor,
+  // lists the areas and sets the editor's buttons.
+  function renderAreas(card) {
+    const mo = card.motion;
+    const ed = mo.editor;
+    const m = mo.status;
+    const open = !!m && ed.el.open;
+    const edit = editing(card);
+    ed.svg.toggleAttribute("hidden", !open); // an SVG element has no hidden property
+    ed.svg.classList.toggle("editing", edit);
+    ed.svg.setAttribute("tabindex", edit ? "0" : "-1");
+    ed.svg.setAttribute("role", edit ? "application" : "img");
+    if (edit) ed.svg.setAttribute("aria-roledescription", "drawing area");
+    else ed.svg.removeAttribute("aria-roledescription");
+    ed.draw.hidden = !edit;
+    ed.actions.hidden = !canOperate();
+    ed.help.hidden = !edit;
+    if (!open) {
+      ed.svg.replaceChildren();
+      return;
+    }
+    const { w, h } = ed;
+    const long = Math.max(w, h);
+    const pts = (p) => p.map(([x, y]) => `${x * w},${y * h}`).join(" ");
+    const moving = new Set(m.active_zones || []);
+    const nodes = [];
+    ed.areas.forEach((a) => {
+      nodes.push(svgEl("polygon", { points: pts(a.points), class: `area ${a.kind}${moving.has(a.name) ? " moving" : ""}` }));
+      if (a.kind === "zone" && a.points.length) {
+        const cx = a.points.reduce((s, p) => s + p[0], 0) / a.points.length;
+        const cy = a.points.reduce((s, p) => s + p[1], 0) / a.points.length;
+        const t = svgEl("text", { x: cx * w, y: cy * h, class: "area-label", "font-size": 0.05 * h });
+        t.textContent = a.name;
+        nodes.push(t);
+      }
+    });
+    if (ed.draft.length) {
+      nodes.push(svgEl("polyline", { points: pts(ed.draft), class: "draft" }));
+      ed.draft.forEach(([x, y], i) => {
+        nodes.push(svgEl("circle", { cx: x * w, cy: y * h, r: (i === 0 && ed.draft.length >= 3 ? 0.014 : 0.008) * long, class: i === 0 ? "corner first" : "corner" }));
+      });
+    }
+    if (edit && ed.focused) {
+      const [x, y] = ed.cursor;
+      const g = svgEl("g", { class: "cursor" });
+      const d = 0.03 * long;
+      g.append(svgEl("line", { x1: x * w - d, y1: y * h, x2: x * w + d, y2: y * h }),
+        svgEl("line", { x1: x * w, y1: y * h - d, x2: x * w, y2: y * h + d }));
+      nodes.push(g);
+    }
+    ed.svg.replaceChildren(...nodes);
+
+    // The list: one row per area, with its Delete.
+    const key = JSON.stringify([ed.areas, edit]);
+    if (ed.listKey !== key) {
+      ed.listKey = key;
+      const rows = [];
+      let masks = 0;
+      ed.areas.forEach((a, i) => {
+        const li = document.createElement("li");
+        li.className = `area-item ${a.kind}`;
+        const label = document.createElement("span");
+        label.className = "area-name";
+        label.textContent = a.kind === "mask" ? `Mask ${++masks}` : `Zone ${a.name}`;
+        const meta = document.createElement("span");
+        meta.className = "area-meta";
+        meta.textContent = `${a.points.length} corners` + (a.threshold ? ` · threshold ${a.threshold} %` : "");
+        li.append(label, meta);
+        if (edit) {
+          const del = document.createElement("button");
+          del.type = "button";
+          del.className = "btn ghost small danger";
+          del.textContent = "Delete";
+          del.setAttribute("aria-label", `Delete ${label.textContent.toLowerCase()}`);
+          del.addEventListener("click", () => {
+            ed.areas.splice(i, 1);
+            say(card, `${label.textContent} deleted. Save to apply.`);
+            renderAreas(card);
+            // Keep the keyboard in the list.
+            (ed.list.querySelectorAll("button")[Math.min(i, ed.areas.length - 1)] || ed.start).focus();
+          });
+          li.append(del);
+        }
+        rows.push(li);
+      });
+      ed.list.replaceChildren(...rows);
+      ed.empty.hidden = ed.areas.length > 0;
+    }
+
+    const changed = dirty(ed);
+    ed.undo.disabled = !ed.draft.length;
+    ed.cancel.disabled = !ed.draft.length;
+    ed.close.disabled = ed.draft.length < 3;
+    ed.save.disabled = ed.saving || !changed;
+    ed.revert.disabled = ed.saving || !changed;
+    ed.save.textContent = ed.saving ? "Saving…" : changed ? "Save" : "Saved";
+    card.el.dataset.areas = changed ? "unsaved" : "saved";
+  }
+
+  // ---- motion events ----
+  // GET /api/v1/motion-events lists the events, newest first, each with
+  // its snapshot (the frame with the most motion) and the recordings it
+  // lies in. The list is read again when an event starts or ends and when
+  // recordings change (an event's recording may start after it).
+  const EVENTS_PAGE = 50;
+  const EVENTS_MAX = 1000;
+  const evSection = $("#events-section");
+  const evList = $("#motion-events");
+  const evEmpty = $("#events-empty");
+  const evMore = $("#events-more");
+  const evCamera = $("#events-camera");
+  const evItems = new Map(); // id -> li
+  let evLimit = EVENTS_PAGE;
+  let motionCameras = ""; // the names of the cameras with detection, for the filter
+
+  // motionCamerasChanged updates the camera filter after a status read; a
+  // new set of cameras with detection reads the events.
+  function motionCamerasChanged() {
+    const names = [...cards.values()].filter((c) => c.motion.status).map((c) => c.name);
+    const key = names.join("\n");
+    if (key === motionCameras) return;
+    motionCameras = key;
+    const keep = evCamera.value;
+    const opts = [new Option("All cameras", "")];
+    for (const n of names) opts.push(new Option(n, n));
+    evCamera.replaceChildren(...opts);
+    evCamera.value = names.includes(keep) ? keep : "";
+    evCamera.hidden = names.length < 2;
+    refreshEvents();
+  }
+
+  const refreshEvents = coalesce(loadEvents);
+
+  async function loadEvents() {
+    if (!motionCameras && !evItems.size) {
+      evSection.hidden = true;
+      return;
+    }
+    let q = `limit=${evLimit}`;
+    if (evCamera.value) q += `&camera=${enc(evCamera.value)}`;
+    let data;
+    try {
+      data = await api("GET", `/api/v1/motion-events?${q}`);
+    } catch {
+      return;
+    }
+    const list = (data && data.events) || [];
+    const seen = new Set();
+    let prev = null;
+    for (const ev of list) {
+      seen.add(ev.id);
+      let li = evItems.get(ev.id);
+      if (!li) {
+        li = makeEvent(ev);
+        evItems.set(ev.id, li);
+      }
+      updateEvent(li, ev);
+      const want = prev ? prev.nextSibling : evList.firstChild;
+      if (want !== li) evList.insertBefore(li, want);
+      prev = li;
+    }
+    for (const [id, li] of evItems) {
+      if (!seen.has(id)) dropEvent(id, li);
+    }
+    evSection.hidden = false;
+    evEmpty.hidden = list.length > 0;
+    evMore.hidden = list.length < evLimit || evLimit >= EVENTS_MAX;
+  }
+
+  function dropEvent(id, li) {
+    const v = $("video", li);
+    if (v) closeVideo(v);
+    li.remove();
+    evItems.delete(id);
+  }
+
+  function makeEvent(ev) {
+    const li = $("#event-template").content.firstElementChild.cloneNode(true);
+    li.dataset.id = ev.id;
+    $(".ev-open", li).setAttribute("aria-expanded", "false");
+    $(".ev-open", li).addEventListener("click", () => toggleEvent(li));
+    $(".delete", li).addEventListener("click", () => deleteEvent(li));
+    return li;
+  }
+
+  // snapshotSrc changes when the snapshot may have: while the event goes
+  // on it is the best frame so far (camrec replaces it as the peak grows),
+  // final once it ended.
+  function snapshotSrc(ev) {
+    const url = ev.snapshot_url;
+    const v = ev.active ? `${ev.peak_score}-${ev.end}` : "final";
+    return `${url}${url.includes("?") ? "&" : "?"}v=${enc(v)}`;
+  }
+
+  function updateEvent(li, ev) {
+    li.ev = ev;
+    li.dataset.camera = ev.camera;
+    li.dataset.active = ev.active ? "true" : "false";
+    const rec = (ev.recordings || [])[0];
+    li.dataset.recorded = rec ? "true" : "false";
+    const title = `${ev.camera} · ${fmtTime(ev.start)}`;
+    const parts = [ev.active ? "going on" : fmtDuration(ev.duration_s)];
+    if (ev.zones && ev.zones.length) parts.push(ev.zones.join(", "));
+    if (typeof ev.peak_score === "number") parts.push(`peak ${ev.peak_score.toFixed(1)} %`);
+    if (!rec) parts.push("not recorded");
+    const titleEl = $(".rec-title", li);
+    if (titleEl.textContent !== title) titleEl.textContent = title;
+    const meta = $(".rec-meta", li);
+    const text = parts.join(" · ");
+    if (meta.textContent !== text) meta.textContent = text;
+    const btn = $(".ev-open", li);
+    btn.title = rec ? "Play the recording from the event's start" : "Not recorded: show the snapshot";
+    const img = $(".ev-snap", li);
+    if (ev.snapshot_url) {
+      const src = snapshotSrc(ev);
+      if (img.getAttribute("src") !== src) img.src = src;
+      img.hidden = false;
+    } else {
+      img.removeAttribute("src");
+      img.hidden = true;
+    }
+    const big = $(".ev-still", li);
+    if (big && ev.snapshot_url && big.getAttribute("src") !== snapshotSrc(ev)) big.src = snapshotSrc(ev);
+  }
+
+  // toggleEvent opens the event under its row: its recording, played from
+  // the event's start, or, when it was not recorded, its snapshot.
+  function toggleEvent(li) {
+    const btn = $(".ev-open", li);
+    const shown = $(".ev-player", li);
+    if (shown) {
+      if (shown.tagName === "VIDEO") closeVideo(shown);
+      shown.remove();
+      btn.setAttribute("aria-expanded", "false");
+      return;
+    }
+    const ev = li.ev;
+    const rec = (ev.recordings || [])[0];
+    const reveal = () => li.scrollIntoView({ block: "nearest" });
+    let el;
+    if (rec && rec.url) {
+      const at = Math.max(0, Number(rec.offset_s) || 0);
+      el = document.createElement("video");
+      el.controls = true;
+      el.playsInline = true;
+      el.preload = "metadata";
+      // The fragment asks for the second; currentTime makes sure of it.
+      el.src = `${rec.url}#t=${at}`;
+      el.addEventListener("loadedmetadata", () => {
+        if (Math.abs(el.currentTime - at) > 0.1) el.currentTime = at;
+        reveal();
+      }, { once: true });
+      el.play().catch(() => { /* autoplay may be refused: controls remain */ });
+    } else {
+      el = document.createElement("figure");
+      const img = document.createElement("img");
+      img.className = "ev-still";
+      img.alt = `Snapshot of the motion on ${ev.camera} at ${fmtTime(ev.start)}`;
+      if (ev.snapshot_url) img.src = snapshotSrc(ev);
+      const cap = document.createElement("figcaption");
+      cap.textContent = "Not recorded: only the snapshot was kept.";
+      el.append(img, cap);
+    }
+    el.classList.add("ev-player");
+    li.appendChild(el);
+    btn.setAttribute("aria-expanded", "true");
+    reveal();
+  }
+
+  function closeVideo(video) {
+    video.pause();
+    video.removeAttribute("src");
+    video.load(); // releases the connection
+  }
+
+  async function deleteEvent(li) {
+    const title = $(".rec-title", li).textContent;
+    if (!confirm(`Delete the motion event ${title}? Its recording stays.`)) return;
+    try {
+      await api("DELETE", `/api/v1/motion-events/${enc(li.dataset.id)}`);
+      dropEvent(li.dataset.id, li);
+    } catch (e) {
+      alert(`Could not delete: ${e.message}`);
+    }
+    refreshEvents();
+  }
+
+  evCamera.addEventListener("change", () => {
+    evLimit = EVENTS_PAGE;
+    for (const [id, li] of evItems) dropEvent(id, li);
+    refreshEvents();
+  });
+  evMore.addEventListener("click", () => {
+    evLimit = Math.min(evLimit * 2, EVENTS_MAX);
+    refreshEvents();
+  });
+  $("#refresh-events").addEventListener("click", () => refreshEvents());
 
   // ---- recordings ----
   const listEl = $("#recordings");
@@ -807,6 +1518,7 @@
   function refreshAll() {
     refreshCameras();
     refreshRecordings();
+    refreshEvents();
   }
 
   function onEvent(type, data) {
@@ -833,11 +1545,19 @@
           items.delete(id);
         }
         refreshRecordings();
+        refreshEvents(); // an event may have lain in it
         break;
       }
+      case "motion_started":
+      case "motion_ended":
+        motionEvent(type, data);
+        break;
       case "events_lost": // the backlog did not reach back far enough
         refreshAll();
         break;
+      default:
+        // Whatever else the motion events catalogue says (a deletion).
+        if (type.startsWith("motion")) refreshEvents();
     }
   }
 
