@@ -107,10 +107,11 @@ func diskWatch(cfg *config.Config, bus *events.Bus) store.DiskWatch {
 // settings.
 func hooksConfig(cfg *config.Config, getenv func(string) string, log *slog.Logger) hooks.Config {
 	h := hooks.Config{
-		WebhookURL: cfg.Notify.WebhookURL,
-		UserAgent:  "camrec/" + version(),
-		Getenv:     getenv,
-		Log:        log,
+		WebhookURL:      cfg.Notify.WebhookURL,
+		WebhookSnapshot: cfg.Notify.WebhookSnapshot,
+		UserAgent:       "camrec/" + version(),
+		Getenv:          getenv,
+		Log:             log,
 	}
 	for _, t := range cfg.Notify.WebhookEvents {
 		h.WebhookEvents = append(h.WebhookEvents, events.Type(t))

@@ -50,6 +50,10 @@ type Notify struct {
 	WebhookURL string `yaml:"webhook_url"`
 	// WebhookEvents limits the webhook to these event types.
 	WebhookEvents []string `yaml:"webhook_events"`
+	// WebhookSnapshot attaches a motion event's snapshot: the POST is
+	// multipart/form-data with the JSON as part "event" and the JPEG as
+	// part "snapshot".
+	WebhookSnapshot bool `yaml:"webhook_snapshot"`
 }
 
 // Command is a program and its arguments, run without a shell. YAML gives

@@ -64,6 +64,9 @@ type Event struct {
 	// SnapshotURL the API path of its snapshot ("" before it has one).
 	EventID     string
 	SnapshotURL string
+	// SnapshotPath is the snapshot's file on disk (for hooks and the
+	// webhook's attachment, never sent out).
+	SnapshotPath string
 }
 
 // Bus fans events out to subscribers and keeps the last ones for those that

@@ -119,6 +119,9 @@ func (r *Runner) env(hook string, e events.Event) []string {
 		add("CAMREC_SCORE", strconv.FormatFloat(e.Score, 'f', -1, 64))
 	}
 	add("CAMREC_ZONES", strings.Join(e.Zones, ","))
+	add("CAMREC_MOTION_EVENT_ID", e.EventID)
+	add("CAMREC_SNAPSHOT", e.SnapshotPath)
+	add("CAMREC_SNAPSHOT_URL", e.SnapshotURL)
 	return env
 }
 

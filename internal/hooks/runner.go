@@ -47,6 +47,8 @@ type Config struct {
 	WebhookURL string
 	// WebhookEvents limits the webhook to these types (empty: all).
 	WebhookEvents []events.Type
+	// WebhookSnapshot attaches a motion event's snapshot (multipart).
+	WebhookSnapshot bool
 	// UserAgent of the webhook's requests, e.g. "camrec/1.2.0".
 	UserAgent string
 	// Getenv reads camrec's environment (os.Getenv): hooks get its PATH,
@@ -143,6 +145,7 @@ func New(cfg Config, feed Feed) *Runner {
 	}
 	if cfg.WebhookURL != "" {
 		r.web = newWebhook(cfg.WebhookURL, cfg.WebhookEvents, cfg.UserAgent, cfg.Log)
+		r.web.snapshot = cfg.WebhookSnapshot
 	}
 	if len(r.cams) > 0 || r.web != nil {
 		_, _, r.sub = feed.Subscribe(0, busDepth)

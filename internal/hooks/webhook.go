@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime/multipart"
 	"net/http"
+	"net/textproto"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -44,6 +47,8 @@ type webhook struct {
 	client  *http.Client
 	backoff pipeline.Backoff
 	queue   chan events.Event
+	// snapshot: attach a motion event's snapshot (multipart).
+	snapshot bool
 	// dropping counts the events dropped in the current burst; only
 	// offer (the Run loop) touches it.
 	dropping                   int
@@ -135,11 +140,20 @@ func (w *webhook) deliver(ctx context.Context, e events.Event) {
 		w.log.Error("webhook: event to JSON", "error", err)
 		return
 	}
+	ctype := "application/json"
+	if w.snapshot && e.SnapshotPath != "" {
+		if body, ctype, err = withSnapshot(body, e); err != nil {
+			// The event goes out without it.
+			w.log.Warn("webhook: cannot attach the snapshot", "event", string(e.Type), "error", err.Error())
+			ctype = "application/json"
+			body, _ = json.Marshal(e.Body())
+		}
+	}
 	attrs := []any{"url", w.safeURL, "event", string(e.Type), "event_id", e.ID}
 	b := w.backoff
 	b.Reset()
 	for try := 1; ; try++ {
-		status, err := w.post(ctx, body)
+		status, err := w.post(ctx, body, ctype)
 		switch {
 		case err == nil && status >= 200 && status < 300:
 			w.log.Debug("webhook delivered", append(attrs, "status", status, "tries", try)...)
@@ -170,14 +184,14 @@ func (w *webhook) deliver(ctx context.Context, e events.Event) {
 
 // post sends body once and returns the answer's status. Its errors never
 // hold the URL's secret.
-func (w *webhook) post(ctx context.Context, body []byte) (int, error) {
+func (w *webhook) post(ctx context.Context, body []byte, ctype string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, webhookTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
 	if err != nil {
 		return 0, w.redact(err)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", ctype)
 	req.Header.Set("User-Agent", w.agent)
 	resp, err := w.client.Do(req)
 	if err != nil {
@@ -196,4 +210,45 @@ func (w *webhook) redact(err error) error {
 		return fmt.Errorf("%s %s: %w", ue.Op, w.safeURL, ue.Err)
 	}
 	return fmt.Errorf("POST %s: %s", w.safeURL, strings.ReplaceAll(err.Error(), w.url, w.safeURL))
+}
+
+// maxSnapshotBytes bounds the snapshot a webhook attaches (a 4K JPEG is
+// ~2 MB).
+const maxSnapshotBytes = 8 << 20
+
+// withSnapshot makes the multipart/form-data body of a motion event: part
+// "event" is the JSON, part "snapshot" the JPEG (<event_id>.jpg).
+func withSnapshot(event []byte, e events.Event) ([]byte, string, error) {
+	f, err := os.Open(e.SnapshotPath)
+	if err != nil {
+		return nil, "", err
+	}
+	defer f.Close()
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	h := textproto.MIMEHeader{}
+	h.Set("Content-Disposition", `form-data; name="event"`)
+	h.Set("Content-Type", "application/json")
+	pw, err := mw.CreatePart(h)
+	if err != nil {
+		return nil, "", err
+	}
+	_, _ = pw.Write(event)
+	h = textproto.MIMEHeader{}
+	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="snapshot"; filename=%q`, e.EventID+".jpg"))
+	h.Set("Content-Type", "image/jpeg")
+	if pw, err = mw.CreatePart(h); err != nil {
+		return nil, "", err
+	}
+	n, err := io.Copy(pw, io.LimitReader(f, maxSnapshotBytes+1))
+	if err != nil {
+		return nil, "", err
+	}
+	if n > maxSnapshotBytes {
+		return nil, "", fmt.Errorf("snapshot larger than %d bytes", maxSnapshotBytes)
+	}
+	if err := mw.Close(); err != nil {
+		return nil, "", err
+	}
+	return b.Bytes(), mw.FormDataContentType(), nil
 }

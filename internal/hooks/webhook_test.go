@@ -1,11 +1,16 @@
 package hooks
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -175,5 +180,56 @@ func TestWebhookQueueBounded(t *testing.T) {
 	d, f := s.r.sub.Dropped()+s.r.web.dropped.Load(), s.r.web.failed.Load()
 	if d+f != webhookQueue+extra+1 || s.r.web.delivered.Load() != 0 {
 		t.Errorf("dropped %d, failed %d, delivered %d; want all %d undelivered", d, f, s.r.web.delivered.Load(), webhookQueue+extra+1)
+	}
+}
+
+// TestWebhookAttachesTheSnapshot: with webhook_snapshot, a motion event
+// with a snapshot is POSTed as multipart/form-data: part "event" is the
+// event's JSON (its snapshot's path on disk is not in it), part
+// "snapshot" the JPEG file's bytes; an event without a snapshot is plain
+// JSON, and one whose snapshot is gone goes out as JSON all the same.
+func TestWebhookAttachesTheSnapshot(t *testing.T) {
+	rc := newReceiver(t)
+	dir := t.TempDir()
+	snap := filepath.Join(dir, "cam0-20261208T142003.123Z.jpg")
+	jpg := []byte("\xff\xd8 a jpeg \xff\xd9")
+	if err := os.WriteFile(snap, jpg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, Config{WebhookURL: rc.URL, WebhookSnapshot: true}, nil)
+	e := s.publish(t, events.Event{Type: events.MotionEnded, Camera: "cam0", Score: 3, EventID: "cam0-20261208T142003.123Z",
+		SnapshotURL: "/api/v1/motion-events/cam0-20261208T142003.123Z/snapshot.jpg", SnapshotPath: snap})
+	s.publish(t, events.Event{Type: events.RecordingStarted, Camera: "cam0", RecordingID: "r.mp4"})
+	s.publish(t, events.Event{Type: events.MotionStarted, Camera: "cam0", EventID: "x", SnapshotPath: filepath.Join(dir, "gone.jpg")})
+	await(t, "three deliveries", func() bool { return s.r.web.delivered.Load() == 3 })
+	s.stop()
+
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	mt, params, err := mime.ParseMediaType(rc.reqs[0].Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/form-data" {
+		t.Fatalf("first POST: Content-Type %q, want multipart/form-data", rc.reqs[0].Header.Get("Content-Type"))
+	}
+	mr := multipart.NewReader(bytes.NewReader(rc.bodies[0]), params["boundary"])
+	parts := map[string][]byte{}
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			break
+		}
+		b, _ := io.ReadAll(p)
+		parts[p.FormName()] = b
+	}
+	want, _ := json.Marshal(e.Body())
+	if string(parts["event"]) != string(want) || !bytes.Equal(parts["snapshot"], jpg) {
+		t.Errorf("parts: event %s, snapshot %q; want %s and the file", parts["event"], parts["snapshot"], want)
+	}
+	if strings.Contains(string(parts["event"]), dir) {
+		t.Error("the event's JSON shows the snapshot's path on disk")
+	}
+	for i := 1; i < 3; i++ {
+		if ct := rc.reqs[i].Header.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("POST %d: Content-Type %q, want JSON", i, ct)
+		}
 	}
 }

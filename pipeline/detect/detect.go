@@ -62,6 +62,7 @@ type Publisher interface {
 type Catalog interface {
 	Begin(camera string, e eventlog.Event, snapshot []byte) (string, error)
 	Update(e eventlog.Event, snapshot []byte) error
+	SnapshotPath(id string) (string, error)
 }
 
 // Trigger is the camera's recorder (*record.Recorder) in the recording
@@ -652,6 +653,7 @@ func (a *analyser) event(typ events.Type, at time.Time, ev motion.Event) events.
 	e := events.Event{Type: typ, Time: at, Score: pipeline.RoundTo(ev.Peak, 2), Zones: ev.Zones, EventID: a.eventID}
 	if a.eventID != "" && a.written != nil {
 		e.SnapshotURL = SnapshotURL(a.eventID)
+		e.SnapshotPath, _ = a.stage.cfg.Catalog.SnapshotPath(a.eventID)
 	}
 	return e
 }

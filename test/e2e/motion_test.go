@@ -89,7 +89,9 @@ func TestMotionEventsFromAScene(t *testing.T) {
 		return err == nil
 	})
 	env, _ := os.ReadFile(envFile)
-	for _, want := range []string{"CAMREC_EVENT=motion_started", "CAMREC_CAMERA=cam0", "CAMREC_ZONES=road"} {
+	snapshot := "CAMREC_SNAPSHOT=" + filepath.Join(d.RecordDir, ".events", "cam0", started.Data.EventID+".jpg")
+	for _, want := range []string{"CAMREC_EVENT=motion_started", "CAMREC_CAMERA=cam0", "CAMREC_ZONES=road",
+		"CAMREC_MOTION_EVENT_ID=" + started.Data.EventID, snapshot, "CAMREC_SNAPSHOT_URL=" + started.Data.SnapshotURL} {
 		if !strings.Contains(string(env), want) {
 			t.Errorf("the hook's environment lacks %s:\n%s", want, env)
 		}
