@@ -351,7 +351,11 @@ func (s *Stage) Run(ctx context.Context) error {
 		"records", s.cfg.Record != nil)
 	hub := s.src.FrameHub()
 	for {
-		next, err := s.watch(ctx, a, hub)
+		preview := hub != s.src.FrameHub()
+		if preview && !s.awaitArmed(ctx) {
+			return nil
+		}
+		next, err := s.watch(ctx, a, hub, preview)
 		if next == nil {
 			return err
 		}
@@ -359,9 +363,27 @@ func (s *Stage) Run(ctx context.Context) error {
 	}
 }
 
-// watch analyses hub's frames until ctx is done (nil, nil) or the frames
-// are H.264 and src has previews: then it returns the preview hub.
-func (s *Stage) watch(ctx context.Context, a *analyser, hub *pipeline.Hub) (*pipeline.Hub, error) {
+// awaitArmed waits until detection is armed; false when ctx is done
+// first. An H.264 camera's preview decoder (an ffmpeg) runs only while
+// someone subscribes: a disarmed detector does not.
+func (s *Stage) awaitArmed(ctx context.Context) bool {
+	tick := time.NewTicker(idleCheck)
+	defer tick.Stop()
+	for !s.armedAt(time.Now()) {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+	return true
+}
+
+// watch analyses hub's frames until ctx is done (nil, nil), or the frames
+// are H.264 and src has previews (it returns the preview hub), or, on
+// the preview hub, detection is disarmed (it returns that hub, for Run to
+// wait until it is armed again).
+func (s *Stage) watch(ctx context.Context, a *analyser, hub *pipeline.Hub, preview bool) (*pipeline.Hub, error) {
 	sub := hub.Subscribe(1)
 	defer sub.Close()
 	s.mu.Lock()
@@ -375,6 +397,10 @@ func (s *Stage) watch(ctx context.Context, a *analyser, hub *pipeline.Hub) (*pip
 			return nil, nil
 		case now := <-tick.C:
 			a.idle(now)
+			if preview && !s.armedAt(now) {
+				a.disarmed(now)
+				return hub, nil
+			}
 		case f := <-sub.Frames():
 			a.lastFrame = time.Now()
 			if p, ok := s.src.(previewer); ok && f.PixFmt == "h264" && hub == s.src.FrameHub() {
@@ -500,6 +526,22 @@ func (a *analyser) frame(f *pipeline.Frame) {
 	if u.Open && u.Motion && a.kick != nil {
 		a.kickRecorder(motionKick{start: u.Event.Start, at: f.Time})
 	}
+}
+
+// disarmed is the analyser's part of disarming when no frame comes to
+// tell it (the preview hub is left while disarmed): the open event ends,
+// the background is learnt afresh when armed again.
+func (a *analyser) disarmed(now time.Time) {
+	if !a.armed {
+		return
+	}
+	a.flush()
+	a.det, a.armed = nil, false
+	s := a.stage
+	s.mu.Lock()
+	_, by := s.armedLocked(now)
+	s.mu.Unlock()
+	s.log.Info("motion detection disarmed", "by", by)
 }
 
 // idleCheck is how often Run looks for a camera that stopped sending

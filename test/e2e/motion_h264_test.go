@@ -13,7 +13,8 @@ import (
 // pictures: the box crossing from 6 s to 8 s makes one event, whose
 // start lies within the box's time in the picture (from ffmpeg's start,
 // with 0.5 s before for ffmpeg's own start-up), and none comes before it.
-// The camera's motion status has no error.
+// The camera's motion status has no error. Disarmed, the detector leaves
+// the preview, and the preview decoder (an ffmpeg) stops.
 func TestMotionOnAnH264Camera(t *testing.T) {
 	ff := requireTool(t, "ffmpeg")
 	fifo := filepath.Join(t.TempDir(), "camera.fifo")
@@ -23,7 +24,7 @@ func TestMotionOnAnH264Camera(t *testing.T) {
 	d := startCamrec(t, "-device", "pipe:"+fifo, "-format", "h264", "-codec", "copy", "-size", "640x360", "-motion")
 	evs := openEvents(t, d, "")
 	cam := exec.Command(ff, "-hide_banner", "-nostdin", "-v", "error", "-re",
-		"-f", "lavfi", "-i", boxAt6Scene, "-t", "12",
+		"-f", "lavfi", "-i", boxAt6Scene, "-t", "40",
 		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "15", "-f", "h264", "-y", fifo)
 	began := time.Now()
 	if err := cam.Start(); err != nil {
@@ -51,4 +52,8 @@ func TestMotionOnAnH264Camera(t *testing.T) {
 	if st.Motion.Events != 1 || st.Motion.Error != "" {
 		t.Errorf("motion status %+v, want 1 event and no error", st.Motion)
 	}
+	if code, body := d.do(t, "PUT", "/api/v1/cameras/cam0/motion", `{"armed": false}`, nil); code != 200 {
+		t.Fatalf("disarm: %d %s", code, body)
+	}
+	d.awaitLog(t, "preview decoder stopped")
 }
