@@ -43,7 +43,7 @@ func (c camera) FrameHub() *pipeline.Hub { return c.hub }
 
 // render makes an MJPEG scene with ffmpeg's lavfi graph and returns its
 // frames.
-func render(t *testing.T, graph string, seconds string) [][]byte {
+func render(t testing.TB, graph string, seconds string) [][]byte {
 	t.Helper()
 	ff := testutil.RequireTool(t, "ffmpeg")
 	cmd := exec.Command(ff, "-hide_banner", "-nostdin", "-v", "error", "-f", "lavfi", "-i", graph,
