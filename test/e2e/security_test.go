@@ -175,6 +175,15 @@ func TestAccessMatrix(t *testing.T) {
 		{"PUT", "/api/v1/cameras/garage/recording", `{"active": false}`, [7]int{401, 401, 403, 200, 200, 401, 200}},
 		{"GET", "/api/v1/cameras/cam0/controls", "", [7]int{401, 401, 404, 404, 404, 401, 404}},
 		{"PUT", "/api/v1/cameras/cam0/controls", `{"name": "brightness", "value": 1}`, [7]int{401, 401, 403, 404, 404, 401, 404}},
+		// No motion detection in this daemon: allowed callers learn that
+		// (409); TestMotionAccess has it on.
+		{"GET", "/api/v1/cameras/cam0/motion", "", [7]int{401, 401, 409, 409, 404, 401, 409}},
+		{"PUT", "/api/v1/cameras/cam0/motion", `{"armed": false}`, [7]int{401, 401, 403, 409, 404, 401, 409}},
+		{"GET", "/api/v1/motion-events", "", all},
+		{"GET", "/api/v1/motion-events?camera=cam0", "", cam0},
+		{"GET", "/api/v1/motion-events/cam0-20261208T120000.000Z", "", [7]int{401, 401, 404, 404, 404, 401, 404}},
+		{"GET", "/api/v1/motion-events/cam0-20261208T120000.000Z/snapshot.jpg", "", [7]int{401, 401, 404, 404, 404, 401, 404}},
+		{"DELETE", "/api/v1/motion-events/cam0-20261208T120000.000Z", "", [7]int{401, 401, 403, 404, 404, 401, 404}},
 		{"GET", "/api/v1/recordings", "", all},
 		{"GET", "/api/v1/recordings?camera=cam0", "", cam0},
 		{"GET", "/api/v1/recordings/" + cam0ID, "", cam0},
