@@ -170,7 +170,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		}
 		apiCams = append(apiCams, apiCam)
 		metricCams = append(metricCams, metricCam)
-		mqttCams = append(mqttCams, mqtt.Camera{View: cam, Recorder: rec})
+		mqttCams = append(mqttCams, mqtt.Camera{View: cam, Recorder: rec, Motion: det})
 	}
 
 	sec, err := newSecurity(cfg, log)
@@ -226,7 +226,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		g.Go(func() error { return evlog.RunRetention(ctx, evKeep) })
 	}
 	if cfg.MQTT.Enabled() {
-		bridge := mqtt.New(mqttConfig(cfg.MQTT, cfg.RecordDir), mqttCams, bus, log)
+		mcfg := mqttConfig(cfg.MQTT, cfg.RecordDir)
+		if evlog != nil { // the interface stays nil without a catalogue
+			mcfg.EventSnapshots = evlog
+		}
+		bridge := mqtt.New(mcfg, mqttCams, bus, log)
 		g.Go(func() error { return bridge.Run(notifyCtx) })
 	}
 

@@ -9,6 +9,10 @@
 // change (not once per try). A broker that is down never holds up cameras
 // or recordings: events published while it is away are not queued (the
 // retained state, republished at every connect, tells where things are).
+//
+// A camera with motion detection also has a motion binary_sensor and one
+// per zone, a switch and a button to arm it, an image entity with the
+// last motion event's snapshot and a score sensor (motion.go).
 package mqtt
 
 import (
@@ -47,6 +51,9 @@ type Config struct {
 	// changed at all (the free disk, small moves of the rate); 0 means
 	// 30 s. A measured rate that changed enough goes out sooner (watchDue).
 	Refresh time.Duration
+	// EventSnapshots, if not nil, gives the motion events' snapshots
+	// for the cameras' image entities.
+	EventSnapshots EventSnapshots
 }
 
 // CameraView is the part of a camera the bridge shows and commands.
@@ -66,6 +73,9 @@ type Recorder interface {
 type Camera struct {
 	View     CameraView
 	Recorder Recorder
+	// Motion, if not nil, is the camera's motion detection; the bridge
+	// shows it when its status says it is enabled.
+	Motion Motion
 }
 
 // EventFeed is where the bridge takes events from (an *events.Bus).
@@ -183,12 +193,19 @@ type conn struct {
 	// on this connection, and when: what the watch compares with.
 	attrs   map[string]attributes
 	attrsAt map[string]time.Time
+	// ended is each camera's last motion event seen ending (motionView);
+	// zones the zones whose sensors this connection announced.
+	ended map[string]string
+	zones map[string][]string
+	// scoreAt is when each camera's motion score last went out.
+	scoreAt map[string]time.Time
 }
 
 // connect makes one attempt; its error says why the broker refused.
 func (b *Bridge) connect(ctx context.Context) (*conn, error) {
 	c := &conn{b: b, lost: make(chan error, 1), msgs: make(chan message, messageDepth), last: map[string]string{},
-		attrs: map[string]attributes{}, attrsAt: map[string]time.Time{}}
+		attrs: map[string]attributes{}, attrsAt: map[string]time.Time{}, ended: map[string]string{}, zones: map[string][]string{},
+		scoreAt: map[string]time.Time{}}
 	opts := paho.NewClientOptions().
 		AddBroker(b.cfg.URL).
 		SetClientID(b.cfg.ClientID).
@@ -254,6 +271,7 @@ func (c *conn) serve(ctx context.Context, sub *events.Sub) error {
 	subs := map[string]byte{
 		b.topics.command("+", "recording"): 1,
 		b.topics.command("+", "snapshot"):  1,
+		b.topics.command("+", "armed"):     1,
 	}
 	if b.topics.discovery != "" {
 		subs[b.topics.haStatus()] = 1
@@ -300,16 +318,30 @@ func (c *conn) announce() error {
 	if err := c.publish(c.b.topics.availability(), true, []byte(payloadOnline)); err != nil {
 		return fmt.Errorf("publish availability: %w", err)
 	}
-	if c.b.topics.discovery != "" {
-		for _, name := range c.b.names {
-			for _, d := range c.b.discovery(name) {
-				if err := c.publish(d.topic, true, d.payload); err != nil {
-					return fmt.Errorf("publish discovery: %w", err)
-				}
+	for _, name := range c.b.names {
+		if _, st := motionOf(c.b.cams[name]); st.Enabled {
+			c.zones[name] = zoneNames(st)
+		}
+		if c.b.topics.discovery == "" {
+			continue
+		}
+		for _, d := range c.b.discovery(name) {
+			if err := c.publish(d.topic, true, d.payload); err != nil {
+				return fmt.Errorf("publish discovery: %w", err)
 			}
 		}
 	}
-	return c.state(publishAll)
+	if err := c.state(publishAll); err != nil {
+		return err
+	}
+	// The image entities: the last event's snapshot (a restarted broker
+	// forgot it).
+	for _, name := range c.b.names {
+		if m, st := motionOf(c.b.cams[name]); m != nil {
+			c.publishEventSnapshot(name, st.LastEventID)
+		}
+	}
+	return nil
 }
 
 func drain(sub *events.Sub) {
@@ -345,6 +377,7 @@ func (c *conn) event(e events.Event) {
 			c.b.log.Debug("mqtt publish event", "error", err)
 		}
 	}
+	c.motionEvent(e)
 	_ = c.state(publishChanged)
 }
 
@@ -376,6 +409,8 @@ func (c *conn) handle(ctx context.Context, m message) {
 			c.setRecording(ctx, cam, strings.ToUpper(strings.TrimSpace(string(m.payload))))
 		case "snapshot":
 			c.snapshot(ctx, cam)
+		case "armed":
+			c.setArmed(cam, strings.ToUpper(strings.TrimSpace(string(m.payload))))
 		}
 	}
 }

@@ -11,16 +11,14 @@ type discoveryMessage struct {
 	payload []byte
 }
 
-// The entities of one camera, by the suffix of their object id (a camera
-// named garage has garage_recording, garage_connectivity, …). Longest
-// first, for stale topics to be matched to their camera.
-var entitySuffixes = []string{"connectivity", "disk_free", "recording", "snapshot", "camera", "state", "fps"}
-
 // discovery returns the Home Assistant discovery configs of camera cam:
 // a switch to record, a connectivity binary_sensor, sensors for the
 // state, the frame rate and the free disk, an MQTT camera showing the
-// snapshot topic and a button to take a snapshot. All belong to one
-// device, this camrec.
+// snapshot topic and a button to take a snapshot; with motion detection,
+// a motion binary_sensor and one per zone, a switch to arm it, a button
+// that gives arming back to the schedule, an image of the last event's
+// snapshot and a diagnostic sensor of the motion score. All belong to
+// one device, this camrec.
 func (b *Bridge) discovery(cam string) []discoveryMessage {
 	t := b.topics
 	device := map[string]any{
@@ -44,7 +42,7 @@ func (b *Bridge) discovery(cam string) []discoveryMessage {
 		return discoveryMessage{topic: t.discoveryConfig(component, cam, what), payload: payload}
 	}
 	state, attrs := t.camera(cam, "state"), t.camera(cam, "attributes")
-	return []discoveryMessage{
+	msgs := []discoveryMessage{
 		entity("switch", "recording", cam+" recording", map[string]any{
 			"command_topic":         t.command(cam, "recording"),
 			"state_topic":           t.camera(cam, "recording"),
@@ -90,34 +88,92 @@ func (b *Bridge) discovery(cam string) []discoveryMessage {
 			"icon":          "mdi:camera",
 		}),
 	}
+	m, st := motionOf(b.cams[cam])
+	if m == nil {
+		return msgs
+	}
+	mattrs := t.camera(cam, "motion_attributes")
+	msgs = append(msgs,
+		entity("binary_sensor", "motion", cam+" motion", map[string]any{
+			"state_topic":           t.camera(cam, "motion"),
+			"device_class":          "motion",
+			"json_attributes_topic": mattrs,
+		}),
+		entity("switch", "armed", cam+" motion armed", map[string]any{
+			"command_topic":         t.command(cam, "armed"),
+			"state_topic":           t.camera(cam, "armed"),
+			"payload_on":            payloadOn,
+			"payload_off":           payloadOff,
+			"json_attributes_topic": mattrs,
+			"icon":                  "mdi:motion-sensor",
+		}),
+		entity("button", "follow_schedule", cam+" motion follow schedule", map[string]any{
+			"command_topic": t.command(cam, "armed"),
+			"payload_press": payloadSchedule,
+			"icon":          "mdi:calendar-clock",
+		}),
+		entity("image", "motion_snapshot", cam+" last motion", map[string]any{
+			"image_topic":  t.camera(cam, "motion_snapshot"),
+			"content_type": "image/jpeg",
+		}),
+		entity("sensor", "motion_score", cam+" motion score", map[string]any{
+			"state_topic":                 t.camera(cam, "motion_score"),
+			"unit_of_measurement":         "%",
+			"state_class":                 "measurement",
+			"suggested_display_precision": 1,
+			"entity_category":             "diagnostic",
+			"icon":                        "mdi:motion",
+		}),
+	)
+	for _, z := range zoneNames(st) {
+		msgs = append(msgs, entity("binary_sensor", "zone_"+z, cam+" motion in "+z, map[string]any{
+			"state_topic":  t.zone(cam, z),
+			"device_class": "motion",
+		}))
+	}
+	return msgs
 }
 
+// stateKeys are the keys of a discovery config that name topics camrec
+// publishes retained.
+var stateKeys = []string{"state_topic", "json_attributes_topic", "image_topic"}
+
 // forgetStale removes a retained discovery config of this node that no
-// configured camera publishes (a camera that left the config), and the
-// state that camera left on the broker.
+// configured camera publishes (a camera that left the config, a zone or a
+// camera's motion detection gone), and the retained states it read that
+// no entity of now reads.
 func (c *conn) forgetStale(m message) {
 	b := c.b
 	if !m.retained || len(m.payload) == 0 {
 		return
 	}
+	current := map[string]bool{} // the configs' topics and the states they read
 	for _, name := range b.names {
 		for _, d := range b.discovery(name) {
-			if d.topic == m.topic {
-				return
+			current[d.topic] = true
+			var fields map[string]any
+			if json.Unmarshal(d.payload, &fields) == nil {
+				for _, k := range stateKeys {
+					if s, ok := fields[k].(string); ok {
+						current[s] = true
+					}
+				}
 			}
 		}
 	}
+	if current[m.topic] {
+		return
+	}
 	b.log.Info("mqtt: removing a Home Assistant entity camrec no longer has", "topic", m.topic)
 	_ = c.publish(m.topic, true, nil)
-	object := strings.Split(m.topic, "/")[3]
-	for _, suffix := range entitySuffixes {
-		if cam, ok := strings.CutSuffix(object, "_"+suffix); ok && cam != "" {
-			if _, configured := b.cams[cam]; !configured {
-				for _, what := range []string{"state", "recording", "attributes"} {
-					_ = c.publish(b.topics.camera(cam, what), true, nil)
-				}
-			}
-			return
+	var stale map[string]any
+	if json.Unmarshal(m.payload, &stale) != nil {
+		return
+	}
+	for _, k := range stateKeys {
+		if s, ok := stale[k].(string); ok && strings.HasPrefix(s, b.topics.prefix+"/") && !current[s] {
+			_ = c.publish(s, true, nil)
+			delete(c.last, s)
 		}
 	}
 }

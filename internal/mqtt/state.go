@@ -87,7 +87,8 @@ func changedEnough(prev, cur attributes) bool {
 }
 
 // state publishes the state, recording and attributes topics of every
-// camera, as mode says. It returns the first error.
+// camera, and those of its motion detection, as mode says. It returns
+// the first error.
 func (c *conn) state(mode publishMode) error {
 	b := c.b
 	var free int64
@@ -121,11 +122,19 @@ func (c *conn) state(mode publishMode) error {
 		}
 		attrTopic := b.topics.camera(name, "attributes")
 		prev, published := c.attrs[name]
-		for _, m := range [][2]string{
+		pairs := [][2]string{
 			{b.topics.camera(name, "state"), st.State},
 			{b.topics.camera(name, "recording"), rec},
 			{attrTopic, string(attrs)},
-		} {
+		}
+		if mo, ms := motionOf(cam); mo != nil {
+			c.rezone(name, zoneNames(ms))
+			pairs = append(pairs, b.motionTopics(name, motionView(ms, c.ended[name]))...)
+			if err := c.motionScore(name, ms.Score, mode, now); err != nil {
+				first = cmp.Or(first, err)
+			}
+		}
+		for _, m := range pairs {
 			switch {
 			case mode == publishAll:
 			case c.last[m[0]] == m[1]:
@@ -144,6 +153,12 @@ func (c *conn) state(mode publishMode) error {
 		}
 	}
 	return first
+}
+
+// jsonString is v as JSON.
+func jsonString(v any) (string, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
 }
 
 // publishJSON publishes v as JSON.

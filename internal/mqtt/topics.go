@@ -11,6 +11,9 @@ const (
 	payloadOffline = "offline"
 	payloadOn      = "ON"
 	payloadOff     = "OFF"
+	// payloadSchedule, on the armed command topic, gives arming back to
+	// the camera's schedule (always armed without one).
+	payloadSchedule = "SCHEDULE"
 )
 
 // topics names every topic of one camrec instance:
@@ -23,6 +26,13 @@ const (
 //	<prefix>/<cam>/snapshot                 a JPEG, after a snapshot command
 //	<prefix>/<cam>/recording/set            ON | OFF (commands)
 //	<prefix>/<cam>/snapshot/set             any payload (commands)
+//	<prefix>/<cam>/motion                   ON | OFF: a motion event is open (retained)
+//	<prefix>/<cam>/zone/<zone>              ON | OFF: the open event moved in zone (retained)
+//	<prefix>/<cam>/armed                    ON | OFF: motion detection armed (retained)
+//	<prefix>/<cam>/motion_attributes        JSON: the motion detection's state (retained)
+//	<prefix>/<cam>/motion_snapshot          the last motion event's JPEG (retained)
+//	<prefix>/<cam>/motion_score             the motion score, % (retained; at most every 5 s)
+//	<prefix>/<cam>/armed/set                ON | OFF | SCHEDULE (commands)
 //	<discovery>/<component>/<node>/<cam>_<what>/config   Home Assistant discovery
 type topics struct {
 	prefix, discovery, node string
@@ -33,7 +43,8 @@ func (t topics) camera(cam, what string) string { return t.prefix + "/" + cam + 
 func (t topics) command(cam, what string) string {
 	return t.prefix + "/" + cam + "/" + what + "/set"
 }
-func (t topics) haStatus() string { return t.discovery + "/status" }
+func (t topics) zone(cam, zone string) string { return t.prefix + "/" + cam + "/zone/" + zone }
+func (t topics) haStatus() string             { return t.discovery + "/status" }
 func (t topics) discoveryConfig(component, cam, what string) string {
 	return t.discovery + "/" + component + "/" + t.node + "/" + cam + "_" + what + "/config"
 }

@@ -14,6 +14,8 @@ func TestTopics(t *testing.T) {
 	}{
 		{"home/camrec/garage/recording/set", "garage", "recording", true},
 		{"home/camrec/back_door/snapshot/set", "back_door", "snapshot", true},
+		{"home/camrec/back_door/armed/set", "back_door", "armed", true},
+		{"home/camrec/garage/zone/road", "", "", false},
 		{"home/camrec/garage/recording", "", "", false},
 		{"home/camrec/garage/x/recording/set", "", "", false},
 		{"camrec/garage/recording/set", "", "", false},
@@ -32,6 +34,9 @@ func TestTopics(t *testing.T) {
 		if got := tp.isDiscoveryConfig(topic); got != want {
 			t.Errorf("isDiscoveryConfig(%q) = %v", topic, got)
 		}
+	}
+	if got := tp.zone("garage", "road"); got != "home/camrec/garage/zone/road" {
+		t.Errorf("zone topic %q", got)
 	}
 	off := topics{prefix: "camrec", node: "n"}
 	if off.isDiscoveryConfig("homeassistant/switch/n/a_recording/config") {

@@ -681,6 +681,10 @@ func (a *analyser) started(ev motion.Event) {
 
 func (a *analyser) ended(ev motion.Event) {
 	s := a.stage
+	// The status says it is over before anyone hears that it is.
+	s.mu.Lock()
+	s.st.Active, s.st.ActiveZones = false, nil
+	s.mu.Unlock()
 	a.catalogue(ev, false, a.candidate != a.written)
 	d := ev.End.Sub(ev.Start).Seconds()
 	s.log.Info("motion ended", "event", a.eventID, "duration_s", pipeline.RoundTo(d, 3), "peak_pct", pipeline.RoundTo(ev.Peak, 2), "zones", ev.Zones)
