@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"image"
+	"image/jpeg"
 	"io"
 	"log/slog"
 	"os/exec"
@@ -181,5 +183,70 @@ func TestYUYVLuma(t *testing.T) {
 	}
 	if err := yuyvLuma(dst, raw[:10], w, h); err == nil {
 		t.Fatal("a short frame was read")
+	}
+}
+
+// TestIdleCameraEndsTheEvent: an event open when the camera stops sending
+// frames ends once no frame has come for event_gap (at its last motion),
+// not before.
+func TestIdleCameraEndsTheEvent(t *testing.T) {
+	frames := render(t, boxScene, "8.5")
+	b := &bus{}
+	st, err := New(Config{Camera: "cam0", Motion: motion.Config{Enabled: true, EventGap: 2 * time.Second}, Events: b},
+		camera{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &analyser{stage: st, interval: time.Second / 5}
+	t0 := time.Date(2026, 12, 8, 12, 0, 0, 0, time.UTC)
+	for i, f := range frames { // the box is in the picture when the camera stops
+		a.frame(&pipeline.Frame{Data: f, Seq: uint64(i), Time: t0.Add(time.Duration(i) * time.Second / 30)})
+	}
+	if !st.Status().Active {
+		t.Fatal("no event open when the camera stops")
+	}
+	stopped := time.Now()
+	a.lastFrame = stopped
+	a.idle(stopped.Add(1900 * time.Millisecond))
+	if !st.Status().Active || len(b.all()) != 1 {
+		t.Fatalf("the event ended before event_gap without frames: %+v", b.all())
+	}
+	a.idle(stopped.Add(2 * time.Second))
+	evs := b.all()
+	if st.Status().Active || len(evs) != 2 || evs[1].Type != events.MotionEnded {
+		t.Fatalf("after event_gap without frames: active %v, events %+v", st.Status().Active, evs)
+	}
+}
+
+// TestYUYVSnapshot: a YUYV frame's snapshot is a JPEG of its size whose
+// luma is the frame's.
+func TestYUYVSnapshot(t *testing.T) {
+	const w, h = 64, 32
+	raw := make([]byte, 2*w*h)
+	for y := range h {
+		for x := range w {
+			raw[2*(y*w+x)] = byte(40 + 150*(x/32)) // Y: dark left half, bright right half
+			raw[2*(y*w+x)+1] = 128
+		}
+	}
+	jpg, err := snapshotJPEG(&pipeline.Frame{Raw: raw, PixFmt: "yuyv422", Width: w, Height: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := jpeg.Decode(bytes.NewReader(jpg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ycc, ok := img.(*image.YCbCr)
+	if !ok || img.Bounds().Dx() != w || img.Bounds().Dy() != h {
+		t.Fatalf("snapshot %T %v, want a %dx%d YCbCr JPEG", img, img.Bounds(), w, h)
+	}
+	for _, p := range []struct{ x, y, want int }{{8, 8, 40}, {56, 20, 190}} {
+		if got := int(ycc.Y[ycc.YOffset(p.x, p.y)]); got < p.want-4 || got > p.want+4 {
+			t.Errorf("luma at (%d,%d) = %d, want %d ± 4", p.x, p.y, got, p.want)
+		}
+	}
+	if _, err := snapshotJPEG(&pipeline.Frame{Raw: raw[:10], PixFmt: "yuyv422", Width: w, Height: h}); err == nil {
+		t.Error("a short frame made a snapshot")
 	}
 }
