@@ -6,7 +6,7 @@ GO    ?= go
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS  ?= -device test:
 
-.PHONY: run build test test-stress vet deps test-deps bench bench-cpu bench-auth bench-attack bench-integrations bench-upload bench-restream bench-peers bench-churn mediamtx test-vm clean
+.PHONY: run build test test-stress vet deps test-deps bench bench-cpu bench-auth bench-attack bench-integrations bench-upload bench-restream bench-peers bench-motion bench-churn mediamtx test-vm clean
 
 # The version and commit stamped into the binary (camrec -version), and a
 # binary without symbol tables (-s -w: 35 MB -> see the README).
@@ -148,6 +148,26 @@ bench-peers:
 	  { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y ustreamer; }
 	CAMREC_VM_TIMEOUT=3000 test/vm/run.sh -test.run '^TestBenchPeers$$' -test.timeout 45m -peers.bench $(PEERS)
 	@cat test/vm/cache/out/peers.md
+
+# camrec's motion detection against Motion (Debian's motion 4.5.1) on the
+# same v4l2loopback camera in the qemu VM: a scripted 1280x720 30 fps MJPEG
+# scene (three box crossings; noise, a lamp on and off, a slow light ramp and
+# a masked blinking square that are not motion; rendered on the host by
+# test/vm/motionscene) played to camrec (detection at its defaults), Motion
+# and camrec without detection in turn, 2 rounds:
+# CPU of each and the events each found, to test/vm/cache/out/motion-bench.md
+# (and .json). About 8 minutes; needs root. MOTION passes options, e.g.
+# MOTION="-motion.rounds 3"; MOTION_SIZE=640x360 plays the scene smaller.
+# Results: docs/motion-bench.md.
+MOTION_SIZE ?= 1280x720
+bench-motion:
+	@command -v motion >/dev/null || \
+	  { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y motion; }
+	mkdir -p $${CAMREC_VM_CACHE:-test/vm/cache}
+	$(GO) run ./test/vm/motionscene -scene bench -size $(MOTION_SIZE) -o $${CAMREC_VM_CACHE:-test/vm/cache}/motion-bench.mjpeg
+	CAMREC_VM_TIMEOUT=3000 test/vm/run.sh -test.run '^TestBenchMotion$$' -test.timeout 45m -motion.bench \
+	  -motion.scene /cache/motion-bench.mjpeg -motion.size $(MOTION_SIZE) $(MOTION)
+	@cat $${CAMREC_VM_CACHE:-test/vm/cache}/out/motion-bench.md
 
 # Real V4L2 drivers (vivid, v4l2loopback) in a qemu VM; needs root. See test/vm/README.md.
 test-vm:

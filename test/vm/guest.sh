@@ -27,8 +27,9 @@ modprobe v4l2loopback devices=2 exclusive_caps=1,1 video_nr=10,11 card_label=cam
 for d in dev proc sys tmp; do
 	mount --bind "/$d" "/host/$d"
 done
-# ustreamer too when the host has it (make bench-peers installs it).
-for p in ffmpeg ffprobe $( [ -x /host/usr/bin/ustreamer ] && echo ustreamer); do
+# ustreamer and motion too when the host has them (make bench-peers and
+# make bench-motion install them).
+for p in ffmpeg ffprobe $( [ -x /host/usr/bin/ustreamer ] && echo ustreamer) $( [ -x /host/usr/bin/motion ] && echo motion); do
 	cat >"/usr/local/bin/$p" <<WRAP
 #!/bin/sh
 exec chroot /host /bin/sh -c 'cd "\$0" 2>/dev/null || cd /; exec /usr/bin/$p "\$@"' "\$PWD" "\$@"

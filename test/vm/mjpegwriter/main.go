@@ -5,8 +5,15 @@
 // The frames are test/vm/internal/frames: a few distinct images, each
 // written frame carrying the comment "camrec seq=<n> ts=<unix-nanos>".
 //
+// With -file it plays a scene instead: the JPEGs of a file of concatenated
+// frames (what `ffmpeg -f mjpeg` writes), as they are, in order. Until the
+// command "play" it loops the file's first -loop frames (a camera that
+// already runs when its reader starts); after the file's last frame it
+// writes each file frame's write time to -times, says "file done", and loops
+// the last -loop frames until stopped (a camera does not stop).
+//
 // Control, one command per line on stdin: "pause", "resume", "fps <rate>",
-// "stop". SIGINT and SIGTERM stop it too. It reports on stderr: a
+// "play", "stop". SIGINT and SIGTERM stop it too. It reports on stderr: a
 // "streaming" line once the first frame is written, a line per command, and
 // "wrote <n> frames" when it ends.
 package main
@@ -45,6 +52,9 @@ type options struct {
 	fps      float64
 	frames   uint64
 	distinct int
+	file     string // a scene to play instead of the built-in frames
+	times    string // where to write the scene frames' write times
+	loop     int    // scene frames looped before "play" and after the end
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -56,6 +66,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.fps, "fps", 15, "frames per second")
 	fs.Uint64Var(&o.frames, "frames", 0, "frames to write, 0 = until stopped")
 	fs.IntVar(&o.distinct, "distinct", 8, "number of distinct images (frame n shows image n mod distinct)")
+	fs.StringVar(&o.file, "file", "", "play this file of concatenated JPEGs (a scene) instead of the built-in frames")
+	fs.StringVar(&o.times, "times", "", "with -file: write each scene frame's write time (index and Unix nanoseconds, a line each) here at the scene's end")
+	fs.IntVar(&o.loop, "loop", 30, "with -file: loop the first this many frames until \"play\", and the last this many after the end")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -72,6 +85,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.distinct < 1 {
 		return o, fmt.Errorf("-distinct %d: want at least 1", o.distinct)
 	}
+	if o.loop < 1 {
+		return o, fmt.Errorf("-loop %d: want at least 1", o.loop)
+	}
+	if o.times != "" && o.file == "" {
+		return o, fmt.Errorf("-times needs -file")
+	}
 	return o, nil
 }
 
@@ -84,7 +103,7 @@ type command struct {
 func parseCommand(line string) (command, error) {
 	f := strings.Fields(line)
 	switch {
-	case len(f) == 1 && (f[0] == "pause" || f[0] == "resume" || f[0] == "stop"):
+	case len(f) == 1 && (f[0] == "pause" || f[0] == "resume" || f[0] == "play" || f[0] == "stop"):
 		return command{verb: f[0]}, nil
 	case len(f) == 2 && f[0] == "fps":
 		v, err := strconv.ParseFloat(f[1], 64)
@@ -93,7 +112,7 @@ func parseCommand(line string) (command, error) {
 		}
 		return command{verb: "fps", fps: v}, nil
 	}
-	return command{}, fmt.Errorf("unknown command %q (pause, resume, fps <rate>, stop)", line)
+	return command{}, fmt.Errorf("unknown command %q (pause, resume, fps <rate>, play, stop)", line)
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) error {
@@ -101,9 +120,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	base, err := frames.Base(o.w, o.h, o.distinct)
-	if err != nil {
-		return err
+	var src source
+	if o.file != "" {
+		sc, err := loadScene(o.file, o.loop)
+		if err != nil {
+			return err
+		}
+		src = sc
+	} else {
+		base, err := frames.Base(o.w, o.h, o.distinct)
+		if err != nil {
+			return err
+		}
+		src = builtin(base)
 	}
 	fd, err := unix.Open(o.device, unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -114,10 +143,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.device, err)
 	}
-	for i, b := range base {
-		if len(b)+64 > sizeImage {
-			return fmt.Errorf("frame %d is %d bytes, the driver's buffers hold %d", i, len(b), sizeImage)
-		}
+	if i, n := src.largest(); n+64 > sizeImage {
+		return fmt.Errorf("frame %d is %d bytes, the driver's buffers hold %d", i, n, sizeImage)
 	}
 	if err := setOutputRate(fd, o.fps); err != nil {
 		// Readers still get frames; they just see the driver's default rate.
@@ -159,6 +186,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 			switch c.verb {
 			case "stop":
 				return nil
+			case "play":
+				if sc, ok := src.(*scene); ok {
+					sc.play()
+				} else {
+					fmt.Fprintf(stderr, "mjpegwriter: play: no -file\n")
+				}
 			case "pause":
 				paused = true
 				timer.Stop()
@@ -175,8 +208,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 				}
 			}
 		case <-timer.C:
-			frame := frames.Stamp(base, written, time.Now().UnixNano())
+			frame, ended := src.next(written)
 			n, err := unix.Write(fd, frame)
+			if sc, ok := src.(*scene); ok {
+				sc.wrote(time.Now()) // v4l2loopback stamps the buffer in write()
+			}
 			if err != nil {
 				return fmt.Errorf("write frame %d: %w", written, err)
 			}
@@ -187,6 +223,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 				fmt.Fprintf(stderr, "mjpegwriter: streaming %s MJPG %dx%d at %g fps\n", o.device, o.w, o.h, o.fps)
 			}
 			written++
+			if ended {
+				if o.times != "" {
+					if err := src.(*scene).writeTimes(o.times); err != nil {
+						return err
+					}
+				}
+				fmt.Fprintf(stderr, "mjpegwriter: file done, %d frames\n", len(src.(*scene).frames))
+			}
 			// Keep a steady grid; after a long hiccup restart it rather than burst.
 			next = next.Add(period)
 			if d := time.Until(next); d > -period {

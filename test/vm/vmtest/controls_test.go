@@ -297,14 +297,15 @@ func lastLine(s string) string {
 }
 
 // reloadLoopback unloads and reloads v4l2loopback with the options
-// guest.sh uses.
-func reloadLoopback(t *testing.T) {
+// guest.sh uses, and extra ones (e.g. max_buffers=32).
+func reloadLoopback(t *testing.T, extra ...string) {
 	t.Helper()
 	if out, err := exec.Command("rmmod", "v4l2loopback").CombinedOutput(); err != nil {
 		t.Errorf("rmmod v4l2loopback: %v: %s", err, out)
 		return
 	}
 	args := []string{"v4l2loopback", "devices=2", "exclusive_caps=1,1", "video_nr=10,11", "card_label=camrec-loopback,camrec-h264"}
+	args = append(args, extra...)
 	if out, err := exec.Command("modprobe", args...).CombinedOutput(); err != nil {
 		t.Errorf("modprobe v4l2loopback: %v: %s", err, out)
 	}
