@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/pipeline"
 )
 
@@ -117,7 +118,7 @@ func (s *Server) setRecording(c *gin.Context) {
 		return
 	}
 	if cam.Recorder == nil {
-		abortWithError(c, s.log, fmt.Errorf("camera %q: recording is not configured: %w", cam.View.Name(), pipeline.ErrUnavailable))
+		abortWithError(c, s.log, fmt.Errorf("camera %q: recording is not configured: %w", cam.View.Name(), defs.ErrUnavailable))
 		return
 	}
 	was := cam.Recorder.Status().Active

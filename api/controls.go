@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/pipeline"
 )
 
@@ -14,13 +15,13 @@ import (
 // *pipeline.Controls implements it.
 type ControlPanel interface {
 	// List returns the controls with their current values. Errors wrap
-	// pipeline.ErrUnavailable while the camera is not connected.
+	// defs.ErrUnavailable while the camera is not connected.
 	List(ctx context.Context) ([]pipeline.Control, error)
 	// Set sets the control named target (name, key or numeric id) and
 	// returns it as the driver then reports it. Errors wrap
-	// pipeline.ErrNotFound (no such control), pipeline.ErrInvalid (value
-	// out of range, read-only control), pipeline.ErrConflict or
-	// pipeline.ErrUnavailable.
+	// defs.ErrNotFound (no such control), defs.ErrInvalid (value
+	// out of range, read-only control), defs.ErrConflict or
+	// defs.ErrUnavailable.
 	Set(ctx context.Context, target string, value int64) (pipeline.Control, error)
 }
 
@@ -38,7 +39,7 @@ type setControlRequest struct {
 func (s *Server) controlPanel(c *gin.Context) (ControlPanel, bool) {
 	cam := cameraOf(c)
 	if cam.Controls == nil {
-		abortWithError(c, s.log, fmt.Errorf("camera %q has no controls (not a V4L2 device): %w", cam.View.Name(), pipeline.ErrNotFound))
+		abortWithError(c, s.log, fmt.Errorf("camera %q has no controls (not a V4L2 device): %w", cam.View.Name(), defs.ErrNotFound))
 		return nil, false
 	}
 	return cam.Controls, true

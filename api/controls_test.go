@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/v4l2"
 )
@@ -34,7 +35,7 @@ func (p *fakePanel) List(ctx context.Context) ([]pipeline.Control, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.disconnected {
-		return nil, fmt.Errorf("camera \"cam0\": list controls: camera not connected: %w", pipeline.ErrUnavailable)
+		return nil, fmt.Errorf("camera \"cam0\": list controls: camera not connected: %w", defs.ErrUnavailable)
 	}
 	return []pipeline.Control{p.control()}, nil
 }
@@ -45,11 +46,11 @@ func (p *fakePanel) Set(ctx context.Context, target string, value int64) (pipeli
 	p.asked = append(p.asked, fmt.Sprintf("%s=%d", target, value))
 	switch {
 	case p.disconnected:
-		return pipeline.Control{}, fmt.Errorf("camera \"cam0\": camera not connected: %w", pipeline.ErrUnavailable)
+		return pipeline.Control{}, fmt.Errorf("camera \"cam0\": camera not connected: %w", defs.ErrUnavailable)
 	case target != "brightness" && target != "Brightness" && target != "9963776":
-		return pipeline.Control{}, fmt.Errorf("camera \"cam0\": no control %q: %w", target, pipeline.ErrNotFound)
+		return pipeline.Control{}, fmt.Errorf("camera \"cam0\": no control %q: %w", target, defs.ErrNotFound)
 	case value < 0 || value > 255:
-		return pipeline.Control{}, fmt.Errorf("camera \"cam0\": %w value for brightness: %d is outside 0..255", pipeline.ErrInvalid, value)
+		return pipeline.Control{}, fmt.Errorf("camera \"cam0\": %w value for brightness: %d is outside 0..255", defs.ErrInvalid, value)
 	}
 	p.value = value
 	return p.control(), nil

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/mjpeg"
 	"github.com/camrec/camrec/internal/motion"
 	"github.com/camrec/camrec/internal/testutil"
@@ -150,7 +151,7 @@ func (r *fakeRecorder) SetActive(ctx context.Context, active bool) (record.Recor
 	r.setN++
 	if r.missing {
 		r.st.Error = "ffmpeg not found: " + ffmpegMissingText
-		return r.st, fmt.Errorf("%w: %s", pipeline.ErrFFmpegMissing, ffmpegMissingText)
+		return r.st, fmt.Errorf("%w: %s", defs.ErrFFmpegMissing, ffmpegMissingText)
 	}
 	switch {
 	case active && !r.st.Active:
@@ -228,7 +229,7 @@ func (c *fakeCatalog) find(id string) (int, error) {
 			return i, nil
 		}
 	}
-	return -1, fmt.Errorf("recording %q: %w", id, pipeline.ErrNotFound)
+	return -1, fmt.Errorf("recording %q: %w", id, defs.ErrNotFound)
 }
 
 func (c *fakeCatalog) Get(id string) (store.Recording, error) {
@@ -262,7 +263,7 @@ func (c *fakeCatalog) Delete(id string) error {
 	}
 	r := c.recs[i]
 	if r.State == store.RecStateRecording {
-		return fmt.Errorf("recording %q is being written: %w", id, pipeline.ErrConflict)
+		return fmt.Errorf("recording %q is being written: %w", id, defs.ErrConflict)
 	}
 	if err := os.Remove(filepath.Join(c.dir, r.ID)); err != nil {
 		return err

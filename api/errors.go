@@ -7,7 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/internal/defs"
 )
 
 // Errors of the request itself, mapped below.
@@ -27,7 +27,7 @@ var (
 func errorStatus(err error) int {
 	var tooLarge *http.MaxBytesError
 	switch {
-	case errors.Is(err, errBadRequest), errors.Is(err, pipeline.ErrInvalid):
+	case errors.Is(err, errBadRequest), errors.Is(err, defs.ErrInvalid):
 		return http.StatusBadRequest
 	case errors.Is(err, errBadCredentials):
 		return http.StatusUnauthorized
@@ -37,11 +37,11 @@ func errorStatus(err error) int {
 		return http.StatusServiceUnavailable
 	case errors.As(err, &tooLarge):
 		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, pipeline.ErrNotFound):
+	case errors.Is(err, defs.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, pipeline.ErrConflict):
+	case errors.Is(err, defs.ErrConflict):
 		return http.StatusConflict
-	case errors.Is(err, pipeline.ErrFFmpegMissing), errors.Is(err, pipeline.ErrUnavailable):
+	case errors.Is(err, defs.ErrFFmpegMissing), errors.Is(err, defs.ErrUnavailable):
 		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError

@@ -10,12 +10,13 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gin-gonic/gin"
+
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/motion"
-	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/detect"
 	"github.com/camrec/camrec/pipeline/eventlog"
 	"github.com/camrec/camrec/pipeline/store"
-	"github.com/gin-gonic/gin"
 )
 
 // MotionEvents is the catalogue of motion events (*eventlog.Log).
@@ -31,13 +32,13 @@ type noMotionEvents struct{}
 
 func (noMotionEvents) List(eventlog.Filter) []eventlog.Event { return nil }
 func (noMotionEvents) Get(id string) (eventlog.Event, error) {
-	return eventlog.Event{}, fmt.Errorf("event %q: %w", id, pipeline.ErrNotFound)
+	return eventlog.Event{}, fmt.Errorf("event %q: %w", id, defs.ErrNotFound)
 }
 func (noMotionEvents) Delete(id string) error {
-	return fmt.Errorf("event %q: %w", id, pipeline.ErrNotFound)
+	return fmt.Errorf("event %q: %w", id, defs.ErrNotFound)
 }
 func (noMotionEvents) SnapshotPath(id string) (string, error) {
-	return "", fmt.Errorf("event %q: %w", id, pipeline.ErrNotFound)
+	return "", fmt.Errorf("event %q: %w", id, defs.ErrNotFound)
 }
 
 // Limits of GET /api/v1/motion-events.
@@ -163,7 +164,7 @@ func (s *Server) listMotionEvents(c *gin.Context) {
 	var f eventlog.Filter
 	if cam := c.Query("camera"); cam != "" {
 		if _, ok := s.byName[cam]; !ok || !id.CanSee(cam) {
-			abortWithError(c, s.log, fmt.Errorf("camera %q: %w", cam, pipeline.ErrNotFound))
+			abortWithError(c, s.log, fmt.Errorf("camera %q: %w", cam, defs.ErrNotFound))
 			return
 		}
 		f.Cameras = []string{cam}
@@ -211,7 +212,7 @@ func (s *Server) listMotionEvents(c *gin.Context) {
 func (s *Server) motionEvent(c *gin.Context) (eventlog.Event, bool) {
 	e, err := s.motionEvents.Get(c.Param("id"))
 	if err == nil && !identity(c).CanSee(e.Camera) {
-		err = fmt.Errorf("event %q: %w", c.Param("id"), pipeline.ErrNotFound)
+		err = fmt.Errorf("event %q: %w", c.Param("id"), defs.ErrNotFound)
 	}
 	if err != nil {
 		abortWithError(c, s.log, err)
@@ -253,7 +254,7 @@ func (s *Server) motionEventSnapshot(c *gin.Context) {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			err = fmt.Errorf("event %s: snapshot: %w", e.ID, pipeline.ErrNotFound)
+			err = fmt.Errorf("event %s: snapshot: %w", e.ID, defs.ErrNotFound)
 		}
 		abortWithError(c, s.log, err)
 		return
@@ -285,7 +286,7 @@ func (s *Server) recordingsOf(camera string) []store.Recording {
 // camera (any order) that it lies in.
 func motionEventBody(e eventlog.Event, recs []store.Recording) MotionEventBody {
 	b := MotionEventBody{ID: e.ID, Camera: e.Camera, Start: e.Start.UTC(), End: e.End.UTC(), Active: e.Open,
-		DurationS: pipeline.RoundTo(e.Duration().Seconds(), 3), PeakScore: e.Peak, Zones: e.Zones,
+		DurationS: defs.RoundTo(e.Duration().Seconds(), 3), PeakScore: e.Peak, Zones: e.Zones,
 		Recordings: []EventRecordingBody{}}
 	if b.Zones == nil {
 		b.Zones = []string{}
@@ -303,7 +304,7 @@ func motionEventBody(e eventlog.Event, recs []store.Recording) MotionEventBody {
 			continue
 		}
 		off := max(0, e.Start.Sub(r.StartedAt).Seconds())
-		b.Recordings = append(b.Recordings, EventRecordingBody{ID: r.ID, OffsetS: pipeline.RoundTo(off, 3), URL: fileURL(r.ID)})
+		b.Recordings = append(b.Recordings, EventRecordingBody{ID: r.ID, OffsetS: defs.RoundTo(off, 3), URL: fileURL(r.ID)})
 	}
 	return b
 }
@@ -311,7 +312,7 @@ func motionEventBody(e eventlog.Event, recs []store.Recording) MotionEventBody {
 // motionStatusBody is detect's status as the API shows it.
 func motionStatusBody(m detect.Status) *MotionStatusBody {
 	b := &MotionStatusBody{Armed: m.Armed, ArmedBy: m.ArmedBy, Override: m.Override, Active: m.Active,
-		ActiveZones: m.ActiveZones, Score: pipeline.RoundTo(m.Score, 2), Events: m.Events,
+		ActiveZones: m.ActiveZones, Score: defs.RoundTo(m.Score, 2), Events: m.Events,
 		FramesAnalysed: m.FramesAnalysed, FramesSkipped: m.FramesSkipped, Error: m.Error,
 		Masks: m.Masks, Zones: m.Zones}
 	if b.ActiveZones == nil {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/internal/defs"
 )
 
 // index serves the page itself. (gin's FileFromFS would redirect
@@ -29,12 +29,12 @@ func (s *Server) index(c *gin.Context) {
 func (s *Server) static(c *gin.Context) {
 	name := strings.TrimPrefix(path.Clean(c.Param("file")), "/")
 	if !fs.ValidPath(name) || name == "." || path.Ext(name) == ".html" {
-		abortWithError(c, s.log, fmt.Errorf("static file %q: %w", name, pipeline.ErrNotFound))
+		abortWithError(c, s.log, fmt.Errorf("static file %q: %w", name, defs.ErrNotFound))
 		return
 	}
 	b, err := fs.ReadFile(s.web, name)
 	if err != nil {
-		abortWithError(c, s.log, fmt.Errorf("static file %q: %w", name, pipeline.ErrNotFound))
+		abortWithError(c, s.log, fmt.Errorf("static file %q: %w", name, defs.ErrNotFound))
 		return
 	}
 	ctype := mime.TypeByExtension(path.Ext(name))

@@ -9,8 +9,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/events"
-	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/store"
 )
 
@@ -18,7 +18,7 @@ func (s *Server) listRecordings(c *gin.Context) {
 	camera := c.Query("camera")
 	id := identity(c)
 	if _, ok := s.byName[camera]; camera != "" && (!ok || !id.CanSee(camera)) {
-		abortWithError(c, s.log, fmt.Errorf("camera %q: %w", camera, pipeline.ErrNotFound))
+		abortWithError(c, s.log, fmt.Errorf("camera %q: %w", camera, defs.ErrNotFound))
 		return
 	}
 	list := []RecordingBody{} // [] rather than null
@@ -36,13 +36,13 @@ func (s *Server) listRecordings(c *gin.Context) {
 func (s *Server) checkRecordingID(c *gin.Context) {
 	id := c.Param("id")
 	if id == "" || id == "." || strings.HasPrefix(id, ".") || strings.ContainsAny(id, "/\\\x00") || strings.Contains(id, "..") {
-		abortWithError(c, s.log, fmt.Errorf("recording %q: %w", id, pipeline.ErrNotFound))
+		abortWithError(c, s.log, fmt.Errorf("recording %q: %w", id, defs.ErrNotFound))
 		return
 	}
 	// A recording of a camera the caller may not see does not exist for
 	// them.
 	if rec, err := s.catalog.Get(id); err == nil && !identity(c).CanSee(rec.Camera) {
-		abortWithError(c, s.log, fmt.Errorf("recording %q: %w", id, pipeline.ErrNotFound))
+		abortWithError(c, s.log, fmt.Errorf("recording %q: %w", id, defs.ErrNotFound))
 		return
 	}
 }
@@ -127,7 +127,7 @@ func (s *Server) recordingFile(c *gin.Context) {
 // page's player and downloads follow.
 func (s *Server) remoteFile(c *gin.Context, rec store.Recording, download bool) {
 	if s.uploads == nil {
-		abortWithError(c, s.log, fmt.Errorf("recording %q is only in the bucket and upload is not configured: %w", rec.ID, pipeline.ErrNotFound))
+		abortWithError(c, s.log, fmt.Errorf("recording %q is only in the bucket and upload is not configured: %w", rec.ID, defs.ErrNotFound))
 		return
 	}
 	u, err := s.uploads.Presign(c.Request.Context(), rec.Camera, rec.ID, download)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/internal/defs"
 )
 
 // restreamDemandTick is how often a demand request looks at the
@@ -23,7 +23,7 @@ const restreamDemandTick = time.Second
 func (s *Server) restreamDemand(c *gin.Context) {
 	cam := c.MustGet(cameraKey).(Camera)
 	if cam.Restream == nil {
-		abortWithError(c, s.log, fmt.Errorf("camera %q has no restream (set restream: in its config): %w", cam.View.Name(), pipeline.ErrNotFound))
+		abortWithError(c, s.log, fmt.Errorf("camera %q has no restream (set restream: in its config): %w", cam.View.Name(), defs.ErrNotFound))
 		return
 	}
 	release := cam.Restream.Demand()

@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/camrec/camrec/internal/auth"
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/motion"
 	"github.com/camrec/camrec/internal/upload"
 	"github.com/camrec/camrec/pipeline"
@@ -31,7 +32,7 @@ type CameraView interface {
 	Status() pipeline.CameraStatus
 	PreviewHub() *pipeline.Hub
 	// Snapshot returns the latest frame as a JPEG (encoding it on demand
-	// for a raw camera); its error wraps pipeline.ErrUnavailable before the
+	// for a raw camera); its error wraps defs.ErrUnavailable before the
 	// first frame.
 	Snapshot(ctx context.Context) (*pipeline.Frame, error)
 }
@@ -40,7 +41,7 @@ type CameraView interface {
 type Recorder interface {
 	// SetActive starts (true) or stops (false) recording and returns the
 	// resulting status. Errors name the camera, and wrap
-	// pipeline.ErrFFmpegMissing when ffmpeg cannot be run.
+	// defs.ErrFFmpegMissing when ffmpeg cannot be run.
 	SetActive(ctx context.Context, active bool) (record.RecordingStatus, error)
 	Status() record.RecordingStatus
 }
@@ -49,12 +50,12 @@ type Recorder interface {
 type Catalog interface {
 	// List returns the recordings of camera ("" = all), newest first.
 	List(camera string) []store.Recording
-	// Get returns one recording; the error wraps pipeline.ErrNotFound for an
+	// Get returns one recording; the error wraps defs.ErrNotFound for an
 	// unknown id.
 	Get(id string) (store.Recording, error)
 	// Open opens a recording's file for reading; the caller closes it.
 	Open(id string) (*os.File, store.Recording, error)
-	// Delete removes a recording; the error wraps pipeline.ErrConflict while
+	// Delete removes a recording; the error wraps defs.ErrConflict while
 	// it is still being written.
 	Delete(id string) error
 }
@@ -74,7 +75,7 @@ type MotionView interface {
 	// SetArmed sets the user's arming override (nil: follow the schedule).
 	SetArmed(armed *bool) error
 	// SetAreas replaces the masks and zones (nil: keep that kind); the
-	// error wraps pipeline.ErrInvalid for bad polygons or names.
+	// error wraps defs.ErrInvalid for bad polygons or names.
 	SetAreas(masks []motion.Polygon, zones []motion.Zone) error
 }
 
@@ -321,7 +322,7 @@ func (s *Server) namedCamera(c *gin.Context) {
 	name := c.Param("cam")
 	cam, ok := s.byName[name]
 	if !ok || !identity(c).CanSee(name) {
-		abortWithError(c, s.log, fmt.Errorf("camera %q: %w", name, pipeline.ErrNotFound))
+		abortWithError(c, s.log, fmt.Errorf("camera %q: %w", name, defs.ErrNotFound))
 		return
 	}
 	c.Set(cameraKey, cam)
@@ -337,7 +338,7 @@ func (s *Server) firstCamera(c *gin.Context) {
 			return
 		}
 	}
-	abortWithError(c, s.log, fmt.Errorf("no camera configured: %w", pipeline.ErrNotFound))
+	abortWithError(c, s.log, fmt.Errorf("no camera configured: %w", defs.ErrNotFound))
 }
 
 // visibleCameras returns the cameras the caller may see, in order.

@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"golang.org/x/sys/unix"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/mjpeg"
 	"github.com/camrec/camrec/pipeline"
 )
@@ -67,7 +68,7 @@ func (s *Server) stream(c *gin.Context) {
 		// Debug, like the connect: a dashboard reconnecting in a loop
 		// must not flood the journal.
 		log.Debug("stream client closed", "frames_sent", parts.sent, "frames_dropped", sub.Dropped(),
-			"frames_skipped", skipped, "duration_s", pipeline.RoundTo(time.Since(started).Seconds(), 3), "reason", endReason)
+			"frames_skipped", skipped, "duration_s", defs.RoundTo(time.Since(started).Seconds(), 3), "reason", endReason)
 	}()
 
 	h := c.Writer.Header()

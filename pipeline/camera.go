@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/events"
 	"github.com/camrec/camrec/v4l2"
 )
@@ -164,7 +165,7 @@ func (c *Camera) FrameHub() *Hub { return c.all }
 func (c *Camera) Snapshot(ctx context.Context) (*Frame, error) {
 	f := c.all.Latest()
 	if f == nil {
-		return nil, fmt.Errorf("camera %q has no frame yet: %w", c.cfg.Name, ErrUnavailable)
+		return nil, fmt.Errorf("camera %q has no frame yet: %w", c.cfg.Name, defs.ErrUnavailable)
 	}
 	if f.Data != nil {
 		return f, nil
@@ -217,7 +218,7 @@ func (c *Camera) h264Snapshot(ctx context.Context, f *Frame) (*Frame, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-t.C:
-		return nil, fmt.Errorf("camera %q: snapshot: no picture decoded within 5 s: %w", c.cfg.Name, ErrUnavailable)
+		return nil, fmt.Errorf("camera %q: snapshot: no picture decoded within 5 s: %w", c.cfg.Name, defs.ErrUnavailable)
 	}
 }
 
@@ -384,7 +385,7 @@ func (c *Camera) Run(ctx context.Context) error {
 	}()
 	defer wg.Wait()
 
-	var wait Backoff
+	var wait defs.Backoff
 	for {
 		started, before := time.Now(), c.frames.Load()
 		err := c.src.Run(ctx, c)

@@ -6,6 +6,8 @@ package pipeline
 import (
 	"context"
 	"time"
+
+	"github.com/camrec/camrec/internal/defs"
 )
 
 // CameraStatus is what a camera reports (the API shows it in CameraBody).
@@ -79,7 +81,7 @@ func (c *Camera) Status() CameraStatus {
 		Width:         c.format.Width,
 		Height:        c.format.Height,
 		FPSTarget:     c.format.FPS,
-		FPSMeasured:   RoundTo(c.fpsMeas, 2),
+		FPSMeasured:   defs.RoundTo(c.fpsMeas, 2),
 		Frames:        c.frames.Load(),
 		FramesInvalid: c.inval.Load(),
 		FramesCorrupt: c.corrupt.Load(),

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/v4l2"
 )
 
@@ -30,7 +31,7 @@ const controlQueueDepth = 16
 const controlReplyTimeout = 3 * time.Second
 
 // errNotConnected is the answer while the device is closed.
-var errNotConnected = fmt.Errorf("camera not connected: %w", ErrUnavailable)
+var errNotConnected = fmt.Errorf("camera not connected: %w", defs.ErrUnavailable)
 
 // controlDevice is what Controls needs from an open camera. *v4l2.Device
 // and *v4l2.ControlNode implement it.
@@ -190,7 +191,7 @@ func (c *Controls) do(ctx context.Context, r controlRequest) (controlReply, erro
 	case c.reqs <- r:
 	default:
 		c.mu.Unlock()
-		return controlReply{}, fmt.Errorf("too many control requests waiting: %w", ErrUnavailable)
+		return controlReply{}, fmt.Errorf("too many control requests waiting: %w", defs.ErrUnavailable)
 	}
 	c.mu.Unlock()
 	t := time.NewTimer(controlReplyTimeout)
@@ -201,7 +202,7 @@ func (c *Controls) do(ctx context.Context, r controlRequest) (controlReply, erro
 	case <-ctx.Done():
 		return controlReply{}, ctx.Err()
 	case <-t.C:
-		return controlReply{}, fmt.Errorf("the capture loop did not answer within %v: %w", controlReplyTimeout, ErrUnavailable)
+		return controlReply{}, fmt.Errorf("the capture loop did not answer within %v: %w", controlReplyTimeout, defs.ErrUnavailable)
 	}
 }
 
@@ -226,7 +227,7 @@ func (c *Controls) run(dev controlDevice, r controlRequest) controlReply {
 	}
 	ctl, ok := findControl(list, r.target)
 	if !ok {
-		return controlReply{err: fmt.Errorf("no control %q (GET the controls for their names): %w", r.target, ErrNotFound)}
+		return controlReply{err: fmt.Errorf("no control %q (GET the controls for their names): %w", r.target, defs.ErrNotFound)}
 	}
 	got, err := c.set(dev, ctl, r.value)
 	if err != nil {
@@ -282,7 +283,7 @@ func findControl(list []Control, target string) (Control, bool) {
 // ErrInvalid.
 func validateControl(ctl Control, value int64) error {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w value for %s: %s", ErrInvalid, ctl.Key, fmt.Sprintf(format, args...))
+		return fmt.Errorf("%w value for %s: %s", defs.ErrInvalid, ctl.Key, fmt.Sprintf(format, args...))
 	}
 	switch {
 	case ctl.HasFlag(v4l2.FlagDisabled):
@@ -331,9 +332,9 @@ func deviceControlErr(err error) error {
 	case errors.Is(err, v4l2.ErrDisconnected), errors.Is(err, v4l2.ErrClosed):
 		return fmt.Errorf("%w: %w", errNotConnected, err)
 	case errors.Is(err, syscall.EINVAL), errors.Is(err, syscall.ERANGE), errors.Is(err, syscall.EACCES):
-		return fmt.Errorf("%w: the driver refused: %w", ErrInvalid, err)
+		return fmt.Errorf("%w: the driver refused: %w", defs.ErrInvalid, err)
 	case errors.Is(err, syscall.EBUSY):
-		return fmt.Errorf("%w: the driver holds the control now: %w", ErrConflict, err)
+		return fmt.Errorf("%w: the driver holds the control now: %w", defs.ErrConflict, err)
 	}
 	return err
 }

@@ -14,6 +14,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/v4l2"
 )
 
@@ -159,8 +160,8 @@ func TestValidateControl(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || err.Error() != tc.wantErr || !errors.Is(err, ErrInvalid) {
-				t.Fatalf("err %v, want %q wrapping ErrInvalid", err, tc.wantErr)
+			if err == nil || err.Error() != tc.wantErr || !errors.Is(err, defs.ErrInvalid) {
+				t.Fatalf("err %v, want %q wrapping defs.ErrInvalid", err, tc.wantErr)
 			}
 		})
 	}
@@ -174,8 +175,8 @@ func TestControlsListAndSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	if _, err := c.List(ctx); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "camera not connected") {
-		t.Fatalf("List before Opened: %v, want camera not connected (ErrUnavailable)", err)
+	if _, err := c.List(ctx); !errors.Is(err, defs.ErrUnavailable) || !strings.Contains(err.Error(), "camera not connected") {
+		t.Fatalf("List before Opened: %v, want camera not connected (defs.ErrUnavailable)", err)
 	}
 	c.opened(dev)
 	captureLoop(t, c, dev)
@@ -198,11 +199,11 @@ func TestControlsListAndSet(t *testing.T) {
 		{"white balance, automatic", 0, 0, nil, "white_balance_automatic=0"},
 		{"auto_exposure", 1, 1, nil, "auto_exposure=1"},
 		{"disconnect", 1, 0, nil, "disconnect=1"},
-		{"brightness", 300, 0, ErrInvalid, ""},
-		{"auto_exposure", 2, 0, ErrInvalid, ""},
-		{"zoom", 1, 0, ErrNotFound, ""},
-		{"0x123", 1, 0, ErrNotFound, ""},
-		{"contrast", 100, 0, ErrConflict, ""}, // the driver says EBUSY
+		{"brightness", 300, 0, defs.ErrInvalid, ""},
+		{"auto_exposure", 2, 0, defs.ErrInvalid, ""},
+		{"zoom", 1, 0, defs.ErrNotFound, ""},
+		{"0x123", 1, 0, defs.ErrNotFound, ""},
+		{"contrast", 100, 0, defs.ErrConflict, ""}, // the driver says EBUSY
 	}
 	for _, tc := range cases {
 		got, err := c.Set(ctx, tc.target, tc.value)
@@ -220,8 +221,8 @@ func TestControlsListAndSet(t *testing.T) {
 	}
 
 	c.Closed()
-	if _, err := c.Set(ctx, "brightness", 1); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("Set after Closed: %v, want ErrUnavailable", err)
+	if _, err := c.Set(ctx, "brightness", 1); !errors.Is(err, defs.ErrUnavailable) {
+		t.Fatalf("Set after Closed: %v, want defs.ErrUnavailable", err)
 	}
 }
 
@@ -247,7 +248,7 @@ func TestControlsClosedFailsWaitingRequests(t *testing.T) {
 		c.Closed()
 		err = <-errc
 		// On virtual time: "at once" is exactly 0, not controlReplyTimeout.
-		if !errors.Is(err, ErrUnavailable) || time.Since(start) != 0 {
+		if !errors.Is(err, defs.ErrUnavailable) || time.Since(start) != 0 {
 			t.Fatalf("waiting List: %v after %v, want camera not connected at once", err, time.Since(start))
 		}
 	})

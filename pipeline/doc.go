@@ -9,8 +9,6 @@
 // Where things are:
 //
 //	frame.go          Frame and Format
-//	errors.go         the sentinel errors callers branch on (the API maps them to HTTP codes)
-//	backoff.go        Backoff: camrec's one restart policy
 //	source.go         Source and Sink; sources.go picks one for a device string
 //	source_*.go       the sources: V4L2, the test camera (test:), file:, pipe: (MJPEG or H.264)
 //	camera.go         Camera: runs a source, states, counters, restarts after a failure
@@ -19,8 +17,9 @@
 //	controls.go       V4L2 controls, run on the capture goroutine
 //	yuyv.go           JPEG previews of raw (YUYV) cameras
 //	h264preview.go    JPEG previews of H.264 cameras: an ffmpeg decoder run only while watched
-//	round.go          RoundTo, for figures in status and logs
 //
 // Recording lives in pipeline/record, the recordings on disk in
 // pipeline/store; imports go one way: v4l2 ← pipeline ← record → store.
+// The sentinel errors, RoundTo and Backoff are internal/defs', below all
+// of them.
 package pipeline

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/mjpeg"
 )
 
@@ -110,7 +111,7 @@ func (p *h264Preview) watchSnapshot(d time.Duration) {
 // run starts a decoder for the first unit offered, feeds it, and stops it
 // when nobody has watched for decoderIdle; until ctx is done.
 func (p *h264Preview) run(ctx context.Context) {
-	var wait Backoff
+	var wait defs.Backoff
 	wait.First, wait.Max = 500*time.Millisecond, 10*time.Second
 	for {
 		var first *Frame

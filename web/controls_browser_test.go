@@ -18,6 +18,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/camrec/camrec/api"
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/v4l2"
 )
@@ -62,7 +63,7 @@ func (p *panel) Set(ctx context.Context, target string, value int64) (pipeline.C
 		c.Value = value
 		return *c, nil
 	}
-	return pipeline.Control{}, pipeline.ErrNotFound
+	return pipeline.Control{}, defs.ErrNotFound
 }
 
 func (p *panel) setCalls() string {

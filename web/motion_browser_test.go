@@ -29,6 +29,7 @@ import (
 
 	"github.com/camrec/camrec/api"
 	"github.com/camrec/camrec/internal/auth"
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/events"
 	"github.com/camrec/camrec/internal/motion"
 	"github.com/camrec/camrec/internal/testutil"
@@ -133,7 +134,7 @@ func (c *oneRecording) List(camera string) []store.Recording {
 
 func (c *oneRecording) Get(id string) (store.Recording, error) {
 	if id != c.rec.ID {
-		return store.Recording{}, fmt.Errorf("recording %q: %w", id, pipeline.ErrNotFound)
+		return store.Recording{}, fmt.Errorf("recording %q: %w", id, defs.ErrNotFound)
 	}
 	return c.rec, nil
 }
@@ -479,7 +480,7 @@ func TestMotionPage(t *testing.T) {
 	b.do("accept the confirmation", chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`))
 	b.click(liveItem + " .delete")
 	b.wait("the event gone from the list", `document.querySelector('`+liveItem+`') === null`)
-	if _, err := rig.log.Get(live); !errors.Is(err, pipeline.ErrNotFound) {
+	if _, err := rig.log.Get(live); !errors.Is(err, defs.ErrNotFound) {
 		t.Errorf("the deleted event is still catalogued: %v", err)
 	}
 	if shot := os.Getenv("CAMREC_SCREENSHOT_MOTION"); shot != "" {
@@ -588,7 +589,7 @@ func TestMotionPageOverPlainHTTPOnTheLAN(t *testing.T) {
 	b.do("accept the confirmation", chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`))
 	b.click(recorded + " .delete")
 	b.wait("the event gone from the list", `document.querySelector('`+recorded+`') === null`)
-	if _, err := rig.log.Get(rig.recorded); !errors.Is(err, pipeline.ErrNotFound) {
+	if _, err := rig.log.Get(rig.recorded); !errors.Is(err, defs.ErrNotFound) {
 		t.Errorf("the deleted event is still catalogued: %v", err)
 	}
 }

@@ -161,6 +161,6 @@ func (s *Sub) Close() {
 	s.bus.mu.Unlock()
 }
 
-// roundMillis rounds seconds to three decimals (pipeline.RoundTo's rule;
+// roundMillis rounds seconds to three decimals (defs.RoundTo's rule;
 // events sits below pipeline and cannot import it).
 func roundMillis(s float64) float64 { return math.Round(s*1000) / 1000 }

@@ -11,8 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/events"
-	"github.com/camrec/camrec/pipeline"
 )
 
 // defaultPath is the hooks' PATH when camrec has none.
@@ -52,7 +52,7 @@ func (r *Runner) runHook(ctx context.Context, camera, hook string, argv []string
 		// Whatever the hook left behind in its group goes with it.
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
-	attrs = append(attrs, "duration_s", pipeline.RoundTo(time.Since(start).Seconds(), 3))
+	attrs = append(attrs, "duration_s", defs.RoundTo(time.Since(start).Seconds(), 3))
 	output := out.String()
 	if cmd.ProcessState == nil { // it did not start
 		r.log.Warn("hook did not start", append(attrs, "error", err.Error())...)

@@ -19,8 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/events"
-	"github.com/camrec/camrec/pipeline"
 )
 
 // Webhook bounds.
@@ -45,7 +45,7 @@ type webhook struct {
 	agent   string
 	log     *slog.Logger
 	client  *http.Client
-	backoff pipeline.Backoff
+	backoff defs.Backoff
 	queue   chan events.Event
 	// snapshot: attach a motion event's snapshot (multipart).
 	snapshot bool
@@ -62,7 +62,7 @@ func newWebhook(rawURL string, only []events.Type, agent string, log *slog.Logge
 		// receiver is to be configured with its final address.
 		client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		// 1 s, then 2 s: an event is given up about 3 s after its first try.
-		backoff: pipeline.Backoff{First: time.Second, Max: 10 * time.Second},
+		backoff: defs.Backoff{First: time.Second, Max: 10 * time.Second},
 		queue:   make(chan events.Event, webhookQueue),
 	}
 	if len(only) > 0 {

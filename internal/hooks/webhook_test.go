@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/events"
-	"github.com/camrec/camrec/pipeline"
 )
 
 // receiver is a webhook endpoint on loopback that answers the statuses of
@@ -63,7 +63,7 @@ func secretURL(addr string) string {
 }
 
 func fastRetries(r *Runner) {
-	r.web.backoff = pipeline.Backoff{First: 10 * time.Millisecond, Max: 10 * time.Millisecond}
+	r.web.backoff = defs.Backoff{First: 10 * time.Millisecond, Max: 10 * time.Millisecond}
 }
 
 // TestWebhookRetriesThenDelivers: the receiver fails twice with 503, then

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/upload"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/detect"
@@ -161,7 +162,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 				counter(c.motionEvents, m.Events, name)
 				counter(c.motionFrames, m.FramesAnalysed, name)
 				counter(c.motionSkipped, m.FramesSkipped, name)
-				ch <- prometheus.MustNewConstMetric(c.motionSeconds, prometheus.CounterValue, pipeline.RoundTo(m.AnalysisSeconds, 6), name)
+				ch <- prometheus.MustNewConstMetric(c.motionSeconds, prometheus.CounterValue, defs.RoundTo(m.AnalysisSeconds, 6), name)
 			}
 		}
 		if cam.Recorder == nil {
@@ -175,7 +176,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.ffmpegRestarts, rs.Restarts, name)
 		// Milliseconds to 0.1 are seconds to 4 decimals: 0.1111, not
 		// 0.11109999999999999.
-		gauge(c.startLatency, pipeline.RoundTo(rs.StartLatencyMS/1000, 4), name)
+		gauge(c.startLatency, defs.RoundTo(rs.StartLatencyMS/1000, 4), name)
 		counter(c.retention, n.DeletedKeep, name, "keep")
 		counter(c.retention, n.DeletedMaxDisk, name, "max_disk")
 		counter(c.retention, n.DeletedMinFree, name, "min_free")

@@ -28,6 +28,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/events"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/record"
@@ -133,7 +134,7 @@ func New(cfg Config, cams []Camera, feed EventFeed, log *slog.Logger) *Bridge {
 func (b *Bridge) Run(ctx context.Context) error {
 	_, _, sub := b.feed.Subscribe(0, eventDepth)
 	defer sub.Close()
-	backoff := pipeline.Backoff{First: time.Second, Max: time.Minute}
+	backoff := defs.Backoff{First: time.Second, Max: time.Minute}
 	var lastErr string
 	for {
 		conn, err := b.connect(ctx)

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/events"
-	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/detect"
 )
 
@@ -228,7 +228,7 @@ func scoreDue(prev, cur string, lastAt, now time.Time) bool {
 // publishAll, else as scoreDue says.
 func (c *conn) motionScore(cam string, score float64, mode publishMode, now time.Time) error {
 	topic := c.b.topics.camera(cam, "motion_score")
-	v := strconv.FormatFloat(pipeline.RoundTo(score, 1), 'f', -1, 64)
+	v := strconv.FormatFloat(defs.RoundTo(score, 1), 'f', -1, 64)
 	if mode != publishAll && !scoreDue(c.last[topic], v, c.scoreAt[cam], now) {
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/pipeline"
 )
 
@@ -105,7 +106,7 @@ func (c *conn) state(mode publishMode) error {
 		}
 		a := attributes{State: st.State, Error: st.Error, FPSTarget: st.FPSTarget, Clients: st.Clients, DiskFreeBytes: free}
 		if b.measured[name] {
-			fps := pipeline.RoundTo(st.FPSMeasured, 1)
+			fps := defs.RoundTo(st.FPSMeasured, 1)
 			a.FPS = &fps
 		}
 		if cam.Recorder != nil {

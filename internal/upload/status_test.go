@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/testutil"
-	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/store"
 )
 
@@ -50,7 +50,7 @@ func TestUploadFailedTryIsOneRequest(t *testing.T) {
 	id, _ := addRecording(t, cat, "cam0", time.Now().Add(-time.Hour), 4096)
 	tg := Target{Endpoint: srv.URL, Bucket: "camrec", Prefix: "lab/", AccessKey: "AKIDEXAMPLE", SecretKey: "wJalrXUtnFEMI-secret-key"}
 	u := newUploader(t, cat, tg, func(c *Config) {
-		c.Backoff = pipeline.Backoff{First: time.Hour, Max: time.Hour} // one try in this test
+		c.Backoff = defs.Backoff{First: time.Hour, Max: time.Hour} // one try in this test
 	})
 	run(t, u)
 	var st Status
@@ -81,7 +81,7 @@ func TestUploadStartLogLine(t *testing.T) {
 		SecretKey: "wJalrXUtnFEMI-secret-key", DeleteLocalAfter: 72 * time.Hour}
 	u := newUploader(t, cat, tg, func(c *Config) {
 		c.Log = slogTo(logBuf)
-		c.Backoff = pipeline.Backoff{First: time.Hour, Max: time.Hour}
+		c.Backoff = defs.Backoff{First: time.Hour, Max: time.Hour}
 	})
 	run(t, u)
 	const want = `msg="uploads configured" camera=cam0 endpoint=http://127.0.0.1:9 bucket=camrec prefix=home/ pending=2 delete_local_after=72h0m0s`

@@ -29,8 +29,8 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/events"
-	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/store"
 )
 
@@ -84,7 +84,7 @@ type Config struct {
 	Log     *slog.Logger
 	// Backoff is the wait after a failed upload before the camera's next
 	// try. Default 5 s doubling to 5 min.
-	Backoff pipeline.Backoff
+	Backoff defs.Backoff
 	// Now is the clock of delete_local_after (default time.Now).
 	Now func() time.Time
 
@@ -114,7 +114,7 @@ type camera struct {
 	name    string
 	target  Target
 	client  *minio.Client
-	backoff pipeline.Backoff
+	backoff defs.Backoff
 	retryAt time.Time // zero: no wait
 
 	mu     sync.Mutex
@@ -135,7 +135,7 @@ func New(cfg Config) (*Uploader, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Backoff.First == 0 {
-		cfg.Backoff = pipeline.Backoff{First: 5 * time.Second, Max: 5 * time.Minute}
+		cfg.Backoff = defs.Backoff{First: 5 * time.Second, Max: 5 * time.Minute}
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -247,7 +247,7 @@ func (u *Uploader) Status(camera string) (Status, bool) {
 func (u *Uploader) Presign(ctx context.Context, camera, id string, download bool) (*url.URL, error) {
 	c := u.byName[camera]
 	if c == nil {
-		return nil, fmt.Errorf("recording %s is only in the bucket and camera %s does not upload now: %w", id, camera, pipeline.ErrNotFound)
+		return nil, fmt.Errorf("recording %s is only in the bucket and camera %s does not upload now: %w", id, camera, defs.ErrNotFound)
 	}
 	params := url.Values{}
 	params.Set("response-content-type", contentType(id))
@@ -311,7 +311,7 @@ func (u *Uploader) pass(ctx context.Context) time.Duration {
 				if ctx.Err() != nil {
 					return 0 // shutting down: it stays pending
 				}
-				if errors.Is(err, pipeline.ErrConflict) || errors.Is(err, pipeline.ErrNotFound) {
+				if errors.Is(err, defs.ErrConflict) || errors.Is(err, defs.ErrNotFound) {
 					continue // changed or deleted meanwhile: looked at again
 				}
 				d := c.backoff.Next()
@@ -376,7 +376,7 @@ func (u *Uploader) upload(ctx context.Context, c *camera, p store.Pending) error
 	c.setState(StateUploading, "")
 	f, err := os.Open(p.Path)
 	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("upload %s: %w", p.ID, pipeline.ErrNotFound)
+		return fmt.Errorf("upload %s: %w", p.ID, defs.ErrNotFound)
 	}
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", p.ID, err)
@@ -431,7 +431,7 @@ func (u *Uploader) upload(ctx context.Context, c *camera, p store.Pending) error
 	c.status.LastError = ""
 	c.mu.Unlock()
 	u.cfg.Log.Info("recording uploaded", "camera", c.name, "recording_id", p.ID, "bytes", size,
-		"took_s", pipeline.RoundTo(took.Seconds(), 3), "remote_url", c.remoteURL(key))
+		"took_s", defs.RoundTo(took.Seconds(), 3), "remote_url", c.remoteURL(key))
 	u.cfg.Events.Publish(events.Event{Type: events.RecordingUploaded, Camera: c.name, RecordingID: p.ID, Path: p.Path, Bytes: size})
 	return nil
 }

@@ -17,9 +17,9 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/events"
 	"github.com/camrec/camrec/internal/testutil"
-	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/store"
 )
 
@@ -49,7 +49,7 @@ func target(s *testutil.S3Server) Target {
 func newUploader(t *testing.T, cat *store.Catalog, tg Target, mod func(*Config)) *Uploader {
 	t.Helper()
 	cfg := Config{Targets: map[string]Target{"cam0": tg}, Catalog: cat, Log: testutil.Logger(t),
-		Backoff: pipeline.Backoff{First: 50 * time.Millisecond, Max: 500 * time.Millisecond}}
+		Backoff: defs.Backoff{First: 50 * time.Millisecond, Max: 500 * time.Millisecond}}
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -33,6 +33,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/events"
 	"github.com/camrec/camrec/internal/jpegdc"
 	"github.com/camrec/camrec/internal/motion"
@@ -154,7 +155,7 @@ type areas struct {
 
 // ErrDisabled is wrapped by what cannot be done on a camera without
 // motion detection (HTTP 409).
-var ErrDisabled = fmt.Errorf("motion detection is not enabled for this camera (motion: enabled: true): %w", pipeline.ErrConflict)
+var ErrDisabled = fmt.Errorf("motion detection is not enabled for this camera (motion: enabled: true): %w", defs.ErrConflict)
 
 // New returns the stage; Run runs it.
 func New(cfg Config, src Source, log *slog.Logger) (*Stage, error) {
@@ -264,7 +265,7 @@ func (s *Stage) SetArmed(armed *bool) error {
 // SetAreas replaces the masks and zones (nil: keep that kind as it is),
 // live: an open event ends and the background is learnt afresh. They are
 // kept in the state file. Bad polygons or zone names: an error wrapping
-// pipeline.ErrInvalid that names them.
+// defs.ErrInvalid that names them.
 func (s *Stage) SetAreas(masks []motion.Polygon, zones []motion.Zone) error {
 	if !s.cfg.Motion.Enabled {
 		return ErrDisabled
@@ -279,7 +280,7 @@ func (s *Stage) SetAreas(masks []motion.Polygon, zones []motion.Zone) error {
 		z = zones
 	}
 	if err := s.checkAreas(m, z); err != nil {
-		return fmt.Errorf("%w: %w", pipeline.ErrInvalid, err)
+		return fmt.Errorf("%w: %w", defs.ErrInvalid, err)
 	}
 	if err := s.cfg.State.Update(s.cfg.Camera, func(c *CameraState) {
 		if masks != nil {
@@ -675,7 +676,7 @@ func (a *analyser) started(ev motion.Event) {
 	s := a.stage
 	a.eventID, a.written = "", nil
 	a.catalogue(ev, true, true)
-	s.log.Info("motion started", "event", a.eventID, "score_pct", pipeline.RoundTo(ev.Peak, 2), "zones", ev.Zones)
+	s.log.Info("motion started", "event", a.eventID, "score_pct", defs.RoundTo(ev.Peak, 2), "zones", ev.Zones)
 	s.publish(a.event(events.MotionStarted, ev.Start, ev))
 }
 
@@ -687,7 +688,7 @@ func (a *analyser) ended(ev motion.Event) {
 	s.mu.Unlock()
 	a.catalogue(ev, false, a.candidate != a.written)
 	d := ev.End.Sub(ev.Start).Seconds()
-	s.log.Info("motion ended", "event", a.eventID, "duration_s", pipeline.RoundTo(d, 3), "peak_pct", pipeline.RoundTo(ev.Peak, 2), "zones", ev.Zones)
+	s.log.Info("motion ended", "event", a.eventID, "duration_s", defs.RoundTo(d, 3), "peak_pct", defs.RoundTo(ev.Peak, 2), "zones", ev.Zones)
 	e := a.event(events.MotionEnded, ev.End, ev)
 	e.DurationS = d
 	s.publish(e)
@@ -696,7 +697,7 @@ func (a *analyser) ended(ev motion.Event) {
 
 // event is the bus event of ev.
 func (a *analyser) event(typ events.Type, at time.Time, ev motion.Event) events.Event {
-	e := events.Event{Type: typ, Time: at, Score: pipeline.RoundTo(ev.Peak, 2), Zones: ev.Zones, EventID: a.eventID}
+	e := events.Event{Type: typ, Time: at, Score: defs.RoundTo(ev.Peak, 2), Zones: ev.Zones, EventID: a.eventID}
 	if a.eventID != "" && a.written != nil {
 		e.SnapshotURL = SnapshotURL(a.eventID)
 		e.SnapshotPath, _ = a.stage.cfg.Catalog.SnapshotPath(a.eventID)
@@ -723,7 +724,7 @@ func (a *analyser) catalogue(ev motion.Event, open, snap bool) {
 			jpg = nil
 		}
 	}
-	e := eventlog.Event{ID: a.eventID, Start: ev.Start, End: ev.End, Open: open, Peak: pipeline.RoundTo(ev.Peak, 3),
+	e := eventlog.Event{ID: a.eventID, Start: ev.Start, End: ev.End, Open: open, Peak: defs.RoundTo(ev.Peak, 3),
 		PeakTime: ev.PeakTime, Zones: ev.Zones}
 	var err error
 	if a.eventID == "" {

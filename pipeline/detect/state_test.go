@@ -10,8 +10,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/motion"
-	"github.com/camrec/camrec/pipeline"
 )
 
 func newStage(t *testing.T, m motion.Config, state *StateFile) *Stage {
@@ -118,7 +118,7 @@ func TestAreasAreCheckedAppliedAndKept(t *testing.T) {
 		{"bad zone name", nil, []motion.Zone{{Name: "Front Door", Polygon: motion.Polygon{{X: 0, Y: 0}, {X: 1, Y: 0}, {X: 1, Y: 1}}}}, "zones[0]"},
 	} {
 		err := s.SetAreas(tc.masks, tc.zones)
-		if !errors.Is(err, pipeline.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+		if !errors.Is(err, defs.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want ErrInvalid naming %s", tc.name, err, tc.want)
 		}
 	}

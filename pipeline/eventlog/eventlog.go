@@ -29,7 +29,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/internal/defs"
 )
 
 // Event is one motion event as catalogued.
@@ -71,7 +71,7 @@ const idTime = "20060102T150405.000Z"
 
 // ErrBadID is wrapped by the error of an ID that cannot name an event
 // (HTTP 404, like an unknown one: nothing about the disk is revealed).
-var ErrBadID = fmt.Errorf("bad event id: %w", pipeline.ErrNotFound)
+var ErrBadID = fmt.Errorf("bad event id: %w", defs.ErrNotFound)
 
 // Log is the catalogue. Its methods are safe for concurrent use.
 type Log struct {
@@ -166,7 +166,7 @@ func (l *Log) Update(e Event, snapshot []byte) error {
 	cur := l.events[e.ID]
 	if cur == nil {
 		l.mu.Unlock()
-		return fmt.Errorf("event %s: %w", e.ID, pipeline.ErrNotFound)
+		return fmt.Errorf("event %s: %w", e.ID, defs.ErrNotFound)
 	}
 	e.Camera = cur.Camera
 	e.Snapshot = cur.Snapshot || snapshot != nil
@@ -188,7 +188,7 @@ func (l *Log) Update(e Event, snapshot []byte) error {
 	if l.events[e.ID] == nil { // deleted while written
 		_ = os.Remove(filepath.Join(dir, e.ID+".json"))
 		_ = os.Remove(filepath.Join(dir, e.ID+".jpg"))
-		return fmt.Errorf("event %s: %w", e.ID, pipeline.ErrNotFound)
+		return fmt.Errorf("event %s: %w", e.ID, defs.ErrNotFound)
 	}
 	e.Zones = slices.Clone(e.Zones)
 	*l.events[e.ID] = e
@@ -267,7 +267,7 @@ func (l *Log) Get(id string) (Event, error) {
 	defer l.mu.Unlock()
 	e := l.events[id]
 	if e == nil {
-		return Event{}, fmt.Errorf("event %s: %w", id, pipeline.ErrNotFound)
+		return Event{}, fmt.Errorf("event %s: %w", id, defs.ErrNotFound)
 	}
 	return *e, nil
 }
@@ -279,7 +279,7 @@ func (l *Log) SnapshotPath(id string) (string, error) {
 		return "", err
 	}
 	if !e.Snapshot {
-		return "", fmt.Errorf("event %s has no snapshot yet: %w", id, pipeline.ErrNotFound)
+		return "", fmt.Errorf("event %s has no snapshot yet: %w", id, defs.ErrNotFound)
 	}
 	return filepath.Join(l.dir, e.Camera, id+".jpg"), nil
 }
@@ -307,11 +307,11 @@ func (l *Log) Delete(id string) error {
 	e := l.events[id]
 	if e == nil {
 		l.mu.Unlock()
-		return fmt.Errorf("event %s: %w", id, pipeline.ErrNotFound)
+		return fmt.Errorf("event %s: %w", id, defs.ErrNotFound)
 	}
 	if e.Open {
 		l.mu.Unlock()
-		return fmt.Errorf("event %s is still going on: %w", id, pipeline.ErrConflict)
+		return fmt.Errorf("event %s is still going on: %w", id, defs.ErrConflict)
 	}
 	delete(l.events, id)
 	cam := e.Camera

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/internal/defs"
 )
 
 var t0 = time.Date(2026, 12, 8, 14, 20, 3, 123e6, time.UTC)
@@ -43,7 +43,7 @@ func TestLifecycle(t *testing.T) {
 	if err := l.Update(Event{ID: id, Open: true, Start: t0, End: t0.Add(3 * time.Second), Peak: 4, Zones: []string{"path"}}, []byte("jpeg2")); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Delete(id); !errors.Is(err, pipeline.ErrConflict) {
+	if err := l.Delete(id); !errors.Is(err, defs.ErrConflict) {
 		t.Errorf("deleting an open event: %v, want a conflict", err)
 	}
 	if err := l.Update(Event{ID: id, Start: t0, End: t0.Add(4 * time.Second), Peak: 4, Zones: []string{"path"}}, nil); err != nil {
@@ -64,7 +64,7 @@ func TestLifecycle(t *testing.T) {
 	if len(left) != 0 {
 		t.Errorf("files left after delete: %v", left)
 	}
-	if _, err := l2.Get(id); !errors.Is(err, pipeline.ErrNotFound) {
+	if _, err := l2.Get(id); !errors.Is(err, defs.ErrNotFound) {
 		t.Errorf("deleted event: %v", err)
 	}
 }
@@ -130,13 +130,13 @@ func TestIDsCannotNameOtherFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"../keep", "door-20261208T142003.123Z/../../keep", "", ".json", "door/x", "door-20261208T142003.123Z\x00"} {
-		if _, err := l.Get(id); !errors.Is(err, pipeline.ErrNotFound) {
+		if _, err := l.Get(id); !errors.Is(err, defs.ErrNotFound) {
 			t.Errorf("Get(%q): %v", id, err)
 		}
-		if err := l.Delete(id); !errors.Is(err, pipeline.ErrNotFound) {
+		if err := l.Delete(id); !errors.Is(err, defs.ErrNotFound) {
 			t.Errorf("Delete(%q): %v", id, err)
 		}
-		if _, err := l.SnapshotPath(id); !errors.Is(err, pipeline.ErrNotFound) {
+		if _, err := l.SnapshotPath(id); !errors.Is(err, defs.ErrNotFound) {
 			t.Errorf("SnapshotPath(%q): %v", id, err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	ffmpeg "github.com/u2takey/ffmpeg-go"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/pipeline"
 )
 
@@ -29,7 +30,7 @@ func LookFFmpeg(name string) (string, error) {
 	if name == "ffmpeg" {
 		return "", missingError("ffmpeg not found in PATH: install it (apt-get install ffmpeg) or set -ffmpeg")
 	}
-	return "", missingError(fmt.Sprintf("ffmpeg %q cannot be run: %v", name, pipeline.RootCause(err)))
+	return "", missingError(fmt.Sprintf("ffmpeg %q cannot be run: %v", name, defs.RootCause(err)))
 }
 
 // missingError is a message for the user that wraps ErrFFmpegMissing without
@@ -37,7 +38,7 @@ func LookFFmpeg(name string) (string, error) {
 type missingError string
 
 func (e missingError) Error() string { return string(e) }
-func (e missingError) Unwrap() error { return pipeline.ErrFFmpegMissing }
+func (e missingError) Unwrap() error { return defs.ErrFFmpegMissing }
 
 // LookFFprobe finds ffprobe next to ffmpegPath, else in PATH. It returns ""
 // when there is none: the catalogue then works without probing.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/internal/defs"
 )
 
 func TestFFmpegArgs(t *testing.T) {
@@ -172,7 +172,7 @@ func TestLookFFmpeg(t *testing.T) {
 			if err == nil {
 				t.Fatalf("LookFFmpeg(%q) = %q, want error", tt.arg, p)
 			}
-			if !errors.Is(err, pipeline.ErrFFmpegMissing) {
+			if !errors.Is(err, defs.ErrFFmpegMissing) {
 				t.Errorf("error %v does not wrap ErrFFmpegMissing", err)
 			}
 			if err.Error() != tt.wantMsg {

@@ -14,8 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/events"
-	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/store"
 )
 
@@ -331,7 +331,7 @@ func (s *session) finishFile(ctx context.Context, f *segFile, why endReason, dea
 		e.Type = events.RecordingStopped
 	}
 	attrs := []any{"recording_id", f.id, "path", f.path, "frames", f.frames,
-		"duration_s", pipeline.RoundTo(meta.DurationS, 3), "bytes", size, "dropped", s.sub.Dropped()}
+		"duration_s", defs.RoundTo(meta.DurationS, 3), "bytes", size, "dropped", s.sub.Dropped()}
 	if f.repeats > 0 {
 		// Slots whose frame repeated the one before and was not handed to
 		// ffmpeg (it was behind): the file holds frames - repeats.

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/pipeline"
 )
 
@@ -70,7 +71,7 @@ func (p *preRing) add(f *pipeline.Frame) {
 	case byBytes && !p.shortened:
 		p.shortened = true
 		p.log.Warn("pre-record shortened by pre_record_max_bytes: frames are too large to keep the whole duration",
-			"pre_record_s", p.keep.Seconds(), "kept_s", pipeline.RoundTo(span.Seconds(), 2), "pre_record_max_bytes", p.maxBytes)
+			"pre_record_s", p.keep.Seconds(), "kept_s", defs.RoundTo(span.Seconds(), 2), "pre_record_max_bytes", p.maxBytes)
 	case !byBytes && p.shortened && span >= p.keep-time.Second/2:
 		p.shortened = false
 		p.log.Info("pre-record holds its whole duration again", "pre_record_s", p.keep.Seconds())

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/events"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/store"
@@ -187,7 +188,7 @@ type unavailableErr struct{ msg string }
 
 func (e *unavailableErr) Error() string { return e.msg }
 
-func (e *unavailableErr) Unwrap() error { return pipeline.ErrUnavailable }
+func (e *unavailableErr) Unwrap() error { return defs.ErrUnavailable }
 
 // NewRecorder returns a recorder of src's frames into cat's dir. A config
 // that fails Validate makes every start fail with that error.

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/testutil"
 
 	"github.com/camrec/camrec/pipeline"
@@ -40,7 +41,7 @@ func TestCatalogActiveRecording(t *testing.T) {
 	if rec.State != store.RecStateRecording || rec.EndedAt != nil {
 		t.Errorf("active recording listed as %+v", rec)
 	}
-	if err := cat.Delete(st.ID); !errors.Is(err, pipeline.ErrConflict) {
+	if err := cat.Delete(st.ID); !errors.Is(err, defs.ErrConflict) {
 		t.Errorf("Delete while recording = %v, want ErrConflict", err)
 	}
 	if err := cat.Scan(ctx); err != nil {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/testutil"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/store"
@@ -87,7 +88,7 @@ func TestRecorderUnwritableDir(t *testing.T) {
 				t.Fatalf("start = %+v, %v; want an error", st, err)
 			}
 			t.Logf("start: %v", err)
-			if !errors.Is(err, pipeline.ErrUnavailable) {
+			if !errors.Is(err, defs.ErrUnavailable) {
 				t.Errorf("error %q does not wrap ErrUnavailable (HTTP 503)", err)
 			}
 			if !errors.Is(err, tt.wantCause) || !strings.Contains(err.Error(), tt.wantCause.Error()) {
@@ -187,7 +188,7 @@ func TestRecorderDeleteDuringRemuxIsNotAWarning(t *testing.T) {
 				t.Errorf("%s after delete during remux: %v", p, err)
 			}
 		}
-		if _, err := cat.Get(id); !errors.Is(err, pipeline.ErrNotFound) {
+		if _, err := cat.Get(id); !errors.Is(err, defs.ErrNotFound) {
 			t.Errorf("Get after delete during remux = %v, want ErrNotFound", err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/testutil"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/pipeline/store"
@@ -131,7 +132,7 @@ func TestRecorderCameraSendsNothing(t *testing.T) {
 	ctx := rtCtx(t)
 
 	st, err := r.SetActive(ctx, true)
-	if !errors.Is(err, pipeline.ErrUnavailable) || st.Active {
+	if !errors.Is(err, defs.ErrUnavailable) || st.Active {
 		t.Fatalf("start = %+v, %v; want inactive and an error wrapping ErrUnavailable", st, err)
 	}
 	if want := `camera "cam0" has delivered no frame yet: nothing to record`; err.Error() != want {
@@ -187,7 +188,7 @@ func TestRecorderFFmpegMissing(t *testing.T) {
 		&rtSource{hub: pipeline.NewHub(), fps: 30}, store.NewCatalog(dir, "", log), log)
 	// Not even Run is needed to refuse.
 	st, err := r.SetActive(rtCtx(t), true)
-	if !errors.Is(err, pipeline.ErrFFmpegMissing) || !strings.Contains(err.Error(), "apt-get install ffmpeg") {
+	if !errors.Is(err, defs.ErrFFmpegMissing) || !strings.Contains(err.Error(), "apt-get install ffmpeg") {
 		t.Fatalf("start = %v, want ErrFFmpegMissing with advice", err)
 	}
 	if st.Active || st.Error != missing.Error() {

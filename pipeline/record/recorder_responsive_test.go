@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/testutil"
 
 	"github.com/camrec/camrec/pipeline"
@@ -50,7 +51,7 @@ func TestRecorderRefusesAbsentCamera(t *testing.T) {
 	refused := func(t *testing.T, r *Recorder, cat *store.Catalog, want ...string) {
 		t.Helper()
 		st, err := r.SetActive(rtCtx(t), true)
-		if err == nil || !errors.Is(err, pipeline.ErrUnavailable) {
+		if err == nil || !errors.Is(err, defs.ErrUnavailable) {
 			t.Fatalf("start = %+v, %v; want an error wrapping ErrUnavailable", st, err)
 		}
 		t.Logf("start: %v", err)
@@ -314,7 +315,7 @@ func TestRecorderSetActiveIsBounded(t *testing.T) {
 		&rtSource{hub: pipeline.NewHub(), fps: 30}, store.NewCatalog(dir, "", log), log)
 	for _, active := range []bool{true, false} {
 		st, err := r.SetActive(context.Background(), active)
-		if !errors.Is(err, pipeline.ErrUnavailable) || st.Active {
+		if !errors.Is(err, defs.ErrUnavailable) || st.Active {
 			t.Errorf("SetActive(%v) without Run = %+v, %v; want an error wrapping ErrUnavailable", active, st, err)
 		}
 		t.Logf("SetActive(%v): %v", active, err)

@@ -6,7 +6,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/internal/defs"
 )
 
 // RecordingStatus is what a recorder reports (the API shows it as
@@ -101,7 +101,7 @@ func (r *Recorder) Status() RecordingStatus {
 	st.Frames = s.frames.Load()
 	st.Dropped = s.sub.Dropped()
 	if l := s.latency.Load(); l > 0 {
-		st.StartLatencyMS = pipeline.RoundTo(float64(l)/1e6, 1)
+		st.StartLatencyMS = defs.RoundTo(float64(l)/1e6, 1)
 	}
 	if n := s.syncedAt.Load(); n > 0 {
 		t := time.Unix(0, n)

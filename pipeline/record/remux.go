@@ -12,10 +12,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/camrec/camrec/internal/events"
-	"github.com/camrec/camrec/pipeline"
-	"github.com/camrec/camrec/pipeline/store"
 	ffmpeg "github.com/u2takey/ffmpeg-go"
+
+	"github.com/camrec/camrec/internal/defs"
+	"github.com/camrec/camrec/internal/events"
+	"github.com/camrec/camrec/pipeline/store"
 )
 
 // remuxLater turns a finished fragmented MP4 (or an MKV cut short) into
@@ -105,7 +106,7 @@ func (r *Recorder) remuxEnded(id, path string, t0 time.Time, remuxErr error) {
 	case err != nil:
 		r.log.Warn("remux recording failed: keeping the original file", "recording_id", id, "path", path, "error", err.Error())
 	default:
-		r.log.Info("recording remuxed", "recording_id", id, "path", path, "took_s", pipeline.RoundTo(time.Since(t0).Seconds(), 3))
+		r.log.Info("recording remuxed", "recording_id", id, "path", path, "took_s", defs.RoundTo(time.Since(t0).Seconds(), 3))
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/events"
 	"github.com/camrec/camrec/pipeline"
 )
@@ -73,7 +74,7 @@ type writer struct {
 	lastID    string                 // the newest file's ID, for links
 	nextIndex int                    // index of the next file
 	failures  int                    // ffmpeg failures in a row
-	restart   pipeline.Backoff       // the pause before restarting ffmpeg after the first failure
+	restart   defs.Backoff           // the pause before restarting ffmpeg after the first failure
 	// Slot baseSlot stands for capture time baseTime: the first frame, and
 	// again the first frame after the camera was away (see pause).
 	baseSlot     int64
@@ -178,7 +179,7 @@ func (r *Recorder) start(ctx context.Context, deadline time.Time, needFrames boo
 	r.prune()
 	s := &session{
 		r:          r,
-		writer:     writer{restart: pipeline.Backoff{First: restartBackoff, Max: maxBackoff}, needKey: true},
+		writer:     writer{restart: defs.Backoff{First: restartBackoff, Max: maxBackoff}, needKey: true},
 		fps:        fps,
 		requested:  requested,
 		spec:       spec,
@@ -241,7 +242,7 @@ func (r *Recorder) start(ctx context.Context, deadline time.Time, needFrames boo
 	select {
 	case <-f.tail.Ready():
 		r.log.Info("recording started", "recording_id", f.id, "path", f.path, "fps", fps,
-			"pre_record_frames", npre, "start_latency_ms", pipeline.RoundTo(float64(s.latency.Load())/1e6, 1))
+			"pre_record_frames", npre, "start_latency_ms", defs.RoundTo(float64(s.latency.Load())/1e6, 1))
 		r.publish(events.Event{Type: events.RecordingStarted, RecordingID: f.id, Path: f.path})
 		return nil
 	case <-s.respecced:

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/internal/defs"
 )
 
 // Run serves SetActive until ctx is done. A recording still active then is
@@ -62,7 +62,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 	}
 	r.prune()
 
-	l := &loop{r: r, want: r.cfg.Continuous, retryWait: pipeline.Backoff{First: restartBackoff, Max: maxBackoff}}
+	l := &loop{r: r, want: r.cfg.Continuous, retryWait: defs.Backoff{First: restartBackoff, Max: maxBackoff}}
 	defer l.unschedule()
 	if l.want {
 		l.startContinuous(bgCtx)
@@ -106,7 +106,7 @@ type loop struct {
 	want      bool        // the user (or continuous mode) wants a recording
 	motion    bool        // motion detection wants one (recording mode "events")
 	next      *time.Timer // continuous: the next try; nil when none is scheduled
-	retryWait pipeline.Backoff
+	retryWait defs.Backoff
 }
 
 // request serves a SetActive or a SetMotion. ctx is the recordings'

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/flv"
 	"github.com/camrec/camrec/internal/h264"
 	"github.com/camrec/camrec/pipeline"
@@ -111,7 +112,7 @@ func (e *Encoder) Frames() uint64 { return e.frames.Load() }
 
 // Run encodes while anyone subscribes, until ctx is done.
 func (e *Encoder) Run(ctx context.Context) error {
-	wait := pipeline.Backoff{First: 500 * time.Millisecond, Max: 10 * time.Second}
+	wait := defs.Backoff{First: 500 * time.Millisecond, Max: 10 * time.Second}
 	for {
 		if e.hub.Subscribers() == 0 {
 			select {

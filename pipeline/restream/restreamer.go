@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/events"
 	"github.com/camrec/camrec/internal/flv"
 	"github.com/camrec/camrec/internal/h264"
@@ -177,7 +178,7 @@ func (r *Restreamer) publish(t events.Type, errText string) {
 
 // Run restreams while wanted, until ctx is done.
 func (r *Restreamer) Run(ctx context.Context) error {
-	wait := pipeline.Backoff{First: retryFirst, Max: retryMax}
+	wait := defs.Backoff{First: retryFirst, Max: retryMax}
 	for {
 		if !r.wanted() {
 			r.set(StateIdle, "")
@@ -264,7 +265,7 @@ func (r *Restreamer) stream(ctx context.Context) error {
 	tail := &stderrTail{ready: make(chan struct{})}
 	cmd.Stderr = tail
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start ffmpeg: %w", pipeline.RootCause(err))
+		return fmt.Errorf("start ffmpeg: %w", defs.RootCause(err))
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/internal/defs"
 )
 
 // Layout of the record dir:
@@ -136,7 +136,7 @@ func (c *Catalog) Delete(id string) error {
 		return err
 	}
 	if e.meta.State == RecStateRecording {
-		return fmt.Errorf("recording %s is in progress: stop it first: %w", id, pipeline.ErrConflict)
+		return fmt.Errorf("recording %s is in progress: stop it first: %w", id, defs.ErrConflict)
 	}
 	// A recording being remuxed can go too: the remux reads a file that
 	// is no longer linked, and EndRemux then finds the entry gone and
@@ -157,11 +157,11 @@ func (c *Catalog) reconcileIDLocked(id string) {
 
 func (c *Catalog) lookupLocked(id string) (*entry, error) {
 	if _, _, _, ok := parseID(id); !ok {
-		return nil, fmt.Errorf("recording %q: %w", id, pipeline.ErrNotFound)
+		return nil, fmt.Errorf("recording %q: %w", id, defs.ErrNotFound)
 	}
 	e, ok := c.entries[id]
 	if !ok {
-		return nil, fmt.Errorf("recording %q: %w", id, pipeline.ErrNotFound)
+		return nil, fmt.Errorf("recording %q: %w", id, defs.ErrNotFound)
 	}
 	return e, nil
 }
@@ -173,7 +173,7 @@ func (e *entry) recording() Recording {
 		Camera:     e.camera,
 		StartedAt:  e.meta.StartedAt,
 		EndedAt:    e.meta.EndedAt,
-		DurationS:  pipeline.RoundTo(e.meta.DurationS, 3),
+		DurationS:  defs.RoundTo(e.meta.DurationS, 3),
 		Bytes:      e.bytes,
 		Container:  e.meta.Container,
 		VideoCodec: e.meta.Codec,
@@ -189,7 +189,7 @@ func (e *entry) recording() Recording {
 	}
 	if r.State == RecStateRecording {
 		r.EndedAt = nil
-		r.DurationS = pipeline.RoundTo(math.Max(0, time.Since(e.meta.StartedAt).Seconds()), 3)
+		r.DurationS = defs.RoundTo(math.Max(0, time.Since(e.meta.StartedAt).Seconds()), 3)
 		if st, err := os.Stat(e.path); err == nil {
 			r.Bytes = st.Size()
 		}

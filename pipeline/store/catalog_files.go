@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/internal/defs"
 )
 
 // Open opens the recording's file for reading (http.ServeContent). The caller
@@ -48,9 +48,9 @@ func (c *Catalog) Open(id string) (*os.File, Recording, error) {
 func (c *Catalog) openRegular(id, cam, path string) (*os.File, error) {
 	rel, err := filepath.Rel(c.dir, path)
 	if err != nil || rel != filepath.Join(cam, id) {
-		return nil, fmt.Errorf("recording %s: path %s is not inside the record dir %s: %w", id, path, c.dir, pipeline.ErrNotFound)
+		return nil, fmt.Errorf("recording %s: path %s is not inside the record dir %s: %w", id, path, c.dir, defs.ErrNotFound)
 	}
-	gone := func() error { return fmt.Errorf("recording %s: file is gone: %w", id, pipeline.ErrNotFound) }
+	gone := func() error { return fmt.Errorf("recording %s: file is gone: %w", id, defs.ErrNotFound) }
 	dirFD, err := openat(unix.AT_FDCWD, c.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
 	if errors.Is(err, unix.ENOENT) {
 		return nil, gone()
@@ -64,7 +64,7 @@ func (c *Catalog) openRegular(id, cam, path string) (*os.File, error) {
 	case errors.Is(err, unix.ENOENT):
 		return nil, gone()
 	case errors.Is(err, unix.ELOOP), errors.Is(err, unix.ENOTDIR):
-		return nil, fmt.Errorf("recording %s: camera folder %s is not a directory: %w", id, filepath.Dir(path), pipeline.ErrNotFound)
+		return nil, fmt.Errorf("recording %s: camera folder %s is not a directory: %w", id, filepath.Dir(path), defs.ErrNotFound)
 	case err != nil:
 		return nil, fmt.Errorf("open recording %s: %w", id, &fs.PathError{Op: "open", Path: filepath.Dir(path), Err: err})
 	}
@@ -73,7 +73,7 @@ func (c *Catalog) openRegular(id, cam, path string) (*os.File, error) {
 	// request until a writer comes; it is refused below.
 	fd, err := openat(camFD, id, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY)
 	notRegular := func() error {
-		return fmt.Errorf("recording %s: file is not a regular file: %w", id, pipeline.ErrNotFound)
+		return fmt.Errorf("recording %s: file is not a regular file: %w", id, defs.ErrNotFound)
 	}
 	switch {
 	case errors.Is(err, unix.ENOENT):

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/testutil"
-	"github.com/camrec/camrec/pipeline"
 )
 
 // TestCatalogOpenRefusesLinks: Open serves only the regular file at
@@ -139,7 +139,7 @@ func TestCatalogOpenRefusesLinks(t *testing.T) {
 				f.Close()
 				t.Fatalf("Open served %q (err %v); want ErrNotFound", b, err)
 			}
-			if !errors.Is(err, pipeline.ErrNotFound) {
+			if !errors.Is(err, defs.ErrNotFound) {
 				t.Errorf("Open = %v, want ErrNotFound", err)
 			}
 			if err != nil && (!strings.Contains(err.Error(), tt.wantMsg) || strings.Contains(err.Error(), "SECRET")) {

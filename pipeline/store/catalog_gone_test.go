@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/testutil"
-
-	"github.com/camrec/camrec/pipeline"
 )
 
 // goneDir is a catalogue of two finished recordings of cam0 (real MP4s)
@@ -90,7 +89,7 @@ func TestCatalogNoticesFileGone(t *testing.T) {
 			a.ask(cat)
 
 			moved := filepath.Base(paths[0])
-			if _, err := cat.Get(moved); !errors.Is(err, pipeline.ErrNotFound) {
+			if _, err := cat.Get(moved); !errors.Is(err, defs.ErrNotFound) {
 				t.Errorf("Get of the moved recording: %v, want ErrNotFound", err)
 			}
 			if _, err := os.Stat(SidecarPath(paths[0])); !errors.Is(err, fs.ErrNotExist) {
@@ -140,7 +139,7 @@ func TestCatalogNoticesFileGoneWithinAClockTick(t *testing.T) {
 		t.Fatal(err)
 	}
 	setMtime(recent)
-	if _, err := cat.Get(filepath.Base(paths[0])); !errors.Is(err, pipeline.ErrNotFound) {
+	if _, err := cat.Get(filepath.Base(paths[0])); !errors.Is(err, defs.ErrNotFound) {
 		t.Errorf("a file removed within the folder's clock tick is still found: %v", err)
 	}
 
@@ -159,7 +158,7 @@ func TestCatalogNoticesFileGoneWithinAClockTick(t *testing.T) {
 	}
 	// Any real change moves the time: seen.
 	setMtime(time.Now())
-	if _, err := cat.Get(filepath.Base(paths[1])); !errors.Is(err, pipeline.ErrNotFound) {
+	if _, err := cat.Get(filepath.Base(paths[1])); !errors.Is(err, defs.ErrNotFound) {
 		t.Errorf("a file removed from a changed folder is still found: %v", err)
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/internal/defs"
 )
 
 // Scan rebuilds the catalogue from the files under Dir/<camera>/. A sidecar
@@ -112,7 +112,7 @@ func (c *Catalog) load(ctx context.Context, cam, id string) *entry {
 		if err := WriteSidecar(SidecarPath(path), e.meta); err != nil {
 			c.log.Warn("update sidecar", "recording_id", id, "error", err.Error())
 		}
-		c.log.Info("recording interrupted", "camera", cam, "recording_id", id, "duration_s", pipeline.RoundTo(e.meta.DurationS, 3))
+		c.log.Info("recording interrupted", "camera", cam, "recording_id", id, "duration_s", defs.RoundTo(e.meta.DurationS, 3))
 	case errors.Is(err, fs.ErrNotExist):
 		// Not made by camrec (or its sidecar was removed): trust the name
 		// and ask ffprobe for the rest.

@@ -8,9 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/testutil"
-
-	"github.com/camrec/camrec/pipeline"
 )
 
 // linkedSegments writes three 1 s segments of one recording of cam0 under
@@ -169,7 +168,7 @@ func TestCatalogDeleteUnlinksNeighbours(t *testing.T) {
 						t.Errorf("%s: sidecar of %s: prev %q next %q (%v), want %q", when, id, s.PrevID, s.NextID, err, l)
 					}
 				}
-				if _, err := cat.Get(ids[gone]); !errors.Is(err, pipeline.ErrNotFound) {
+				if _, err := cat.Get(ids[gone]); !errors.Is(err, defs.ErrNotFound) {
 					t.Errorf("%s: Get of the deleted one = %v, want ErrNotFound", when, err)
 				}
 			}

@@ -11,9 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/testutil"
-
-	"github.com/camrec/camrec/pipeline"
 )
 
 func copyFixture(t *testing.T, fixture, dst string) {
@@ -134,10 +133,10 @@ func TestCatalogScan(t *testing.T) {
 			t.Errorf("%s still there after Delete (%v)", p, err)
 		}
 	}
-	if _, err := cat.Get("cam0-20260102-100000.mkv"); !errors.Is(err, pipeline.ErrNotFound) {
+	if _, err := cat.Get("cam0-20260102-100000.mkv"); !errors.Is(err, defs.ErrNotFound) {
 		t.Errorf("Get after Delete = %v, want ErrNotFound", err)
 	}
-	if err := cat.Delete("cam0-20260102-100000.mkv"); !errors.Is(err, pipeline.ErrNotFound) {
+	if err := cat.Delete("cam0-20260102-100000.mkv"); !errors.Is(err, defs.ErrNotFound) {
 		t.Errorf("second Delete = %v, want ErrNotFound", err)
 	}
 
@@ -171,16 +170,16 @@ func TestCatalogRejectsPathTricks(t *testing.T) {
 		"cam0-2026010-100000.mp4", " cam0-20260101-100000.mp4",
 	} {
 		t.Run(id, func(t *testing.T) {
-			if _, err := cat.Get(id); !errors.Is(err, pipeline.ErrNotFound) {
+			if _, err := cat.Get(id); !errors.Is(err, defs.ErrNotFound) {
 				t.Errorf("Get = %v, want ErrNotFound", err)
 			}
-			if f, _, err := cat.Open(id); !errors.Is(err, pipeline.ErrNotFound) {
+			if f, _, err := cat.Open(id); !errors.Is(err, defs.ErrNotFound) {
 				if f != nil {
 					f.Close()
 				}
 				t.Errorf("Open = %v, want ErrNotFound", err)
 			}
-			if err := cat.Delete(id); !errors.Is(err, pipeline.ErrNotFound) {
+			if err := cat.Delete(id); !errors.Is(err, defs.ErrNotFound) {
 				t.Errorf("Delete = %v, want ErrNotFound", err)
 			}
 		})
@@ -299,7 +298,7 @@ func TestCatalogRemuxReplacesFileOnlyOnSuccess(t *testing.T) {
 		t.Fatalf("Delete while remuxing: %v", err)
 	}
 	testutil.WriteFile(t, tmp, "plain mp4")
-	if err := cat.EndRemux(id, tmp, nil); !errors.Is(err, pipeline.ErrNotFound) {
+	if err := cat.EndRemux(id, tmp, nil); !errors.Is(err, defs.ErrNotFound) {
 		t.Errorf("endRemux after a delete = %v, want ErrNotFound", err)
 	}
 	for _, p := range []string{path, tmp} {
@@ -307,7 +306,7 @@ func TestCatalogRemuxReplacesFileOnlyOnSuccess(t *testing.T) {
 			t.Errorf("%s after delete during remux: %v", p, err)
 		}
 	}
-	if _, err := cat.Get(id); !errors.Is(err, pipeline.ErrNotFound) {
+	if _, err := cat.Get(id); !errors.Is(err, defs.ErrNotFound) {
 		t.Errorf("Get after delete during remux: %v", err)
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/internal/defs"
 )
 
 // Pending is a finished recording waiting for its upload.
@@ -98,7 +98,7 @@ func (c *Catalog) MarkUploaded(id string, size int64, at time.Time, url string) 
 	}
 	st, err := os.Stat(e.path)
 	if err != nil || st.Size() != size || !e.readyForUpload() {
-		return fmt.Errorf("recording %s changed during its upload: %w", id, pipeline.ErrConflict)
+		return fmt.Errorf("recording %s changed during its upload: %w", id, defs.ErrConflict)
 	}
 	at = at.UTC()
 	e.meta.UploadedAt, e.meta.RemoteURL, e.meta.UploadedBytes = &at, url, size
@@ -131,7 +131,7 @@ func (c *Catalog) DropLocal(id string) error {
 		return err
 	}
 	if e.meta.UploadedAt == nil || e.busy {
-		return fmt.Errorf("recording %s is not uploaded: %w", id, pipeline.ErrConflict)
+		return fmt.Errorf("recording %s is not uploaded: %w", id, defs.ErrConflict)
 	}
 	if e.meta.RemoteOnly {
 		return nil

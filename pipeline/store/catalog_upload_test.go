@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/internal/testutil"
-	"github.com/camrec/camrec/pipeline"
 )
 
 // Retention never deletes the only copy of a recording waiting for its
@@ -43,11 +43,11 @@ func TestPendingUploadsAndDropLocal(t *testing.T) {
 	if want := ids[:5]; !slices.Equal(got, want) {
 		t.Fatalf("pending %v, want %v (not the one in progress)", got, want)
 	}
-	if err := cat.DropLocal(ids[1]); !errors.Is(err, pipeline.ErrConflict) {
+	if err := cat.DropLocal(ids[1]); !errors.Is(err, defs.ErrConflict) {
 		t.Fatalf("DropLocal of a file not uploaded: %v, want ErrConflict", err)
 	}
 	rec, _ := cat.Get(ids[1])
-	if err := cat.MarkUploaded(ids[1], rec.Bytes+1, now, "u"); !errors.Is(err, pipeline.ErrConflict) {
+	if err := cat.MarkUploaded(ids[1], rec.Bytes+1, now, "u"); !errors.Is(err, defs.ErrConflict) {
 		t.Fatalf("MarkUploaded with another size: %v, want ErrConflict", err)
 	}
 	if err := cat.MarkUploaded(ids[1], rec.Bytes, now, "http://s3/b/k"); err != nil {
@@ -76,7 +76,7 @@ func TestPendingUploadsAndDropLocal(t *testing.T) {
 	if err != nil || !r.RemoteOnly || r.RemoteURL != "http://s3/b/k" || r.UploadedAt == nil || r.Bytes != rec.Bytes {
 		t.Fatalf("after rescan: %+v, %v", r, err)
 	}
-	if _, _, err := fresh.Open(ids[1]); !errors.Is(err, pipeline.ErrNotFound) {
+	if _, _, err := fresh.Open(ids[1]); !errors.Is(err, defs.ErrNotFound) {
 		t.Errorf("Open of a remote-only recording: %v, want ErrNotFound", err)
 	}
 	for _, p := range fresh.PendingUploads("cam0") {

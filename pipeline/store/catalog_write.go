@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/internal/defs"
 )
 
 // Reserve creates Dir/<camera>/ and an empty file for a new recording named
@@ -62,7 +62,7 @@ func cannotRecord(err error) error { return &unavailableError{err} }
 
 func (e *unavailableError) Error() string { return "cannot record now: " + e.err.Error() }
 
-func (e *unavailableError) Unwrap() []error { return []error{e.err, pipeline.ErrUnavailable} }
+func (e *unavailableError) Unwrap() []error { return []error{e.err, defs.ErrUnavailable} }
 
 // Put adds or replaces a recording made by this process and writes its
 // sidecar. bytes is the file size for finished recordings. A link in meta to
@@ -157,7 +157,7 @@ func (c *Catalog) AwaitingRemux(camera string) map[string]string {
 
 // errRemuxDiscarded: the recording was deleted while it was remuxed, so the
 // remux's result (or failure) was thrown away. It wraps ErrNotFound.
-var ErrRemuxDiscarded = fmt.Errorf("remux result discarded: %w", pipeline.ErrNotFound)
+var ErrRemuxDiscarded = fmt.Errorf("remux result discarded: %w", defs.ErrNotFound)
 
 // EndRemux ends what BeginRemux started: when err is nil the remuxed tmp
 // replaces the recording's file (atomically, by rename), else tmp is removed

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/camrec/camrec/pipeline"
+	"github.com/camrec/camrec/internal/defs"
 )
 
 // Sidecar is the JSON file kept next to each recording.
@@ -112,11 +112,11 @@ func writeFileSync(path string, b []byte) error {
 // denied", "read-only file system", "no space left on device").
 func CheckRecordDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("record dir %s cannot be created by uid %d: %w", dir, os.Geteuid(), pipeline.RootCause(err))
+		return fmt.Errorf("record dir %s cannot be created by uid %d: %w", dir, os.Geteuid(), defs.RootCause(err))
 	}
 	f, err := os.CreateTemp(dir, ".camrec-write-test-*")
 	if err != nil {
-		return fmt.Errorf("record dir %s is not writable by uid %d: %w", dir, os.Geteuid(), pipeline.RootCause(err))
+		return fmt.Errorf("record dir %s is not writable by uid %d: %w", dir, os.Geteuid(), defs.RootCause(err))
 	}
 	name := f.Name()
 	f.Close()

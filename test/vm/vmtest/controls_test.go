@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/camrec/camrec/api"
+	"github.com/camrec/camrec/internal/defs"
 	"github.com/camrec/camrec/pipeline"
 	"github.com/camrec/camrec/v4l2"
 )
@@ -178,20 +179,20 @@ func TestControlsOnCaptureGoroutine(t *testing.T) {
 	if err != nil || got.Value != 2000 {
 		t.Fatalf("Set timeout 2000: %+v, %v", got, err)
 	}
-	if _, err := ctls.Set(t.Context(), "keep_format", 2); !errors.Is(err, pipeline.ErrInvalid) {
+	if _, err := ctls.Set(t.Context(), "keep_format", 2); !errors.Is(err, defs.ErrInvalid) {
 		t.Errorf("Set keep_format 2: %v, want ErrInvalid", err)
 	}
-	if _, err := ctls.Set(t.Context(), "timeout", -1); !errors.Is(err, pipeline.ErrInvalid) {
+	if _, err := ctls.Set(t.Context(), "timeout", -1); !errors.Is(err, defs.ErrInvalid) {
 		t.Errorf("Set timeout -1: %v, want ErrInvalid", err)
 	}
-	if _, err := ctls.Set(t.Context(), "brightness", 1); !errors.Is(err, pipeline.ErrNotFound) {
+	if _, err := ctls.Set(t.Context(), "brightness", 1); !errors.Is(err, defs.ErrNotFound) {
 		t.Errorf("Set brightness on the loopback: %v, want ErrNotFound", err)
 	}
 	stop()
 	if frames == 0 {
 		t.Error("no frame read while serving controls")
 	}
-	if _, err := ctls.List(t.Context()); !errors.Is(err, pipeline.ErrUnavailable) {
+	if _, err := ctls.List(t.Context()); !errors.Is(err, defs.ErrUnavailable) {
 		t.Errorf("List after close: %v, want ErrUnavailable", err)
 	}
 }

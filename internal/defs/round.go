@@ -1,4 +1,4 @@
-package pipeline
+package defs
 
 // RoundTo rounds v to digits decimals, for figures in status and logs
 // (duration_s=1.067, not 1.0666666666666667).
