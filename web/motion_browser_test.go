@@ -285,16 +285,22 @@ const card = `[data-camera="cam0"]`
 // changes under them).
 func (b tab) click(sel string) {
 	b.t.Helper()
-	at := evalJS[[]float64](b, `(() => {
+	// Aim where the element is and is on top (not under something that
+	// moved over it), as a user's pointer would.
+	var at []float64
+	b.wait("click "+sel+": the element in view and on top", `(() => {
 		const e = document.querySelector(`+jsString(sel)+`);
-		if (!e) return [];
+		if (!e) return false;
 		e.scrollIntoView({block: 'center'});
 		const r = e.getBoundingClientRect();
+		const x = r.left + r.width / 2, y = r.top + r.height / 2;
+		const hit = document.elementFromPoint(x, y);
+		return r.width > 0 && hit !== null && (hit === e || e.contains(hit));
+	})()`)
+	at = evalJS[[]float64](b, `(() => {
+		const r = document.querySelector(`+jsString(sel)+`).getBoundingClientRect();
 		return [r.left + r.width / 2, r.top + r.height / 2];
 	})()`)
-	if len(at) != 2 {
-		b.t.Fatalf("click %s: no such element", sel)
-	}
 	b.do("click "+sel, chromedp.MouseClickXY(at[0], at[1]))
 }
 
@@ -576,6 +582,10 @@ func TestMotionPageOverPlainHTTPOnTheLAN(t *testing.T) {
 
 	b.click(card + " .motion-arm")
 	testutil.Eventually(t, 20*time.Second, "Disarm to reach camrec", func() bool { return rig.motion.armCalls() == "false" })
+	// The card shows the answer (Follow schedule appears: the layout moves)
+	// before the next click is aimed.
+	b.wait("the card to show the disarm", `(() => { const c = document.querySelector('`+card+`');
+		return c.dataset.motion === 'disarmed' && !c.querySelector('.motion-follow').hidden; })()`)
 
 	b.click(card + " .motion-editor summary")
 	b.wait("the zone door in the editor", `document.querySelector('`+card+` .areas-list').textContent.includes('Zone door')`)
