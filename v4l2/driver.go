@@ -133,10 +133,18 @@ func (d *webcamDriver) wait(timeout time.Duration) error {
 		return d.cam.WaitForFrame(uint32(secs))
 	}
 	fds := []unix.PollFd{{Fd: int32(d.fd), Events: unix.POLLIN}}
+	deadline := time.Now().Add(timeout)
 	n, err := unix.Poll(fds, int(timeout.Milliseconds()))
+	// A signal (the Go runtime's preemption, SIGURG, on a busy machine)
+	// interrupts poll: wait out the rest of the timeout.
+	for errors.Is(err, unix.EINTR) {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return new(webcam.Timeout) // the caller checks ctx and waits again
+		}
+		n, err = unix.Poll(fds, int(left.Milliseconds()))
+	}
 	switch {
-	case errors.Is(err, unix.EINTR):
-		return new(webcam.Timeout) // the caller checks ctx and waits again
 	case err != nil:
 		return err
 	case n == 0:
