@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/camrec/camrec/internal/motion"
+	"github.com/camrec/camrec/pipeline/eventlog"
 )
 
 // StateFile keeps what users change at run time, per camera: the arming
@@ -94,13 +95,7 @@ func (f *StateFile) Update(camera string, change func(*CameraState)) error {
 	if err := os.MkdirAll(filepath.Dir(f.path), 0o750); err != nil {
 		return fmt.Errorf("motion state: %w", err)
 	}
-	tmp := f.path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o640); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("motion state: %w", err)
-	}
-	if err := os.Rename(tmp, f.path); err != nil {
-		_ = os.Remove(tmp)
+	if err := eventlog.WriteAtomic(f.path, append(b, '\n')); err != nil {
 		return fmt.Errorf("motion state: %w", err)
 	}
 	f.cams = next

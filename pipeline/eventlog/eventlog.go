@@ -153,6 +153,9 @@ func (l *Log) Begin(camera string, e Event, snapshot []byte) (string, error) {
 	reserved := e
 	l.events[e.ID] = &reserved
 	l.mu.Unlock()
+	if err := os.MkdirAll(filepath.Join(l.dir, camera), 0o750); err != nil {
+		return e.ID, fmt.Errorf("event %s: %w", e.ID, err)
+	}
 	if err := l.Update(e, snapshot); err != nil {
 		return e.ID, err
 	}
@@ -171,12 +174,9 @@ func (l *Log) Update(e Event, snapshot []byte) error {
 	e.Camera = cur.Camera
 	e.Snapshot = cur.Snapshot || snapshot != nil
 	l.mu.Unlock()
-	dir := filepath.Join(l.dir, e.Camera)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("event %s: %w", e.ID, err)
-	}
+	dir := filepath.Join(l.dir, e.Camera) // made by Begin
 	if snapshot != nil {
-		if err := writeAtomic(filepath.Join(dir, e.ID+".jpg"), snapshot); err != nil {
+		if err := WriteAtomic(filepath.Join(dir, e.ID+".jpg"), snapshot); err != nil {
 			return fmt.Errorf("event %s: snapshot: %w", e.ID, err)
 		}
 	}
@@ -200,16 +200,16 @@ func (l *Log) write(e *Event) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(l.dir, e.Camera, e.ID+".json"), append(b, '\n')); err != nil {
+	if err := WriteAtomic(filepath.Join(l.dir, e.Camera, e.ID+".json"), append(b, '\n')); err != nil {
 		return fmt.Errorf("event %s: %w", e.ID, err)
 	}
 	return nil
 }
 
-// writeAtomic writes b to path through a temporary file renamed over it.
-// It does not fsync: an event lost to a power cut costs a JSON, never a
-// recording.
-func writeAtomic(path string, b []byte) error {
+// WriteAtomic writes b to path (mode 0640) through a temporary file
+// renamed over it: a reader sees the old file or the new one. It does not
+// fsync: an event lost to a power cut costs a JSON, never a recording.
+func WriteAtomic(path string, b []byte) error {
 	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
 	if err := os.WriteFile(tmp, b, 0o640); err != nil {
 		_ = os.Remove(tmp)
